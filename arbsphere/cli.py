@@ -1,0 +1,27 @@
+"""The ``arbsphere`` command line: one sub-app per user-facing area."""
+
+from __future__ import annotations
+
+import typer
+
+from arbsphere.commands import ledger, pki, registry
+
+app = typer.Typer(
+    help="ArbSphere: federated cross-venue arbitrage without revealing private market state.",
+    no_args_is_help=True,
+)
+app.add_typer(ledger.app, name="ledger", help="Query and verify the governance ledger (auditors).")
+app.add_typer(registry.app, name="registry", help="Graph-of-Contracts adapter registry.")
+app.add_typer(pki.app, name="pki", help="Dev certificate authority: short-lived mTLS certificates.")
+
+
+@app.command()
+def demo() -> None:
+    """Run the embedded demo."""
+    from arbsphere.demo import run_demo
+
+    raise typer.Exit(run_demo())
+
+
+if __name__ == "__main__":
+    app()
