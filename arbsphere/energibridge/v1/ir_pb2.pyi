@@ -604,28 +604,6 @@ class LocalArbProblem(_message.Message):
 Global___LocalArbProblem: _TypeAlias = LocalArbProblem  # noqa: Y015
 
 @_typing.final
-class AssetPrice(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    ASSET_FIELD_NUMBER: _builtins.int
-    PRICE_FIELD_NUMBER: _builtins.int
-    asset: _builtins.str
-    price: _builtins.float
-    def __init__(
-        self,
-        *,
-        asset: _builtins.str = ...,
-        price: _builtins.float = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset", b"asset", "price", b"price"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___AssetPrice: _TypeAlias = AssetPrice  # noqa: Y015
-
-@_typing.final
 class SharedSignals(_message.Message):
     """Coordinator -> agents: consensus prices and aggregate signals of a round."""
 
