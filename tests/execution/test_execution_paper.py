@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from agents.execution.clock import VirtualTime
+from agents.execution.model import (
+    ExecutionEvent,
+    ExecutionInputError,
+    FillEvent,
+    Liquidity,
+    OrderEvent,
+    OrderStatus,
+    Side,
+    TimeInForce,
+)
+from agents.execution.paper import PaperConfig, PaperVenue
+from tests.execution.exec_helpers import book, order
+
+D = Decimal
+
+
+def make(latency: int = 0) -> tuple[VirtualTime, PaperVenue, list[ExecutionEvent]]:
+    vt = VirtualTime(1_000)
+    events: list[ExecutionEvent] = []
+    venue = PaperVenue(
+        PaperConfig("paper", taker_fee_bps=D(10), maker_fee_bps=D(1), latency_ms=latency), vt, events.append
+    )
+    venue.update_book("SOL-USD", book([("99", "5"), ("98", "5")], [("100", "1"), ("101", "2"), ("103", "9")]))
+    return vt, venue, events
+
+
+def fills(events: list[ExecutionEvent]) -> list[FillEvent]:
+    return [e for e in events if isinstance(e, FillEvent)]
+
+
+def statuses(events: list[ExecutionEvent]) -> list[OrderStatus]:
+    return [e.status for e in events if isinstance(e, OrderEvent)]
+
+
+def test_ioc_walks_book_up_to_cap_and_cancels_the_rest() -> None:
+    vt, venue, events = make()
+    venue.submit(order("a", Side.BUY, "5", "101"))
+    vt.advance(0)
+    got = [(f.price, f.size, f.fee) for f in fills(events)]
+    assert got == [(D(100), D(1), D("0.1")), (D(101), D(2), D("0.202"))]
+    assert statuses(events) == [OrderStatus.ACCEPTED, OrderStatus.CANCELLED]
+    final = events[-1]
+    assert isinstance(final, OrderEvent) and final.filled == D(3)
+    assert all(f.liquidity is Liquidity.TAKER for f in fills(events))
+
+
+def test_taken_liquidity_is_not_taken_twice_until_next_book() -> None:
+    vt, venue, events = make()
+    venue.submit(order("a", Side.BUY, "1", "100"))
+    venue.submit(order("b", Side.BUY, "1", "100"))
+    vt.advance(0)
+    assert [f.client_order_id for f in fills(events)] == ["a"]
+    venue.update_book("SOL-USD", book([("99", "5")], [("100", "1")]))
+    venue.submit(order("c", Side.BUY, "1", "100"))
+    vt.advance(0)
+    assert [f.client_order_id for f in fills(events)] == ["a", "c"]
+
+
+def test_sell_ioc_full_fill() -> None:
+    vt, venue, events = make()
+    venue.submit(order("s", Side.SELL, "7", "98"))
+    vt.advance(0)
+    assert [(f.price, f.size) for f in fills(events)] == [(D(99), D(5)), (D(98), D(2))]
+    assert statuses(events)[-1] is OrderStatus.FILLED
+
+
+def test_latency_applies_the_book_at_arrival() -> None:
+    vt, venue, events = make(latency=50)
+    venue.submit(order("a", Side.BUY, "1", "100"))
+    vt.advance(49)
+    assert events == []
+    venue.update_book("SOL-USD", book([("99", "5")], [("100.5", "3")], ts=1_049))
+    vt.advance(1)
+    assert fills(events) == []  # the book moved above the cap before the order arrived
+    assert statuses(events) == [OrderStatus.ACCEPTED, OrderStatus.CANCELLED]
+    assert events[0].ts_ms == 1_050
+
+
+def test_order_arriving_after_deadline_expires() -> None:
+    vt, venue, events = make(latency=100)
+    venue.submit(order("a", Side.BUY, "1", "100", deadline=1_050))
+    vt.advance(100)
+    assert statuses(events) == [OrderStatus.EXPIRED]
+
+
+def test_duplicate_client_order_id_rejected() -> None:
+    vt, venue, events = make()
+    venue.submit(order("a", Side.BUY, "1", "100"))
+    venue.submit(order("a", Side.BUY, "1", "100"))
+    vt.advance(0)
+    assert statuses(events)[-1] is OrderStatus.REJECTED
+    assert len(fills(events)) == 1
+
+
+def test_resting_order_waits_for_queue_ahead() -> None:
+    vt, venue, events = make()
+    venue.submit(order("r", Side.BUY, "2", "99", tif=TimeInForce.GTC))
+    vt.advance(0)
+    assert venue.queue_ahead("r") == D(1)  # 20% of the 5 resting at 99
+    venue.on_trade("SOL-USD", D(99), D("0.5"))
+    assert fills(events) == []
+    venue.on_trade("SOL-USD", D(100), D(10))  # above our bid: does not reach us
+    assert fills(events) == []
+    venue.on_trade("SOL-USD", D(99), D("1.5"))  # 0.5 finishes the queue, 1 fills us
+    assert [(f.price, f.size, f.liquidity) for f in fills(events)] == [(D(99), D(1), Liquidity.MAKER)]
+    assert fills(events)[0].fee == D("0.0099")
+    venue.on_trade("SOL-USD", D(98), D(5))  # traded through our price: the rest fills
+    assert sum(f.size for f in fills(events)) == D(2)
+    assert statuses(events)[-1] is OrderStatus.FILLED
+    assert venue.open_orders() == []
+
+
+def test_resting_order_expires_at_deadline_and_cancel_works() -> None:
+    vt, venue, events = make()
+    venue.submit(order("r", Side.SELL, "1", "102", tif=TimeInForce.GTC, deadline=2_000))
+    venue.submit(order("q", Side.SELL, "1", "104", tif=TimeInForce.GTC, deadline=9_000))
+    vt.advance(0)
+    venue.cancel("q")
+    vt.advance(0)
+    vt.advance_to(2_000)
+    assert statuses(events)[-2:] == [OrderStatus.CANCELLED, OrderStatus.EXPIRED]
+
+
+def test_resting_marketable_part_takes_then_rests() -> None:
+    vt, venue, events = make()
+    venue.submit(order("g", Side.BUY, "2", "100", tif=TimeInForce.GTC))
+    vt.advance(0)
+    assert [(f.price, f.size) for f in fills(events)] == [(D(100), D(1))]
+    assert [o.client_order_id for o in venue.open_orders()] == ["g"]
+    venue.update_book("SOL-USD", book([("99", "5")], [("99.5", "4")]))  # crosses our resting bid
+    assert sum(f.size for f in fills(events)) == D(2)
+
+
+def test_config_validation_names_field() -> None:
+    with pytest.raises(ExecutionInputError, match="latency_ms"):
+        PaperConfig("v", latency_ms=-1)
+    with pytest.raises(ExecutionInputError, match="queue_fraction"):
+        PaperConfig("v", queue_fraction=D(2))
+    with pytest.raises(ExecutionInputError, match="taker_fee_bps"):
+        PaperConfig("v", taker_fee_bps=D("NaN"))
