@@ -1,0 +1,216 @@
+"""Drive cryptofeed's exchange classes as the venue parsers, live and in replay alike.
+
+cryptofeed (2.4.1, the newest release for Python 3.11) parses each venue's messages and keeps its own
+Decimal book; its callbacks hand us every snapshot and delta with the raw message. We add what it lacks:
+a normalized float book (``BookMaintainer``), checksum and sequence checks that surface as events,
+crossed-book detection and resynchronisation. Replay calls the exact same ``message_handler`` coroutine:
+every REST answer it awaits is served from the recording, so the coroutine never suspends and is driven with
+``send(None)`` without an event loop (``run_sync``); live, the adapter awaits it inside asyncio.
+"""
+
+from __future__ import annotations
+
+import decimal
+import json
+from collections.abc import Coroutine, Sequence
+from typing import Any, ClassVar
+
+from cryptofeed.defines import L2_BOOK, TRADES
+from cryptofeed.exceptions import UnsupportedSymbol
+from cryptofeed.symbols import Symbols
+
+from agents.feeds.maintainer import BookMaintainer, ChecksumFn
+from agents.feeds.session import RestSource, SnapshotUnavailable, VenueSession
+from sdk.adapters.events import FeedErrorKind, FeedEvent, Level, Side, Trade
+
+
+class ReplaySuspendedError(RuntimeError):
+    """A handler awaited real I/O during a synchronous replay step (a REST source that is not recorded)."""
+
+
+def run_sync(coro: Coroutine[Any, Any, Any]) -> None:
+    """Run a coroutine that must complete without suspending (every await it makes is already resolved)."""
+    try:
+        coro.send(None)
+    except StopIteration:
+        return
+    coro.close()
+    raise ReplaySuspendedError("a feed handler awaited real I/O in synchronous replay")
+
+
+class ReplayConnection:
+    """Stands in for cryptofeed's websocket connection in replay: subscriptions are kept, not sent."""
+
+    conn_type = "wss"
+
+    def __init__(self, subscription: dict[str, list[str]], uuid: str = "replay") -> None:
+        self.subscription = subscription
+        self.uuid = uuid
+        self.sent: list[str] = []
+
+    async def write(self, msg: str) -> None:
+        self.sent.append(msg)
+
+
+def install_symbols(feed_class: Any, metadata: object) -> None:
+    """Give cryptofeed the venue's instrument list from a recorded REST answer (no network)."""
+    normalized, info = feed_class._parse_symbol_data(metadata)
+    Symbols.set(feed_class.id, normalized, info)
+
+
+def _levels(pairs: Sequence[tuple[Any, Any]]) -> list[Level]:
+    return [(float(p), float(s)) for p, s in pairs]
+
+
+class CryptofeedSession(VenueSession):
+    """A venue session whose parsing is a cryptofeed ``Feed`` subclass (``feed_class``)."""
+
+    feed_class: ClassVar[Any]
+    max_depth: ClassVar[int | None] = None
+    """Depth the venue streams; levels beyond it are truncated (the venue never deletes them)."""
+    rest_in_stream: ClassVar[bool] = False
+    """Replay: REST answers are applied when recorded (True) or served when the parser asks (False)."""
+
+    @classmethod
+    def symbol_metadata(cls, bodies: Sequence[str]) -> object:
+        """The recorded instrument-list answer(s) in the shape ``feed_class._parse_symbol_data`` takes."""
+        if not bodies:
+            raise ValueError(f"{cls.venue}: no recorded instrument list to build the symbol map from")
+        return json.loads(bodies[0])
+
+    @classmethod
+    def load_symbols(cls, bodies: Sequence[str]) -> None:
+        """Install the venue's symbol map from recorded REST answers (replay never asks the network)."""
+        install_symbols(cls.feed_class, cls.symbol_metadata(bodies))
+
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        *,
+        rest: RestSource | None = None,
+        trades: bool = True,
+        cross_check: bool = True,
+    ) -> None:
+        if not symbols:
+            raise ValueError("symbols must name at least one instrument, got an empty list")
+        super().__init__(
+            BookMaintainer(
+                self.venue, checksum=self.checksum_fn(), max_depth=self.max_depth, cross_check=cross_check
+            )
+        )
+        self._symbols = list(symbols)
+        self._now = 0.0
+        self._unavailable: set[str] = set()
+        subscription: dict[str, list[str]] = {L2_BOOK: list(symbols)}
+        callbacks: dict[str, Any] = {L2_BOOK: self._on_book}
+        if trades:
+            subscription[TRADES] = list(symbols)
+            callbacks[TRADES] = self._on_trade
+        self.feed = self.feed_class(
+            subscription=subscription, callbacks=callbacks, checksum_validation=False, **self.feed_options()
+        )
+        self.feed.arb_session = self
+        if rest is not None:
+            self.feed.http_conn = rest
+        self.connections = self.feed.connect()
+        self._handler = self.connections[0][2]
+
+    def feed_options(self) -> dict[str, Any]:
+        """Extra keyword arguments for the cryptofeed class."""
+        return {}
+
+    def checksum_fn(self) -> ChecksumFn | None:
+        return None
+
+    def symbols(self) -> list[str]:
+        return list(self._symbols)
+
+    def start(self) -> list[FeedEvent]:
+        """Replay: run each connection's subscribe step against a recording stand-in."""
+        for conn, subscribe, _handler, _auth in self.connections:
+            run_sync(subscribe(ReplayConnection(dict(conn.subscription))))
+        return self.maintainer.drain()
+
+    def on_message(self, text: str, receipt_ts: float) -> list[FeedEvent]:
+        self._now = receipt_ts
+        self.messages += 1
+        try:
+            run_sync(self._handler(text, None, receipt_ts))
+        except Exception as exc:  # every library error becomes an event; the books are voided, not guessed
+            self._on_error(exc, receipt_ts)
+        return self.maintainer.drain()
+
+    async def on_message_async(self, text: str, receipt_ts: float) -> list[FeedEvent]:
+        self._now = receipt_ts
+        self.messages += 1
+        try:
+            await self._handler(text, None, receipt_ts)
+        except Exception as exc:
+            self._on_error(exc, receipt_ts)
+        return self.maintainer.drain()
+
+    def _on_error(self, exc: Exception, receipt_ts: float) -> None:
+        if isinstance(exc, SnapshotUnavailable):
+            if str(exc) not in self._unavailable:
+                self._unavailable.add(str(exc))
+                self.maintainer.events.append(self._error(FeedErrorKind.SNAPSHOT_UNAVAILABLE, str(exc)))
+            return
+        if isinstance(exc, ReplaySuspendedError):
+            raise exc
+        self.errors += 1
+        if isinstance(exc, decimal.InvalidOperation | ValueError) and not isinstance(exc, UnsupportedSymbol):
+            kind = FeedErrorKind.INVALID_VALUE
+            if isinstance(exc, json.JSONDecodeError) or "json" in type(exc).__module__.lower():
+                kind = FeedErrorKind.MALFORMED
+        else:
+            kind = FeedErrorKind.MALFORMED
+        detail = f"{type(exc).__name__}: {exc}"[:300]
+        self.maintainer.invalidate_all(kind, detail, receipt_ts)
+        self.after_invalidate()
+
+    def _error(self, kind: FeedErrorKind, detail: str) -> Any:
+        from sdk.adapters.events import FeedError
+
+        return FeedError(self.venue, None, kind, detail, self._now)
+
+    async def _on_book(self, book: Any, _receipt_ts: float) -> None:
+        delta = book.delta
+        if delta is None or self.is_snapshot(book):
+            self.on_library_snapshot(book)
+        else:
+            self.maintainer.update(
+                book.symbol,
+                _levels(delta["bid"]),
+                _levels(delta["ask"]),
+                self._now,
+                exchange_ts=book.timestamp,
+                sequence=book.sequence_number,
+            )
+
+    def is_snapshot(self, book: Any) -> bool:
+        """Venue rule for a full-book message that cryptofeed reports with a delta."""
+        return False
+
+    def on_library_snapshot(self, book: Any) -> None:
+        self.maintainer.snapshot(
+            book.symbol,
+            _levels(book.book.bids.to_list()),
+            _levels(book.book.asks.to_list()),
+            self._now,
+            exchange_ts=book.timestamp,
+            sequence=book.sequence_number,
+        )
+
+    async def _on_trade(self, trade: Any, _receipt_ts: float) -> None:
+        self.maintainer.events.append(
+            Trade(
+                self.venue,
+                trade.symbol,
+                Side.BUY if trade.side == "buy" else Side.SELL,
+                float(trade.price),
+                float(trade.amount),
+                self._now,
+                trade.timestamp,
+                None if trade.id is None else str(trade.id),
+            )
+        )
