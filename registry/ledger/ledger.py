@@ -1,0 +1,474 @@
+"""The ledger service: append off the hot path, signed checkpoints, queries, proofs and exports.
+
+Typical use by the federation::
+
+    ledger = Ledger.open("sqlite:///var/ledger.sqlite", log_key)   # log_key: NoteSigner (origin = its name)
+    ledger.append(ir_pb2.AUDIT_KIND_JOIN, payload_bytes, agent_signer)   # enqueues, returns a Future[int]
+    indices = ledger.flush()                                             # durable once this returns
+
+``append`` only validates and enqueues; a background writer thread sequences entries (index, previous hash,
+monotonic timestamp), has each actor sign its entry, and commits batches together with the tree nodes they
+complete and a checkpoint signed by the log key, all in one transaction. A future resolves only after its
+batch is committed, so an acknowledged entry is durable.
+
+One process writes a given ledger at a time (a second writer's commits fail cleanly on the primary keys);
+any number of processes may read it.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from registry.ledger.did_key import DidKeyError, public_bytes_from_did
+from registry.ledger.entry import (
+    GENESIS_PREVIOUS_HASH,
+    MAX_PAYLOAD_BYTES,
+    Ed25519Signer,
+    EntryError,
+    EntrySigner,
+    LedgerEntry,
+    parse_kind,
+)
+from registry.ledger.export import ExportFormat, ExportHeader, write_export
+from registry.ledger.merkle import (
+    EMPTY_ROOT,
+    Frontier,
+    consistency_ranges,
+    hash_ranges,
+    inclusion_ranges,
+    verify_consistency,
+    verify_inclusion,
+)
+from registry.ledger.signed_note import Checkpoint, NoteSigner, NoteVerifier, sign_checkpoint
+from registry.ledger.store import EntryRow, LedgerStore, StoredCheckpoint, StoreError
+
+DEFAULT_DB_PATH = Path("var") / "ledger.sqlite"
+DEFAULT_MAX_BATCH = 2000
+
+
+class LedgerError(RuntimeError):
+    """A ledger operation cannot be served (closed, read-only, unknown index, key mismatch)."""
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    """Leaf ``index`` with ``leaf_hash`` is in the tree of the first ``size`` entries."""
+
+    index: int
+    size: int
+    leaf_hash: bytes
+    path: tuple[bytes, ...]
+
+    def verify(self, root: bytes) -> None:
+        verify_inclusion(self.index, self.size, self.leaf_hash, self.path, root)
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    """The tree of ``size1`` entries is a prefix of the tree of ``size2`` entries."""
+
+    size1: int
+    size2: int
+    path: tuple[bytes, ...]
+
+    def verify(self, root1: bytes, root2: bytes) -> None:
+        verify_consistency(self.size1, self.size2, root1, root2, self.path)
+
+
+@dataclass(frozen=True)
+class _Append:
+    kind: int
+    payload: bytes
+    signer: EntrySigner
+    future: Future[int]
+
+
+@dataclass(frozen=True)
+class _Barrier:
+    future: Future[None]
+
+
+_STOP = object()
+
+
+def default_url() -> str:
+    return f"sqlite:///{DEFAULT_DB_PATH}"
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Ledger:
+    """An append-only, verifiable log on a :class:`LedgerStore` (see the module docstring)."""
+
+    def __init__(
+        self,
+        store: LedgerStore,
+        log_key: NoteSigner | None,
+        *,
+        clock_ms: Callable[[], int] = _now_ms,
+        max_batch: int = DEFAULT_MAX_BATCH,
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch: expected >= 1, got {max_batch}")
+        self.store = store
+        self._log_key = log_key
+        self._clock_ms = clock_ms
+        self._max_batch = max_batch
+        meta = store.read_meta()
+        if log_key is not None:
+            meta = store.init_meta({"origin": log_key.name, "log_key": log_key.verifier().to_vkey()})
+            if meta["log_key"] != log_key.verifier().to_vkey():
+                raise LedgerError(
+                    f"log key: this ledger is signed by {meta['log_key']!r}, "
+                    f"not by the given key {log_key.verifier().to_vkey()!r}"
+                )
+        elif not meta:
+            raise LedgerError("ledger has no metadata yet: open it once with its log key to initialise it")
+        self.origin: str = meta["origin"]
+        self.log_verifier: NoteVerifier = NoteVerifier.parse(meta["log_key"])
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._state_lock = threading.Lock()
+        self._pending: list[Future[int]] = []
+        self._closed = False
+        self._known_signers: dict[int, str] = {}
+        self._frontier = Frontier()
+        self._last_hash = GENESIS_PREVIOUS_HASH
+        self._last_ts = 0
+        if log_key is not None:
+            self._load_state()
+            if store.latest_checkpoint() is None:
+                self._commit([], [], 0)
+
+    @classmethod
+    def open(
+        cls,
+        url: str | None = None,
+        log_key: NoteSigner | None = None,
+        *,
+        schema: str | None = None,
+        clock_ms: Callable[[], int] = _now_ms,
+        max_batch: int = DEFAULT_MAX_BATCH,
+    ) -> Ledger:
+        """Open (creating when a log key is given) the ledger at ``url``; without a key it is read-only."""
+        store = LedgerStore(url or default_url(), schema=schema, create=log_key is not None)
+        try:
+            return cls(store, log_key, clock_ms=clock_ms, max_batch=max_batch)
+        except BaseException:
+            store.close()
+            raise
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # --- writing --------------------------------------------------------------------------------------
+
+    def append(self, kind: int | str, payload: bytes, signer: EntrySigner) -> Future[int]:
+        """Validate and enqueue one entry; the future gives its index once it is durable."""
+        request = self._request(kind, payload, signer)
+        with self._state_lock:
+            self._pending.append(request.future)
+        self._queue.put(request)
+        return request.future
+
+    def append_many(self, items: Iterable[tuple[int | str, bytes, EntrySigner]]) -> list[int]:
+        """Append several entries and wait until all are durable; returns their indices in order."""
+        requests = [self._request(kind, payload, signer) for kind, payload, signer in items]
+        for request in requests:
+            self._queue.put(request)
+        return [r.future.result() for r in requests]
+
+    def flush(self, timeout: float | None = None) -> list[int]:
+        """Wait until every entry appended so far is durable; return their indices (since the last flush).
+
+        Raises the first append error, if any of those entries could not be written.
+        """
+        with self._state_lock:
+            pending, self._pending = self._pending, []
+        if self._thread is not None:
+            barrier: Future[None] = Future()
+            self._queue.put(_Barrier(barrier))
+            barrier.result(timeout)
+        return [future.result(timeout) for future in pending]
+
+    def close(self) -> None:
+        """Flush pending entries, stop the writer and release the database."""
+        if self._closed:
+            return
+        try:
+            if self._thread is not None:
+                self._queue.put(_STOP)
+                self._thread.join()
+        finally:
+            self._closed = True
+            self.store.close()
+
+    def _request(self, kind: int | str, payload: bytes, signer: EntrySigner) -> _Append:
+        if self._closed:
+            raise LedgerError("ledger is closed")
+        if self._log_key is None:
+            raise LedgerError("ledger is open read-only: give the log key to append")
+        number = parse_kind(kind)
+        if not isinstance(payload, bytes):
+            raise EntryError(f"payload: expected bytes, got {type(payload).__name__}")
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            raise EntryError(f"payload: {len(payload)} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte limit")
+        self._check_signer(signer)
+        self._ensure_writer()
+        return _Append(number, payload, signer, Future())
+
+    def _check_signer(self, signer: EntrySigner) -> None:
+        did = signer.did
+        if self._known_signers.get(id(signer)) == did:
+            return
+        try:
+            public_bytes_from_did(did)
+        except DidKeyError as exc:
+            raise EntryError(f"signer did: {exc}") from exc
+        if not isinstance(signer, Ed25519Signer):
+            probe = b"arbsphere/ledger/signer-probe"
+            try:
+                probe_entry = LedgerEntry.create(
+                    index=0,
+                    kind=1,
+                    timestamp_ms=0,
+                    payload=probe,
+                    previous_hash=GENESIS_PREVIOUS_HASH,
+                    signer=signer,
+                )
+                ok = probe_entry.signature_valid()
+            except (EntryError, ValueError, TypeError):
+                ok = False
+            if not ok:
+                raise EntryError(f"signer: its signatures do not verify under its DID {did}")
+        self._known_signers[id(signer)] = did
+
+    def _ensure_writer(self) -> None:
+        with self._state_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
+                self._thread.start()
+
+    def _load_state(self) -> None:
+        tail = self.store.tail()
+        ids = Frontier.node_ids(tail.size)
+        nodes = self.store.get_nodes(ids)
+        missing = [n for n in ids if n not in nodes]
+        if missing:
+            raise StoreError(f"ledger tree is missing frontier nodes {missing[:5]} for size {tail.size}")
+        self._frontier = Frontier(tail.size, [nodes[n] for n in ids])
+        self._last_hash = tail.last_hash if tail.last_hash is not None else GENESIS_PREVIOUS_HASH
+        self._last_ts = tail.last_timestamp_ms
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            batch: list[_Append] = []
+            barriers: list[_Barrier] = []
+            item = self._queue.get()
+            while True:
+                if item is _STOP:
+                    stop = True
+                elif isinstance(item, _Barrier):
+                    barriers.append(item)
+                elif isinstance(item, _Append):
+                    batch.append(item)
+                if stop or len(batch) >= self._max_batch:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                try:
+                    self._write(batch)
+                except BaseException as exc:  # never leave a caller waiting on a future forever
+                    for request in batch:
+                        if not request.future.done():
+                            request.future.set_exception(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+            for barrier in barriers:
+                barrier.future.set_result(None)
+
+    def _write(self, batch: Sequence[_Append]) -> None:
+        """Sequence, sign and commit one batch; on failure fail its futures and reload from the store."""
+        start = self._frontier.size
+        frontier = self._frontier.copy()
+        last_hash, last_ts = self._last_hash, self._last_ts
+        rows: list[EntryRow] = []
+        nodes: list[tuple[tuple[int, int], bytes]] = []
+        accepted: list[_Append] = []
+        for request in batch:
+            if not request.future.set_running_or_notify_cancel():
+                continue
+            try:
+                ts = max(self._clock_ms(), last_ts)
+                entry = LedgerEntry.create(
+                    index=frontier.size,
+                    kind=request.kind,
+                    timestamp_ms=ts,
+                    payload=request.payload,
+                    previous_hash=last_hash,
+                    signer=request.signer,
+                )
+            except Exception as exc:  # a failing signer must not take the batch down
+                request.future.set_exception(exc)
+                continue
+            leaf = entry.entry_hash()
+            nodes.extend(frontier.append(leaf))
+            rows.append(EntryRow(*_entry_fields(entry), leaf))
+            accepted.append(request)
+            last_hash, last_ts = leaf, ts
+        if not rows:
+            return
+        try:
+            self._commit(rows, nodes, start, frontier)
+        except Exception as exc:
+            for request in accepted:
+                request.future.set_exception(exc)
+            try:
+                self._load_state()
+            except Exception as reload_exc:  # keep serving; the next batch will retry the reload path
+                exc.add_note(f"reloading ledger state also failed: {reload_exc!r}")
+            return
+        self._frontier, self._last_hash, self._last_ts = frontier, last_hash, last_ts
+        for offset, request in enumerate(accepted):
+            request.future.set_result(start + offset)
+
+    def _commit(
+        self,
+        rows: Sequence[EntryRow],
+        nodes: Sequence[tuple[tuple[int, int], bytes]],
+        start: int,
+        frontier: Frontier | None = None,
+    ) -> None:
+        assert self._log_key is not None
+        tree = frontier if frontier is not None else self._frontier
+        body = Checkpoint(self.origin, tree.size, tree.root())
+        note = sign_checkpoint(body, self._log_key)
+        stored = StoredCheckpoint(tree.size, body.root_hash, note, self._clock_ms())
+        self.store.commit_batch(start, rows, nodes, stored)
+
+    # --- reading --------------------------------------------------------------------------------------
+
+    def size(self) -> int:
+        """Number of durable entries."""
+        return self.store.size()
+
+    def checkpoint(self) -> StoredCheckpoint:
+        """The latest signed checkpoint (covers every durable entry)."""
+        latest = self.store.latest_checkpoint()
+        if latest is None:
+            raise LedgerError("ledger has no checkpoint yet")
+        return latest
+
+    def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
+        return self.store.checkpoint_at(size)
+
+    def get(self, index: int) -> LedgerEntry:
+        row = self.get_row(index)
+        return row.entry()
+
+    def get_row(self, index: int) -> EntryRow:
+        _check_index("index", index)
+        row = self.store.get(index)
+        if row is None:
+            raise LedgerError(f"index: no entry {index} (ledger size is {self.size()})")
+        return row
+
+    def query(
+        self,
+        *,
+        actor: str | None = None,
+        kind: int | str | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        after_index: int | None = None,
+        limit: int = 1000,
+    ) -> list[LedgerEntry]:
+        """Entries matching all given filters, time range ``[since_ms, until_ms)``, in index order."""
+        if not 1 <= limit <= 100_000:
+            raise LedgerError(f"limit: expected 1..100000, got {limit}")
+        for name, value in (("since_ms", since_ms), ("until_ms", until_ms), ("after_index", after_index)):
+            if value is not None:
+                _check_index(name, value)
+        number = None if kind is None else parse_kind(kind)
+        rows = self.store.query(
+            actor=actor,
+            kind=number,
+            since_ms=since_ms,
+            until_ms=until_ms,
+            after_index=after_index,
+            limit=limit,
+        )
+        return [row.entry() for row in rows]
+
+    def _resolve_size(self, size: int | None) -> int:
+        durable = self.size()
+        if size is None:
+            return self.checkpoint().size
+        _check_index("size", size)
+        if size > durable:
+            raise LedgerError(f"size: {size} is beyond the ledger's {durable} durable entries")
+        return size
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> InclusionProof:
+        """Proof that entry ``index`` is in the tree of the first ``size`` entries (default: checkpoint)."""
+        _check_index("index", index)
+        tree_size = self._resolve_size(size)
+        if index >= tree_size:
+            raise LedgerError(f"index: {index} is not below the tree size {tree_size}")
+        hashes = hash_ranges(self.store, [(index, index + 1), *inclusion_ranges(index, tree_size)])
+        return InclusionProof(index, tree_size, hashes[0], tuple(hashes[1:]))
+
+    def consistency_proof(self, size1: int, size2: int | None = None) -> ConsistencyProof:
+        """Proof that the ``size1`` tree is a prefix of the ``size2`` tree (default: latest checkpoint)."""
+        _check_index("size1", size1)
+        tree_size = self._resolve_size(size2)
+        if not 0 < size1 <= tree_size:
+            raise LedgerError(f"size1: expected 0 < size1 <= size2 ({tree_size}), got {size1}")
+        path = hash_ranges(self.store, consistency_ranges(size1, tree_size)) if size1 < tree_size else []
+        return ConsistencyProof(size1, tree_size, tuple(path))
+
+    def root(self, size: int) -> bytes:
+        """The tree root over the first ``size`` entries (recomputed from stored nodes)."""
+        tree_size = self._resolve_size(size)
+        return EMPTY_ROOT if tree_size == 0 else hash_ranges(self.store, [(0, tree_size)])[0]
+
+    def export(self, out: IO[str], fmt: ExportFormat = "jsonl") -> StoredCheckpoint:
+        """Write the latest checkpoint and every entry it covers; returns that checkpoint."""
+        checkpoint = self.checkpoint()
+        header = ExportHeader(self.origin, checkpoint.note, self.log_verifier.to_vkey(), checkpoint.size)
+        write_export(out, header, self.store.scan(0, checkpoint.size), fmt)
+        return checkpoint
+
+
+def _check_index(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise LedgerError(f"{name}: expected an integer >= 0, got {value!r}")
+
+
+def _entry_fields(entry: LedgerEntry) -> tuple[int, int, int, str, bytes, bytes, bytes, bytes]:
+    return (
+        entry.index,
+        entry.kind,
+        entry.timestamp_ms,
+        entry.actor_did,
+        entry.payload,
+        entry.payload_hash,
+        entry.previous_hash,
+        entry.signature,
+    )
