@@ -1,0 +1,56 @@
+"""A venue's separable local problem: one convex cost curve per asset it trades.
+
+Assets the venue does not trade are pinned at zero. The prox is per asset with its own rho, so the
+coordinator can scale each asset (SOL at 150 USD and BTC at 90,000 USD need different rho).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from coordinator.engine.contribution import FloatArray
+from sdk.curves.base import CostCurve
+
+
+class CurveProblem:
+    """``f(x) = sum_a f_a(x_a)`` over the session's assets."""
+
+    def __init__(self, assets: Sequence[str], curves: Mapping[str, CostCurve]) -> None:
+        unknown = sorted(set(curves) - set(assets))
+        if unknown:
+            raise ValueError(
+                f"curves for assets {unknown} that are not in the session's assets {list(assets)}"
+            )
+        self.assets = tuple(assets)
+        self._slots = [(i, curves[a]) for i, a in enumerate(self.assets) if a in curves]
+
+    @property
+    def traded(self) -> tuple[str, ...]:
+        return tuple(self.assets[i] for i, _ in self._slots)
+
+    def curve(self, asset: str) -> CostCurve:
+        for i, curve in self._slots:
+            if self.assets[i] == asset:
+                return curve
+        raise KeyError(f"venue does not trade {asset!r}")
+
+    def prox(self, v: FloatArray, rho: FloatArray) -> FloatArray:
+        out = np.zeros(len(self.assets))
+        for i, curve in self._slots:
+            out[i] = curve.prox(float(v[i]), float(rho[i]))
+        return out
+
+    def cost(self, x: FloatArray) -> float:
+        total = 0.0
+        for i, curve in self._slots:
+            total += curve.cost(float(x[i]))
+        for i in set(range(len(self.assets))) - {i for i, _ in self._slots}:
+            if x[i] != 0.0:
+                return float("inf")
+        return total
+
+    def bounds(self, asset: str) -> tuple[float, float]:
+        curve = self.curve(asset)
+        return curve.lower, curve.upper

@@ -1,0 +1,136 @@
+"""The agent's side of a federated round: pure, private, deterministic.
+
+The agent keeps its own plan ``x`` and consensus variable ``z``; from each broadcast it computes its local
+proximal step and returns only the *contribution vector* that enters the secure sum: deltas of its plan,
+cost and duality-gap term against what the coordinator's totals already hold for it, plus its squared
+step per asset (for the dual residual). Nothing else leaves the agent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from coordinator.engine.contribution import FloatArray, Layout
+from coordinator.engine.messages import Mode, RoundBroadcast
+
+
+class LocalProblem(Protocol):
+    """A venue's private convex cost over the session's assets (``+inf`` where it cannot trade)."""
+
+    def prox(self, v: FloatArray, rho: FloatArray) -> FloatArray:
+        """``argmin_x cost(x) + sum_a rho_a/2 (x_a - v_a)^2`` over the venue's feasible set."""
+        ...
+
+    def cost(self, x: FloatArray) -> float:
+        """Quote cash paid for net trade vector ``x``."""
+        ...
+
+
+class ParticipantError(RuntimeError):
+    """A broadcast the agent must refuse (replayed or out-of-order round, wrong session, bad shape)."""
+
+
+class Participant:
+    """ADMM state of one agent in one session."""
+
+    def __init__(
+        self,
+        venue_id: str,
+        session_id: str,
+        assets: Sequence[str],
+        problem: LocalProblem,
+        warm_plan: FloatArray | None = None,
+    ) -> None:
+        self.venue_id = venue_id
+        self.session_id = session_id
+        self.assets = tuple(assets)
+        self.layout = Layout(len(self.assets))
+        self.problem = problem
+        n = len(self.assets)
+        start = np.zeros(n) if warm_plan is None else np.asarray(warm_plan, dtype=np.float64).copy()
+        if start.shape != (n,) or not np.all(np.isfinite(start)):
+            raise ParticipantError(f"warm_plan must be {n} finite values, got {warm_plan!r}")
+        self.x = start
+        self.z = start.copy()
+        self.cost = problem.cost(start) if np.any(start) else 0.0
+        self.gap = 0.0
+        self.counted_x = np.zeros(n)
+        self.counted_cost = 0.0
+        self.counted_gap = 0.0
+        self._pending: tuple[FloatArray, float, float] | None = None
+        self._previous_x = start.copy()
+        self.last_round = 0
+
+    def step(self, broadcast: RoundBroadcast) -> FloatArray:
+        """Answer one round: the contribution vector for the secure sum."""
+        self._check(broadcast)
+        self._settle(broadcast)
+        rho = broadcast.rho
+        u = broadcast.scaled_duals
+        if broadcast.mode is Mode.ADMM:
+            if broadcast.previous_mean is not None:
+                alpha = broadcast.over_relaxation
+                self.z = alpha * self.x + (1.0 - alpha) * self.z - alpha * broadcast.previous_mean
+            x_new = self.problem.prox(self.z - u, rho)
+        else:
+            eps = broadcast.best_response_eps * rho
+            x_new = self.problem.prox(self.x + broadcast.prices / eps, eps)
+        if x_new.shape != self.x.shape or not np.all(np.isfinite(x_new)):
+            raise ParticipantError(f"{self.venue_id}: local step returned an invalid plan {x_new!r}")
+        cost = self.problem.cost(x_new)
+        gap = self._gap_term(x_new, cost, broadcast.prices, broadcast.best_response_eps * rho)
+        dx = x_new - self.x
+        self._previous_x = self.x
+        self.x = x_new
+        self.cost = cost
+        self.gap = gap
+        self._pending = (x_new, cost, gap)
+        self.last_round = broadcast.round_id
+        return self.layout.pack(
+            x_new - self.counted_x, dx * dx, cost - self.counted_cost, gap - self.counted_gap
+        )
+
+    def _gap_term(self, x: FloatArray, cost: float, prices: FloatArray, eps: FloatArray) -> float:
+        """``(f(x) - p.x) - min_y (f(y) - p.y)``: this venue's share of the duality gap at ``prices``.
+
+        The minimiser is the proximal best response ``prox(x + p/eps, eps)`` for a tiny ``eps``, exact for
+        piecewise-linear curves and within O(eps) for smooth ones.
+        """
+        best = self.problem.prox(x + prices / eps, eps)
+        value = (cost - float(prices @ x)) - (self.problem.cost(best) - float(prices @ best))
+        return max(value, 0.0)
+
+    def _check(self, broadcast: RoundBroadcast) -> None:
+        if broadcast.session_id != self.session_id:
+            raise ParticipantError(
+                f"{self.venue_id}: broadcast for session {broadcast.session_id!r}, expected {self.session_id!r}"
+            )
+        if broadcast.round_id <= self.last_round:
+            raise ParticipantError(
+                f"{self.venue_id}: replayed or out-of-order round {broadcast.round_id} "
+                f"(last answered {self.last_round})"
+            )
+        n = len(self.assets)
+        for name in ("rho", "scaled_duals", "prices"):
+            value = getattr(broadcast, name)
+            if value.shape != (n,) or not np.all(np.isfinite(value)):
+                raise ParticipantError(f"{self.venue_id}: broadcast.{name} must be {n} finite values")
+        if np.any(broadcast.rho <= 0):
+            raise ParticipantError(f"{self.venue_id}: broadcast.rho must be positive")
+
+    def _settle(self, broadcast: RoundBroadcast) -> None:
+        """Fold the previous answer into what the coordinator's totals hold for us, or roll it back."""
+        if self._pending is not None:
+            if self.venue_id in broadcast.accepted_previous:
+                self.counted_x, self.counted_cost, self.counted_gap = self._pending
+            else:
+                self.x = self.counted_x.copy() if not broadcast.rebase else self.x
+            self._pending = None
+        if broadcast.rebase:
+            self.counted_x = np.zeros_like(self.x)
+            self.counted_cost = 0.0
+            self.counted_gap = 0.0
+            self.z = self.x.copy()

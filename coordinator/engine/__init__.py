@@ -1,0 +1,1 @@
+"""Pure, deterministic federation core: round state machines that only ever see aggregates."""
