@@ -106,7 +106,8 @@ class Participant:
     def _check(self, broadcast: RoundBroadcast) -> None:
         if broadcast.session_id != self.session_id:
             raise ParticipantError(
-                f"{self.venue_id}: broadcast for session {broadcast.session_id!r}, expected {self.session_id!r}"
+                f"{self.venue_id}: broadcast for session {broadcast.session_id!r}, "
+                f"expected {self.session_id!r}"
             )
         if broadcast.round_id <= self.last_round:
             raise ParticipantError(

@@ -52,6 +52,7 @@ class Strategy(ABC):
         assets: Sequence[str],
         participants: Iterable[str],
         scales: Mapping[str, AssetScale],
+        *,
         config: AdmmConfig | None = None,
         warm: WarmStart | None = None,
     ) -> None:

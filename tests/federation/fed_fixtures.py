@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class QuadraticCurve:
-    """``f(x) = p0*x + x^2/(2k)`` on ``[lower, upper]``: a venue quoting ``p0`` with depth ``k`` per unit price."""
+    """``f(x) = p0*x + x^2/(2k)`` on ``[lower, upper]``: quotes ``p0``, depth ``k`` per unit of price."""
 
     p0: float
     k: float
