@@ -1,0 +1,70 @@
+"""Adapter SDK: the contracts venue adapters implement, their events, manifests and conformance kit."""
+
+from __future__ import annotations
+
+from sdk.adapters.events import (
+    BookSnapshot,
+    BookUpdate,
+    FeedError,
+    FeedErrorKind,
+    FeedEvent,
+    Funding,
+    Level,
+    Resync,
+    Side,
+    Trade,
+)
+from sdk.adapters.execution import (
+    AdapterError,
+    AuthenticationFailed,
+    Balance,
+    DuplicateClientOrderId,
+    ExecutionEvent,
+    FillEvent,
+    InsufficientFunds,
+    InvalidOrder,
+    OrderEvent,
+    OrderNotFound,
+    OrderRequest,
+    OrderStatus,
+    RateLimited,
+    VenueUnavailable,
+)
+from sdk.adapters.interfaces import BookView, DataFeedAdapter, ExecutionAdapter, LatencyStats
+from sdk.adapters.manifest import AdapterKind, AdapterManifest, Capability, ManifestError, VenueKind
+
+__all__ = [
+    "AdapterError",
+    "AdapterKind",
+    "AdapterManifest",
+    "AuthenticationFailed",
+    "Balance",
+    "BookSnapshot",
+    "BookUpdate",
+    "BookView",
+    "Capability",
+    "DataFeedAdapter",
+    "DuplicateClientOrderId",
+    "ExecutionAdapter",
+    "ExecutionEvent",
+    "FeedError",
+    "FeedErrorKind",
+    "FeedEvent",
+    "FillEvent",
+    "Funding",
+    "InsufficientFunds",
+    "InvalidOrder",
+    "LatencyStats",
+    "Level",
+    "ManifestError",
+    "OrderEvent",
+    "OrderNotFound",
+    "OrderRequest",
+    "OrderStatus",
+    "RateLimited",
+    "Resync",
+    "Side",
+    "Trade",
+    "VenueKind",
+    "VenueUnavailable",
+]
