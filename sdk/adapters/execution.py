@@ -42,11 +42,12 @@ def _require_positive(name: str, value: Decimal) -> None:
 
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
-    """An immediate-or-cancel limit order: fill what is available at ``limit_price`` or better, cancel the rest.
+    """An immediate-or-cancel limit order: fill what is available at ``limit_price`` or better, cancel
+    the rest.
 
     ``limit_price`` is the price cap of the plan leg (buy: highest price paid, sell: lowest price accepted).
-    ``client_order_id`` is derived from the PlanDelta leg's idempotency key, so a restarted agent that sends the
-    same leg again is recognised by the venue (or the adapter) instead of trading twice.
+    ``client_order_id`` is derived from the PlanDelta leg's idempotency key, so a restarted agent that sends
+    the same leg again is recognised by the venue (or the adapter) instead of trading twice.
     """
 
     venue: str

@@ -107,10 +107,10 @@ class ExecutionAdapter(Protocol):
     async def disconnect(self) -> None: ...
 
     async def place_ioc_limit(self, order: OrderRequest) -> OrderEvent:
-        """Send an immediate-or-cancel limit order capped at ``order.limit_price``; returns the first state.
+        """Send an IOC limit order capped at ``order.limit_price``; returns its first state.
 
         Raises ``DuplicateClientOrderId`` (carrying the existing order's state) when the id was already used,
-        ``InvalidOrder`` / ``InsufficientFunds`` / ``RateLimited`` / ``VenueUnavailable`` per the venue's error.
+        ``InvalidOrder``, ``InsufficientFunds``, ``RateLimited``, ``VenueUnavailable`` per the venue error.
         Never fills at a worse price than the cap.
         """
         ...
