@@ -1,0 +1,18 @@
+"""What the risk gates read about the market: the latest book per (venue, instrument) and its age."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from agents.execution.book import BookSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class MarketState:
+    """Latest books keyed by ``(venue, instrument)``; ``BookSnapshot.ts_ms`` is when it last changed."""
+
+    books: Mapping[tuple[str, str], BookSnapshot] = field(default_factory=dict)
+
+    def book(self, venue: str, instrument: str) -> BookSnapshot | None:
+        return self.books.get((venue, instrument))
