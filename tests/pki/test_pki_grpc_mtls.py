@@ -13,6 +13,7 @@ from concurrent import futures
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -41,7 +42,7 @@ def _whoami(request: bytes, context: grpc.ServicerContext) -> bytes:
     return identity.uri.encode() + b"|" + request
 
 
-def _handler() -> grpc.GenericRpcHandler:
+def _handler() -> grpc.GenericRpcHandler[Any, Any]:
     return grpc.method_handlers_generic_handler(
         "arbsphere.test.Echo", {"WhoAmI": grpc.unary_unary_rpc_method_handler(_whoami)}
     )
@@ -56,9 +57,20 @@ def _start(credentials: grpc.ServerCredentials) -> tuple[grpc.Server, int]:
 
 
 def _call(channel: grpc.Channel, payload: bytes = b"ping") -> bytes:
-    stub = channel.unary_unary(METHOD)
+    stub = channel.unary_unary(METHOD, request_serializer=None, response_deserializer=None)
     answer: bytes = stub(payload, timeout=5)
     return answer
+
+
+def _refusal(channel: grpc.Channel) -> grpc.StatusCode:
+    return _refusal_with_details(channel)[0]
+
+
+def _refusal_with_details(channel: grpc.Channel) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(grpc.RpcError) as err:
+        _call(channel)
+    code: grpc.StatusCode = err.value.code()
+    return code, err.value.details() or ""
 
 
 @dataclass
@@ -99,10 +111,9 @@ def test_valid_agent_is_accepted_and_identified(region: Region) -> None:
 def test_identity_not_authorised_for_the_method_is_denied(region: Region) -> None:
     # A valid certificate, but the coordinator role is not in the servicer's allowed roles.
     with secure_channel(f"127.0.0.1:{region.port}", region.ca.issue_coordinator()) as channel:
-        with pytest.raises(grpc.RpcError) as err:
-            _call(channel)
-    assert err.value.code() is grpc.StatusCode.PERMISSION_DENIED
-    assert "peer role" in (err.value.details() or "")
+        code, details = _refusal_with_details(channel)
+    assert code is grpc.StatusCode.PERMISSION_DENIED
+    assert "peer role" in details
 
 
 def test_client_from_another_ca_is_refused(region: Region) -> None:
@@ -111,9 +122,7 @@ def test_client_from_another_ca_is_refused(region: Region) -> None:
     # It trusts our CA for the server, but presents a leaf our server cannot chain.
     creds = grpc.ssl_channel_credentials(region.ca.ca_pem, bundle.key_pem, bundle.cert_pem)
     with grpc.secure_channel(f"127.0.0.1:{region.port}", creds) as channel:
-        with pytest.raises(grpc.RpcError) as err:
-            _call(channel)
-    assert err.value.code() is grpc.StatusCode.UNAVAILABLE
+        assert _refusal(channel) is grpc.StatusCode.UNAVAILABLE
 
 
 def test_expired_client_is_refused(region: Region) -> None:
@@ -121,24 +130,18 @@ def test_expired_client_is_refused(region: Region) -> None:
     expired = region.ca.issue_agent("binance", ttl=timedelta(minutes=1), now=two_hours_ago)
     assert expired.is_expired(datetime.now(UTC))
     with secure_channel(f"127.0.0.1:{region.port}", expired) as channel:
-        with pytest.raises(grpc.RpcError) as err:
-            _call(channel)
-    assert err.value.code() is grpc.StatusCode.UNAVAILABLE
+        assert _refusal(channel) is grpc.StatusCode.UNAVAILABLE
 
 
 def test_client_without_certificate_is_refused(region: Region) -> None:
     creds = grpc.ssl_channel_credentials(root_certificates=region.ca.ca_pem)
     with grpc.secure_channel(f"127.0.0.1:{region.port}", creds) as channel:
-        with pytest.raises(grpc.RpcError) as err:
-            _call(channel)
-    assert err.value.code() is grpc.StatusCode.UNAVAILABLE
+        assert _refusal(channel) is grpc.StatusCode.UNAVAILABLE
 
 
 def test_plaintext_is_refused(region: Region) -> None:
     with grpc.insecure_channel(f"127.0.0.1:{region.port}") as channel:
-        with pytest.raises(grpc.RpcError) as err:
-            _call(channel)
-    assert err.value.code() is grpc.StatusCode.UNAVAILABLE
+        assert _refusal(channel) is grpc.StatusCode.UNAVAILABLE
 
 
 def test_agent_certificate_cannot_serve(ca: DevCertificateAuthority) -> None:
@@ -147,9 +150,7 @@ def test_agent_certificate_cannot_serve(ca: DevCertificateAuthority) -> None:
     server, port = _start(server_credentials(impostor))
     try:
         with secure_channel(f"127.0.0.1:{port}", _agent(ca), server_name="localhost") as channel:
-            with pytest.raises(grpc.RpcError) as err:
-                _call(channel)
-        assert err.value.code() is grpc.StatusCode.UNAVAILABLE
+            assert _refusal(channel) is grpc.StatusCode.UNAVAILABLE
     finally:
         server.stop(grace=None)
 
@@ -218,7 +219,7 @@ def test_auth_context_shape_seen_by_grpc(ca: DevCertificateAuthority) -> None:
         captured.update(context.auth_context())
         return request
 
-    handler = grpc.method_handlers_generic_handler(
+    handler: grpc.GenericRpcHandler[Any, Any] = grpc.method_handlers_generic_handler(
         "arbsphere.test.Echo", {"WhoAmI": grpc.unary_unary_rpc_method_handler(capture)}
     )
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2), handlers=[handler])
