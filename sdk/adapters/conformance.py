@@ -1,0 +1,394 @@
+"""Conformance kit: the behaviour every adapter promises, as checks an adapter author runs with pytest.
+
+Two ways to use it. Call the ``check_*`` coroutines from your own tests, or subclass the test bases (named
+without the ``Test`` prefix so pytest does not collect them here) and provide the factory hooks::
+
+    class TestMyFeed(DataFeedConformance):
+        symbols = ("BTC-USD",)
+        def make_feed(self) -> DataFeedAdapter:
+            return MyFeed(...)
+
+Book checks compare the adapter's maintained book, after every event, with a naive dict model rebuilt from
+the events the adapter emitted: the book must equal what the events say, be uncrossed, hold only positive
+sizes, and be absent (``None``) between a ``Resync`` and the next ``BookSnapshot``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sdk.adapters.events import BookSnapshot, BookUpdate, FeedError, FeedEvent, Level, Resync
+from sdk.adapters.execution import (
+    AdapterError,
+    DuplicateClientOrderId,
+    FillEvent,
+    OrderEvent,
+    OrderNotFound,
+    OrderRequest,
+    OrderStatus,
+)
+from sdk.adapters.interfaces import DataFeedAdapter, ExecutionAdapter
+from sdk.adapters.manifest import AdapterManifest
+
+
+class ConformanceError(AssertionError):
+    """The adapter broke a promise of the contract; the message says which, where and with what values."""
+
+
+class BookModel:
+    """The naive reference: one dict per side, rebuilt only from emitted events."""
+
+    def __init__(self) -> None:
+        self.books: dict[str, tuple[dict[float, float], dict[float, float]]] = {}
+
+    def apply(self, event: FeedEvent) -> None:
+        if isinstance(event, BookSnapshot):
+            self.books[event.symbol] = (
+                {p: s for p, s in event.bids if s > 0},
+                {p: s for p, s in event.asks if s > 0},
+            )
+        elif isinstance(event, BookUpdate):
+            bids, asks = self.books[event.symbol]
+            for side, changes in ((bids, event.bids), (asks, event.asks)):
+                for price, size in changes:
+                    if size == 0:
+                        side.pop(price, None)
+                    else:
+                        side[price] = size
+        elif isinstance(event, Resync):
+            self.books.pop(event.symbol, None)
+
+    def top(self, symbol: str, n: int) -> tuple[list[Level], list[Level]]:
+        bids, asks = self.books[symbol]
+        return sorted(asks.items())[:n], sorted(bids.items(), reverse=True)[:n]
+
+
+@dataclass
+class FeedReport:
+    events: int = 0
+    snapshots: int = 0
+    updates: int = 0
+    errors: int = 0
+    resyncs: int = 0
+    books_checked: int = 0
+    symbols_seen: set[str] = field(default_factory=set)
+
+
+def _book_problem(adapter: DataFeedAdapter, model: BookModel, symbol: str, depth: int) -> str | None:
+    """Why the adapter's book of ``symbol`` disagrees with the model, or ``None`` when it agrees."""
+    view = adapter.book(symbol)
+    if symbol not in model.books:
+        return None if view is None else f"book({symbol!r}) is served although its last event was a Resync"
+    if view is None:
+        return f"book({symbol!r}) is None although a snapshot for it was emitted"
+    asks, bids = view.curve_levels(depth)
+    want_asks, want_bids = model.top(symbol, depth)
+    if asks != want_asks or bids != want_bids:
+        return (
+            f"maintained top-{depth} of {symbol} differs from the emitted events: "
+            f"asks {asks[:3]}... vs {want_asks[:3]}..., bids {bids[:3]}... vs {want_bids[:3]}..."
+        )
+    for side_name, levels in (("ask", asks), ("bid", bids)):
+        for price, size in levels:
+            if not (math.isfinite(price) and price > 0 and math.isfinite(size) and size > 0):
+                return f"{symbol} {side_name} level ({price!r}, {size!r}) is invalid"
+    if view.is_crossed():
+        return f"{symbol} book is crossed: {view.best_bid()} >= {view.best_ask()}"
+    return None
+
+
+async def _bounded(events: AsyncIterator[FeedEvent], timeout_s: float) -> AsyncIterator[FeedEvent]:
+    while True:
+        try:
+            event = await asyncio.wait_for(anext(events), timeout_s)
+        except StopAsyncIteration:
+            return
+        yield event
+
+
+async def check_book_integrity(
+    adapter: DataFeedAdapter,
+    symbols: Sequence[str],
+    *,
+    max_events: int = 100_000,
+    depth: int = 10,
+    timeout_s: float = 10.0,
+    model: BookModel | None = None,
+    report: FeedReport | None = None,
+    subscribe: bool = True,
+) -> FeedReport:
+    """Consume up to ``max_events`` events and check the maintained books against them after each one."""
+    model = model or BookModel()
+    report = report or FeedReport()
+    if subscribe:
+        await adapter.connect()
+        await adapter.subscribe_books(list(symbols))
+    seen = 0
+    pending: dict[str, str] = {}
+    """Symbols whose book disagreed with the model within the current receipt instant (one message can
+    emit several events; the book must agree once all events of that instant are out)."""
+    instant: float | None = None
+    async for event in _bounded(adapter.events(), timeout_s):
+        seen += 1
+        report.events += 1
+        where = f"event #{report.events} ({type(event).__name__})"
+        receipt = getattr(event, "receipt_ts", None)
+        if receipt != instant:
+            if pending:
+                raise ConformanceError(f"before {where}: " + "; ".join(sorted(pending.values())))
+            instant = receipt
+        touched: str | None = None
+        if isinstance(event, BookSnapshot | BookUpdate):
+            report.symbols_seen.add(event.symbol)
+            if isinstance(event, BookUpdate) and event.symbol not in model.books:
+                raise ConformanceError(
+                    f"{where}: update for {event.symbol} while its book is void (no snapshot)"
+                )
+            model.apply(event)
+            report.snapshots += isinstance(event, BookSnapshot)
+            report.updates += isinstance(event, BookUpdate)
+            report.books_checked += 1
+            touched = event.symbol
+        elif isinstance(event, Resync):
+            model.apply(event)
+            report.resyncs += 1
+            touched = event.symbol
+        elif isinstance(event, FeedError):
+            report.errors += 1
+            if not event.detail:
+                raise ConformanceError(f"{where}: FeedError without a detail message")
+        if touched is not None:
+            pending[touched] = f"{where}: {touched}"
+        for symbol in list(pending):
+            problem = _book_problem(adapter, model, symbol, depth)
+            if problem is None:
+                del pending[symbol]
+            else:
+                pending[symbol] = f"{where}: {problem}"
+        if seen >= max_events:
+            return report  # may stop inside an instant: its pending checks are not judged
+    if pending:
+        raise ConformanceError("at the end: " + "; ".join(sorted(pending.values())))
+    return report
+
+
+async def check_reconnect_resync(
+    adapter: DataFeedAdapter,
+    symbols: Sequence[str],
+    *,
+    events_before: int = 200,
+    events_after: int = 200,
+    expect_snapshot_after: bool = True,
+    depth: int = 10,
+) -> FeedReport:
+    """Drop the connection mid-stream: every book must go void, then come back only through a snapshot."""
+    model = BookModel()
+    report = await check_book_integrity(adapter, symbols, max_events=events_before, depth=depth, model=model)
+    if not report.snapshots:
+        raise ConformanceError("no BookSnapshot before the disconnect: cannot test resync")
+    await adapter.disconnect()
+    for symbol in symbols:
+        if adapter.book(symbol) is not None:
+            raise ConformanceError(f"book({symbol!r}) still served after disconnect()")
+    await adapter.connect()
+    await adapter.subscribe_books(list(symbols))
+    snapshots_before = report.snapshots
+    report = await check_book_integrity(
+        adapter, symbols, max_events=events_after, depth=depth, model=model, report=report, subscribe=False
+    )
+    if expect_snapshot_after and report.snapshots == snapshots_before:
+        raise ConformanceError("no fresh BookSnapshot after reconnecting")
+    return report
+
+
+async def _events_for(
+    adapter: ExecutionAdapter, client_order_id: str, timeout_s: float
+) -> tuple[list[OrderEvent], list[FillEvent]]:
+    orders: list[OrderEvent] = []
+    fills: list[FillEvent] = []
+    stream = adapter.order_events()
+    while not orders or not orders[-1].status.terminal:
+        try:
+            event = await asyncio.wait_for(anext(stream), timeout_s)
+        except (StopAsyncIteration, TimeoutError):
+            break
+        if event.client_order_id != client_order_id:
+            continue
+        if isinstance(event, OrderEvent):
+            orders.append(event)
+        else:
+            fills.append(event)
+    return orders, fills
+
+
+async def check_order_lifecycle(
+    adapter: ExecutionAdapter, marketable: OrderRequest, unmarketable: OrderRequest, *, timeout_s: float = 5.0
+) -> None:
+    """An IOC ends terminal; fills respect the price cap and add up; an unmarketable IOC fills nothing."""
+    await adapter.connect()
+    first = await adapter.place_ioc_limit(marketable)
+    if first.client_order_id != marketable.client_order_id:
+        raise ConformanceError(
+            f"ack carries client id {first.client_order_id!r}, sent {marketable.client_order_id!r}"
+        )
+    orders, fills = await _events_for(adapter, marketable.client_order_id, timeout_s)
+    final = orders[-1] if orders else first
+    if not final.status.terminal:
+        raise ConformanceError(
+            f"IOC {marketable.client_order_id} not terminal after {timeout_s}s: {final.status}"
+        )
+    filled = sum((f.size for f in fills), Decimal(0))
+    if filled != final.filled:
+        raise ConformanceError(f"fills add up to {filled}, final order state says filled={final.filled}")
+    if final.filled + final.remaining != marketable.size:
+        raise ConformanceError(
+            f"filled {final.filled} + remaining {final.remaining} != size {marketable.size}"
+        )
+    for fill in fills:
+        worse = (
+            fill.price > marketable.limit_price
+            if marketable.side == "buy"
+            else fill.price < marketable.limit_price
+        )
+        if worse:
+            raise ConformanceError(f"fill at {fill.price} breaches the price cap {marketable.limit_price}")
+    if final.filled == 0:
+        raise ConformanceError("the marketable IOC filled nothing; give an order that crosses the book")
+    ack = await adapter.place_ioc_limit(unmarketable)
+    orders, fills = await _events_for(adapter, unmarketable.client_order_id, timeout_s)
+    final = orders[-1] if orders else ack
+    if fills or final.filled != 0 or final.status not in (OrderStatus.CANCELLED, OrderStatus.EXPIRED):
+        raise ConformanceError(
+            f"unmarketable IOC ended {final.status} with filled={final.filled}, fills={fills}"
+        )
+
+
+async def check_client_order_id_idempotency(adapter: ExecutionAdapter, order: OrderRequest) -> None:
+    """Sending the same client order id twice never creates a second order."""
+    await adapter.connect()
+    first = await adapter.place_ioc_limit(order)
+    try:
+        second = await adapter.place_ioc_limit(order)
+    except DuplicateClientOrderId as exc:
+        if exc.client_order_id != order.client_order_id:
+            raise ConformanceError(f"DuplicateClientOrderId names {exc.client_order_id!r}") from exc
+    else:
+        if second.venue_order_id != first.venue_order_id:
+            raise ConformanceError(
+                f"re-sending {order.client_order_id} created venue order {second.venue_order_id} "
+                f"next to {first.venue_order_id}"
+            )
+    state = await adapter.fetch_order(order.client_order_id)
+    if state.client_order_id != order.client_order_id:
+        raise ConformanceError(f"fetch_order returned {state.client_order_id!r}")
+    if state.filled > order.size:
+        raise ConformanceError(f"filled {state.filled} exceeds the single order's size {order.size}")
+
+
+async def check_error_mapping(
+    adapter: ExecutionAdapter, cases: Sequence[tuple[OrderRequest, type[AdapterError]]]
+) -> None:
+    """Venue errors surface as the SDK's error types; cancelling an unknown id is ``OrderNotFound``."""
+    await adapter.connect()
+    for order, expected in cases:
+        try:
+            await adapter.place_ioc_limit(order)
+        except AdapterError as exc:
+            if not isinstance(exc, expected):
+                raise ConformanceError(
+                    f"{order.client_order_id}: raised {type(exc).__name__}, want {expected.__name__}"
+                ) from exc
+        else:
+            raise ConformanceError(f"{order.client_order_id}: accepted, want {expected.__name__}")
+    try:
+        await adapter.cancel("never-sent-0000")
+    except OrderNotFound:
+        pass
+    except AdapterError as exc:
+        raise ConformanceError(
+            f"cancel of an unknown id raised {type(exc).__name__}, want OrderNotFound"
+        ) from exc
+    else:
+        raise ConformanceError("cancel of an unknown id succeeded, want OrderNotFound")
+
+
+def check_manifest(adapter: Any) -> AdapterManifest:
+    """The adapter class declares a valid ``manifest``."""
+    manifest = getattr(type(adapter), "manifest", None)
+    if not isinstance(manifest, AdapterManifest):
+        raise ConformanceError(
+            f"{type(adapter).__name__}.manifest must be an AdapterManifest, got {manifest!r}"
+        )
+    return manifest
+
+
+class DataFeedConformance:
+    """Subclass as ``TestXxx`` and implement ``make_feed``; set ``symbols`` and the knobs below."""
+
+    symbols: ClassVar[tuple[str, ...]] = ()
+    max_events: ClassVar[int] = 5_000
+    expect_snapshot_after_reconnect: ClassVar[bool] = True
+
+    def make_feed(self) -> DataFeedAdapter:
+        raise NotImplementedError
+
+    def test_manifest(self) -> None:
+        check_manifest(self.make_feed())
+
+    def test_protocol(self) -> None:
+        feed = self.make_feed()
+        if not isinstance(feed, DataFeedAdapter):
+            raise ConformanceError(f"{type(feed).__name__} does not implement DataFeedAdapter")
+
+    def test_book_integrity(self) -> None:
+        report = asyncio.run(check_book_integrity(self.make_feed(), self.symbols, max_events=self.max_events))
+        if not report.snapshots:
+            raise ConformanceError("the feed emitted no BookSnapshot")
+
+    def test_reconnect_resync(self) -> None:
+        asyncio.run(
+            check_reconnect_resync(
+                self.make_feed(), self.symbols, expect_snapshot_after=self.expect_snapshot_after_reconnect
+            )
+        )
+
+
+class ExecutionConformance:
+    """Subclass as ``TestXxx``; implement ``make_execution`` and the order factories."""
+
+    def make_execution(self) -> ExecutionAdapter:
+        raise NotImplementedError
+
+    def marketable_order(self, client_order_id: str) -> OrderRequest:
+        raise NotImplementedError
+
+    def unmarketable_order(self, client_order_id: str) -> OrderRequest:
+        raise NotImplementedError
+
+    def error_cases(self) -> list[tuple[OrderRequest, type[AdapterError]]]:
+        return []
+
+    def test_manifest(self) -> None:
+        check_manifest(self.make_execution())
+
+    def test_order_lifecycle(self) -> None:
+        asyncio.run(
+            check_order_lifecycle(
+                self.make_execution(),
+                self.marketable_order("conf-mkt-1"),
+                self.unmarketable_order("conf-lim-1"),
+            )
+        )
+
+    def test_client_order_id_idempotency(self) -> None:
+        asyncio.run(
+            check_client_order_id_idempotency(self.make_execution(), self.marketable_order("conf-idem-1"))
+        )
+
+    def test_error_mapping(self) -> None:
+        asyncio.run(check_error_mapping(self.make_execution(), self.error_cases()))
