@@ -67,14 +67,14 @@ class FixedPointCodec:
         finite = np.isfinite(values)
         if not finite.all():
             index = int(np.argmin(finite))
-            raise EncodingError(f"{field}[{index}] is {values[index]!r}; expected a finite float")
+            raise EncodingError(f"{field}[{index}] is {float(values[index])!r}; expected a finite float")
         scaled = values * self._scale  # exact: a power-of-two scaling
         bound = self._bound_units(count)
         too_big = np.abs(scaled) > bound
         if too_big.any():
             index = int(np.argmax(too_big))
             raise EncodingError(
-                f"{field}[{index}] = {values[index]!r} is outside the fixed-point range: expected "
+                f"{field}[{index}] = {float(values[index])!r} is outside the fixed-point range: expected "
                 f"|value| <= {bound / self._scale:.6g} for {count} participant(s) at {self.frac_bits} "
                 f"fractional bits (else the sum mod 2^64 would wrap)"
             )
