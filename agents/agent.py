@@ -1,0 +1,226 @@
+"""The edge agent's core: one venue's private state across sessions, without any I/O.
+
+It answers the coordinator's rounds with its local proximal step, masks its contributions when secure
+aggregation is on, rounds its own plan onto its lots, accepts or refuses residual assignments against its
+private bounds, and turns the committed plan into a PlanDelta (legs with limit-price caps from its own
+marginal prices, deterministic idempotency keys, delta-sync state hash). Transports (in-process or gRPC)
+call these methods; the same code runs in simulation and deployment.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+import numpy as np
+
+from agents.curve_problem import CurveProblem
+from agents.participant import Participant, ParticipantError
+from agents.plan_state import PlanState, idempotency_key
+from coordinator.engine.contribution import FloatArray
+from coordinator.engine.messages import RoundBroadcast
+from coordinator.engine.rounding import Assignment, round_toward_zero
+from coordinator.secagg import MaskingClient, generate_private_key
+from energibridge.models import PlanDelta, PlanLeg, Side
+from energibridge.version import CURRENT
+from sdk.curves.base import CostCurve
+
+
+@dataclass(frozen=True)
+class InstrumentSpec:
+    """Public trading rules of the instrument a venue uses for one asset."""
+
+    symbol: str
+    lot_size: Decimal
+    tick_size: Decimal
+    min_notional: Decimal = Decimal(0)
+
+    def __post_init__(self) -> None:
+        for name in ("lot_size", "tick_size"):
+            value = getattr(self, name)
+            if not value.is_finite() or value <= 0:
+                raise ValueError(f"InstrumentSpec.{name} must be a finite decimal > 0, got {value}")
+        if not self.min_notional.is_finite() or self.min_notional < 0:
+            raise ValueError(f"InstrumentSpec.min_notional must be >= 0, got {self.min_notional}")
+
+
+@dataclass(frozen=True)
+class VenueConfig:
+    venue_id: str
+    instruments: Mapping[str, InstrumentSpec]
+    """asset -> instrument the venue trades it with."""
+    latency_budget_ms: int = 250
+    leg_deadline_ms: int = 2_000
+
+
+@dataclass(frozen=True)
+class CommittedPlan:
+    delta: PlanDelta
+    state: PlanState
+    trades: Mapping[str, Decimal]
+    cost: float
+
+
+class EdgeAgent:
+    """Private state of one venue's agent."""
+
+    def __init__(self, config: VenueConfig, curves: Mapping[str, CostCurve]) -> None:
+        missing = sorted(set(curves) - set(config.instruments))
+        if missing:
+            raise ValueError(f"{config.venue_id}: curves for assets {missing} have no instrument spec")
+        self.config = config
+        self.curves = dict(curves)
+        self.plan_state = PlanState(venue_id=config.venue_id)
+        self._warm: dict[str, float] = {}
+        self._session: Participant | None = None
+        self._session_assets: tuple[str, ...] = ()
+        self._masking: MaskingClient | None = None
+        self._rounded: dict[str, Decimal] = {}
+        self._adjusted: dict[str, Decimal] = {}
+
+    @property
+    def venue_id(self) -> str:
+        return self.config.venue_id
+
+    @property
+    def assets(self) -> tuple[str, ...]:
+        return tuple(sorted(self.curves))
+
+    def lot_sizes(self) -> dict[str, Decimal]:
+        return {a: self.config.instruments[a].lot_size for a in self.assets}
+
+    def update_curves(self, curves: Mapping[str, CostCurve]) -> None:
+        """New market state (a book tick); takes effect at the next session."""
+        self.curves.update(curves)
+
+    # ---- session ---------------------------------------------------------------------------------
+
+    def start_session(self, session_id: str, assets: Sequence[str], *, secure: bool) -> bytes | None:
+        """Begin a session; returns this session's X25519 public key when secure aggregation is on."""
+        problem = CurveProblem(assets, {a: c for a, c in self.curves.items() if a in assets})
+        warm = np.array([self._warm.get(a, 0.0) for a in assets])
+        warm = np.array([_clip(w, self.curves[a]) if a in self.curves else 0.0 for a, w in zip(assets, warm)])
+        self._session = Participant(self.venue_id, session_id, assets, problem, warm_plan=warm)
+        self._session_assets = tuple(assets)
+        self._rounded = {}
+        self._adjusted = {}
+        self._masking = None
+        if secure:
+            self._masking = MaskingClient(session_id, self.venue_id, generate_private_key())
+            return self._masking.public_key
+        return None
+
+    def set_peers(self, directory: Mapping[str, bytes]) -> None:
+        if self._masking is None:
+            raise ParticipantError(f"{self.venue_id}: secure aggregation is off for this session")
+        self._masking.set_peers({v: k for v, k in directory.items() if v != self.venue_id})
+
+    def _participant(self) -> Participant:
+        if self._session is None:
+            raise ParticipantError(f"{self.venue_id}: no session in progress")
+        return self._session
+
+    def answer_round(self, broadcast: RoundBroadcast) -> FloatArray:
+        """This venue's contribution to the round's secure sum (unmasked)."""
+        return self._participant().step(broadcast)
+
+    def mask(self, secagg_round: int, mask_set: Sequence[str], vector: FloatArray) -> list[int]:
+        if self._masking is None:
+            raise ParticipantError(f"{self.venue_id}: secure aggregation is off for this session")
+        return self._masking.mask(secagg_round, mask_set, vector)
+
+    # ---- plan commit -----------------------------------------------------------------------------
+
+    def round_plan(self) -> FloatArray:
+        """Round the final plan toward zero onto the lot grid; contribute ``[rounded (n), cost]``."""
+        session = self._participant()
+        rounded: dict[str, Decimal] = {}
+        for i, asset in enumerate(self._session_assets):
+            if asset in self.curves:
+                rounded[asset] = round_toward_zero(
+                    float(session.x[i]), self.config.instruments[asset].lot_size
+                )
+        self._rounded = rounded
+        self._adjusted = dict(rounded)
+        out = np.zeros(len(self._session_assets) + 1)
+        for i, asset in enumerate(self._session_assets):
+            out[i] = float(rounded.get(asset, Decimal(0)))
+        out[-1] = self._plan_cost(rounded)
+        return out
+
+    def consider(self, assignment: Assignment) -> tuple[bool, float]:
+        """Accept a residual assignment if it stays within private bounds; returns (accepted, cost change)."""
+        if assignment.asset not in self._adjusted:
+            return False, 0.0
+        curve = self.curves[assignment.asset]
+        before = self._adjusted[assignment.asset]
+        after = before + assignment.amount
+        if not curve.lower - 1e-12 <= float(after) <= curve.upper + 1e-12:
+            return False, 0.0
+        delta_cost = curve.cost(float(after)) - curve.cost(float(before))
+        if not math.isfinite(delta_cost):
+            return False, 0.0
+        self._adjusted[assignment.asset] = after
+        return True, delta_cost
+
+    def abandon_asset(self, asset: str) -> None:
+        """No balanced plan exists for ``asset`` this session: trade none of it."""
+        if asset in self._adjusted:
+            self._adjusted[asset] = Decimal(0)
+
+    def commit(self, session_id: str, sequence: int, now_ms: int) -> CommittedPlan | None:
+        """Turn the balanced, rounded plan into this venue's PlanDelta and advance the delta-sync state."""
+        trades = {a: q for a, q in sorted(self._adjusted.items()) if q != 0}
+        session = self._participant()
+        for i, asset in enumerate(self._session_assets):
+            if asset in self.curves:
+                self._warm[asset] = float(session.x[i])
+        if not trades:
+            return None
+        legs = tuple(
+            self._leg(session_id, sequence, index, asset, quantity, now_ms)
+            for index, (asset, quantity) in enumerate(trades.items())
+        )
+        unsigned = PlanDelta(
+            ir_version=CURRENT,
+            session_id=session_id,
+            venue_id=self.venue_id,
+            sequence=sequence,
+            previous_sequence=self.plan_state.sequence,
+            previous_state_hash=self.plan_state.state_hash(),
+            legs=legs,
+            expected_profit_quote=Decimal(repr(-self._plan_cost(trades))),
+        )
+        state = self.plan_state.apply(unsigned)
+        delta = unsigned.model_copy(update={"state_hash": state.state_hash()})
+        self.plan_state = state
+        return CommittedPlan(delta=delta, state=state, trades=trades, cost=self._plan_cost(trades))
+
+    def _leg(
+        self, session_id: str, sequence: int, index: int, asset: str, qty: Decimal, now_ms: int
+    ) -> PlanLeg:
+        spec = self.config.instruments[asset]
+        curve = self.curves[asset]
+        left, right = curve.marginal(float(qty))
+        worst = left if qty > 0 else right
+        tick = spec.tick_size
+        rounding = ROUND_CEILING if qty > 0 else ROUND_FLOOR
+        cap = (Decimal(repr(worst)) / tick).to_integral_value(rounding=rounding) * tick
+        return PlanLeg(
+            instrument=spec.symbol,
+            side=Side.BUY if qty > 0 else Side.SELL,
+            size=abs(qty),
+            limit_price=max(cap, tick),
+            deadline_unix_ms=now_ms + self.config.leg_deadline_ms,
+            idempotency_key=idempotency_key(session_id, sequence, self.venue_id, index),
+            asset=asset,
+        )
+
+    def _plan_cost(self, trades: Mapping[str, Decimal]) -> float:
+        return sum(self.curves[a].cost(float(q)) for a, q in trades.items())
+
+
+def _clip(value: float, curve: CostCurve) -> float:
+    return min(max(value, curve.lower), curve.upper)

@@ -1,0 +1,229 @@
+"""The concrete session loop: rounds until the stopping rule, then rounding, residual placement, commit.
+
+``SessionDriver`` talks to agents only through an ``AgentLink`` (in-process for simulation, gRPC for
+deployment), so both run this same code and produce the same plan. Everything it handles is an
+aggregate or a public fact (lot sizes, reference prices, who responded).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol
+
+from coordinator.engine.admm import ExchangeAdmm
+from coordinator.engine.config import AdmmConfig
+from coordinator.engine.contribution import FloatArray
+from coordinator.engine.messages import RoundBroadcast, RoundSummary
+from coordinator.engine.price_space import PriceSpace
+from coordinator.engine.rounding import Assignment, BalanceError, assign_residual, exact_sum, lot_quantum
+from coordinator.engine.strategy import AssetScale, SessionError, Strategy, WarmStart
+
+STRATEGIES: dict[str, type[Strategy]] = {"admm": ExchangeAdmm, "price": PriceSpace}
+
+
+@dataclass(frozen=True)
+class VenueInfo:
+    """What a venue makes public when it joins: its assets, lot sizes, reference mids, latency budget."""
+
+    venue_id: str
+    lot_sizes: Mapping[str, Decimal]
+    reference_prices: Mapping[str, float]
+    latency_budget_ms: int
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """The decoded sum of the responders' contributions (never an individual one)."""
+
+    total: FloatArray
+    responders: frozenset[str]
+
+
+@dataclass(frozen=True)
+class CommitAck:
+    venue_id: str
+    sequence: int
+    state_hash: bytes
+    plan_digest: bytes
+
+
+class AgentLink(Protocol):
+    """How the driver reaches the agents of a session."""
+
+    def start(self, session_id: str, assets: Sequence[str], members: Sequence[str]) -> None: ...
+
+    def gather(self, broadcast: RoundBroadcast, members: Sequence[str]) -> Gathered: ...
+
+    def gather_rounding(self, session_id: str, members: Sequence[str]) -> Gathered: ...
+
+    def propose(self, assignment: Assignment) -> tuple[bool, float]: ...
+
+    def abandon(self, venue_id: str, asset: str) -> None: ...
+
+    def commit(self, session_id: str, sequence: int, members: Sequence[str]) -> list[CommitAck]: ...
+
+    def finish(self, session_id: str, members: Sequence[str], reason: str) -> None: ...
+
+
+class AuditSink(Protocol):
+    def record(self, kind: str, actor: str, payload: Mapping[str, object]) -> None: ...
+
+
+@dataclass
+class SessionResult:
+    session_id: str
+    strategy: str
+    converged: bool
+    rounds: int
+    profit: float
+    """Quote profit of the committed (rounded, balanced) plan, from aggregates."""
+    continuous_profit: float
+    summaries: list[RoundSummary]
+    acks: list[CommitAck]
+    dropped: tuple[str, ...]
+    abandoned_assets: tuple[str, ...]
+    elapsed_s: float
+    warm: WarmStart
+    sequence: int
+    participants: tuple[str, ...] = field(default=())
+
+
+class SessionDriver:
+    """Runs sessions of one region; keeps the warm start between them."""
+
+    def __init__(
+        self,
+        link: AgentLink,
+        venues: Mapping[str, VenueInfo],
+        *,
+        config: AdmmConfig | None = None,
+        strategy: str = "admm",
+        audit: AuditSink | None = None,
+    ) -> None:
+        if strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {sorted(STRATEGIES)}, got {strategy!r}")
+        self.link = link
+        self.venues = dict(venues)
+        self.config = config or AdmmConfig()
+        self.strategy_name = strategy
+        self.audit = audit
+        self.warm: WarmStart | None = None
+        self.sequence = 0
+        self._session_count = 0
+
+    def assets(self) -> tuple[str, ...]:
+        return tuple(sorted({a for v in self.venues.values() for a in v.lot_sizes}))
+
+    def scales(self) -> dict[str, AssetScale]:
+        scales = {}
+        for asset in self.assets():
+            lots = [v.lot_sizes[asset] for v in self.venues.values() if asset in v.lot_sizes]
+            mids = [v.reference_prices[asset] for v in self.venues.values() if asset in v.reference_prices]
+            if not mids:
+                raise SessionError(f"no venue reported a reference price for {asset}")
+            coarse = float(max(lots))
+            scales[asset] = AssetScale(
+                ref_price=statistics.median(mids), lot_size=coarse, size_scale=1e3 * coarse
+            )
+        return scales
+
+    def run(self, session_id: str | None = None, deadline_s: float | None = None) -> SessionResult:
+        """One federated solve and commit. ``deadline_s`` defaults to the tightest latency budget."""
+        started = time.perf_counter()
+        self._session_count += 1
+        sid = session_id or f"session-{self._session_count}"
+        budget = (
+            deadline_s
+            if deadline_s is not None
+            else min(v.latency_budget_ms for v in self.venues.values()) / 1e3
+        )
+        assets = self.assets()
+        strategy = STRATEGIES[self.strategy_name](
+            sid, assets, self.venues, self.scales(), config=self.config, warm=self.warm
+        )
+        self.link.start(sid, assets, strategy.active)
+        self._record("session_start", sid, {"session": sid, "participants": list(strategy.active)})
+        dropped: list[str] = []
+        while not strategy.converged and strategy.round_id < self.config.max_rounds:
+            if time.perf_counter() - started > budget and strategy.round_id > 0:
+                break
+            broadcast = strategy.configure_round()
+            gathered = self.link.gather(broadcast, strategy.active)
+            summary = strategy.aggregate(gathered.total, gathered.responders)
+            dropped.extend(summary.dropped)
+            for venue in summary.dropped:
+                self._record("leave", venue, {"session": sid, "reason": "missed deadlines"})
+                self.link.finish(sid, [venue], "dropped: missed too many deadlines")
+        members = list(strategy.active)
+        last = strategy.history[-1]
+        profit, abandoned = self._round_and_balance(sid, assets, members)
+        self.sequence += 1
+        acks = self.link.commit(sid, self.sequence, members)
+        for ack in acks:
+            self._record(
+                "plan_committed",
+                ack.venue_id,
+                {
+                    "session": sid,
+                    "sequence": ack.sequence,
+                    "state_hash": ack.state_hash.hex(),
+                    "plan_digest": ack.plan_digest.hex(),
+                },
+            )
+        self.link.finish(sid, members, "committed")
+        self.warm = strategy.warm_state()
+        return SessionResult(
+            session_id=sid,
+            strategy=self.strategy_name,
+            converged=strategy.converged,
+            rounds=strategy.round_id,
+            profit=profit,
+            continuous_profit=last.profit,
+            summaries=list(strategy.history),
+            acks=acks,
+            dropped=tuple(dropped),
+            abandoned_assets=tuple(abandoned),
+            elapsed_s=time.perf_counter() - started,
+            warm=self.warm,
+            sequence=self.sequence,
+            participants=tuple(members),
+        )
+
+    def _round_and_balance(
+        self, sid: str, assets: Sequence[str], members: Sequence[str]
+    ) -> tuple[float, list[str]]:
+        gathered = self.link.gather_rounding(sid, members)
+        sums, cost = gathered.total[:-1], float(gathered.total[-1])
+        abandoned: list[str] = []
+        for i, asset in enumerate(assets):
+            lots = {v: self.venues[v].lot_sizes[asset] for v in members if asset in self.venues[v].lot_sizes}
+            residual = -exact_sum(float(sums[i]), lot_quantum(lots.values()))
+            if residual == 0:
+                continue
+            placed: list[tuple[Assignment, float]] = []
+
+            def accept(assignment: Assignment, placed: list[tuple[Assignment, float]] = placed) -> bool:
+                ok, delta_cost = self.link.propose(assignment)
+                if ok:
+                    placed.append((assignment, delta_cost))
+                return ok
+
+            try:
+                assign_residual(asset, residual, lots, accept)
+                cost += sum(c for _, c in placed)
+            except BalanceError:
+                abandoned.append(asset)
+                for venue in lots:
+                    self.link.abandon(venue, asset)
+                self._record("asset_abandoned", sid, {"session": sid, "asset": asset})
+        if abandoned:
+            cost = float("nan")  # costs of abandoned assets are unknown to the coordinator
+        return -cost, abandoned
+
+    def _record(self, kind: str, actor: str, payload: Mapping[str, object]) -> None:
+        if self.audit is not None:
+            self.audit.record(kind, actor, payload)
