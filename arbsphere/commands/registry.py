@@ -1,7 +1,286 @@
-"""`arbsphere registry` commands."""
+"""`arbsphere registry` commands: register, check, list and query the Graph-of-Contracts adapter registry.
+
+Exit codes: 0 success; 1 the registration is (or would be) refused, or no answer exists (unknown version,
+no upgrade path); 2 invalid input. ``--json`` prints one JSON document for scripts. Verdicts are recorded
+through a JSON-lines log (``--verdict-log``) until the governance ledger is wired in.
+"""
 
 from __future__ import annotations
 
-import typer
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
-app = typer.Typer(help="registry commands", no_args_is_help=True)
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from registry.contracts import (
+    AdapterManifest,
+    ContractError,
+    ContractRegistry,
+    ContractStore,
+    JsonLinesVerdictSink,
+    ManifestError,
+    RegistrationRefused,
+    Verdict,
+    parse_ir_version,
+)
+from registry.contracts.manifest import venue_kind_label
+
+app = typer.Typer(help="Graph-of-Contracts adapter registry.", no_args_is_help=True)
+
+DEFAULT_DB = "sqlite:///arbsphere-registry.db"
+DEFAULT_VERDICT_LOG = Path("arbsphere-registry-verdicts.jsonl")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Settings:
+    db: str
+    verdict_log: Path
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    *,
+    db: Annotated[
+        str,
+        typer.Option("--db", envvar="ARBSPHERE_REGISTRY_DB", help="SQLAlchemy URL of the registry store."),
+    ] = DEFAULT_DB,
+    verdict_log: Annotated[
+        Path,
+        typer.Option(
+            "--verdict-log",
+            envvar="ARBSPHERE_REGISTRY_VERDICT_LOG",
+            help="Where verdicts are recorded (JSONL).",
+        ),
+    ] = DEFAULT_VERDICT_LOG,
+) -> None:
+    """Graph-of-Contracts adapter registry."""
+    ctx.obj = _Settings(db=db, verdict_log=verdict_log)
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def _registry(ctx: typer.Context) -> Iterator[ContractRegistry]:
+    settings: _Settings = ctx.obj
+    try:
+        store = ContractStore.open(settings.db)
+    except Exception as exc:
+        raise _fail(f"cannot open the registry store {settings.db!r}: {exc}", 2) from None
+    try:
+        yield ContractRegistry(store, JsonLinesVerdictSink(settings.verdict_log))
+    finally:
+        store.close()
+
+
+def _guard(action: Callable[[], T]) -> T:
+    """Run ``action``: invalid input exits 2; no answer (unknown version, no path, ledger down) exits 1."""
+    try:
+        return action()
+    except RegistrationRefused:
+        raise
+    except ManifestError as exc:
+        raise _fail(f"invalid input: {exc}", 2) from None
+    except ContractError as exc:
+        raise _fail(str(exc), 1) from None
+
+
+def _load_manifest(manifest: Path, descriptor_set: Path | None) -> AdapterManifest:
+    try:
+        document = json.loads(manifest.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise _fail(f"cannot read manifest {manifest}: {exc.strerror}", 2) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _fail(f"manifest {manifest} is not JSON: {exc}", 2) from None
+    raw: bytes | None = None
+    if descriptor_set is not None:
+        try:
+            raw = descriptor_set.read_bytes()
+        except OSError as exc:
+            raise _fail(f"cannot read descriptor set {descriptor_set}: {exc.strerror}", 2) from None
+    return _guard(lambda: AdapterManifest.load(document, descriptor_set=raw))
+
+
+def _emit_json(document: object) -> None:
+    typer.echo(json.dumps(document, indent=2, sort_keys=True))
+
+
+def _print_verdict(verdict: Verdict, *, dry_run: bool) -> None:
+    action = "would be" if dry_run else "is"
+    outcome = "ACCEPTED" if verdict.accepted else "REFUSED"
+    against = ", ".join(verdict.checked_against + verdict.checked_later) or "none (first of its line)"
+    typer.echo(
+        f"{verdict.adapter} {verdict.version} ({verdict.line}) {action} {outcome}; checked against: {against}"
+    )
+    for violation in verdict.violations:
+        typer.echo(f"  - {violation.render()}")
+
+
+def _manifest_row(manifest: AdapterManifest) -> dict[str, Any]:
+    return {
+        "name": manifest.name,
+        "version": str(manifest.version),
+        "line": manifest.line,
+        "venue_kind": venue_kind_label(manifest.venue_kind),
+        "capabilities": [c.value for c in manifest.capabilities],
+        "ir_range": str(manifest.ir_range),
+        "manifest_sha256": manifest.sha256(),
+    }
+
+
+def _print_table(title: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        cells = [row[c] for c in columns]
+        table.add_row(*(Text(", ".join(v) if isinstance(v, list) else str(v)) for v in cells))
+    Console(highlight=False).print(table)
+
+
+ManifestOption = Annotated[Path, typer.Option("--manifest", help="Manifest JSON file.")]
+DescriptorOption = Annotated[
+    Path | None,
+    typer.Option("--descriptor-set", help="FileDescriptorSet (.pb) from protoc --include_imports."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+@app.command()
+def register(
+    ctx: typer.Context,
+    *,
+    manifest: ManifestOption,
+    descriptor_set: DescriptorOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Register an adapter version; refused (exit 1) with every violation if it breaks its line."""
+    candidate = _load_manifest(manifest, descriptor_set)
+    with _registry(ctx) as registry:
+        try:
+            verdict = _guard(lambda: registry.register(candidate))
+        except RegistrationRefused as exc:
+            verdict = exc.verdict
+        if as_json:
+            _emit_json(verdict.to_json_dict())
+        else:
+            _print_verdict(verdict, dry_run=False)
+    if not verdict.accepted:
+        raise typer.Exit(1)
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    *,
+    manifest: ManifestOption,
+    descriptor_set: DescriptorOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Dry run: the verdict a registration would get now (nothing stored or recorded)."""
+    candidate = _load_manifest(manifest, descriptor_set)
+    with _registry(ctx) as registry:
+        verdict = _guard(lambda: registry.check(candidate))
+    if as_json:
+        _emit_json(verdict.to_json_dict())
+    else:
+        _print_verdict(verdict, dry_run=True)
+    if not verdict.accepted:
+        raise typer.Exit(1)
+
+
+@app.command("list")
+def list_adapters(
+    ctx: typer.Context,
+    *,
+    name: Annotated[str | None, typer.Option("--name", help="Only this adapter.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Registered adapter versions."""
+    with _registry(ctx) as registry:
+        rows = [
+            _manifest_row(r.manifest) | {"registered_at_ms": r.registered_at_ms}
+            for r in registry.versions(name)
+        ]
+    if as_json:
+        _emit_json(rows)
+    else:
+        _print_table(
+            "registered adapters", rows, ["name", "version", "venue_kind", "ir_range", "capabilities"]
+        )
+
+
+@app.command()
+def compatible(
+    ctx: typer.Context,
+    *,
+    ir: Annotated[str, typer.Option("--ir", help="The coordinator's IR version, e.g. 1.2.")],
+    name: Annotated[str | None, typer.Option("--name", help="Only this adapter.")] = None,
+    capability: Annotated[
+        list[str] | None, typer.Option("--capability", help="Required capability (repeatable).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Adapter versions that can join a coordinator speaking IR version --ir."""
+    version = _guard(lambda: parse_ir_version(ir, "--ir"))
+    with _registry(ctx) as registry:
+        found = _guard(lambda: registry.compatible_with(version, name=name, capabilities=capability or ()))
+    rows = [_manifest_row(m) for m in found]
+    if as_json:
+        _emit_json({"ir": str(version), "adapters": rows})
+    else:
+        _print_table(f"adapters speaking IR {version}", rows, ["name", "version", "venue_kind", "ir_range"])
+
+
+@app.command("upgrade-path")
+def upgrade_path(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Adapter name.")],
+    start: Annotated[str, typer.Argument(metavar="FROM", help="Installed version.")],
+    goal: Annotated[str, typer.Argument(metavar="TO", help="Target version.")],
+    *,
+    as_json: JsonOption = False,
+) -> None:
+    """Shortest chain of in-place upgrades from FROM to TO (exit 1 if none)."""
+    with _registry(ctx) as registry:
+        path = _guard(lambda: registry.upgrade_path(name, start, goal))
+    steps = [str(v) for v in path]
+    if as_json:
+        _emit_json({"name": name, "path": steps})
+    else:
+        typer.echo(f"{name}: {' -> '.join(steps)}")
+
+
+@app.command()
+def graph(
+    ctx: typer.Context,
+    *,
+    ir: Annotated[list[str] | None, typer.Option("--ir", help="Extra IR version node (repeatable).")] = None,
+) -> None:
+    """The whole graph (adapter and IR version nodes, speaks/upgrades_to edges) as JSON."""
+    versions = _guard(lambda: [parse_ir_version(text, "--ir") for text in ir or []])
+    with _registry(ctx) as registry:
+        _emit_json(registry.graph(versions).to_json_dict())
+
+
+@app.command()
+def verdicts(
+    ctx: typer.Context,
+    *,
+    name: Annotated[str | None, typer.Option("--name", help="Only this adapter.")] = None,
+) -> None:
+    """Every stored verdict, oldest first, as JSON (with whether the ledger has it)."""
+    with _registry(ctx) as registry:
+        stored = registry.verdicts(name)
+    _emit_json([{"on_ledger": s.on_ledger, "verdict": s.verdict.to_json_dict()} for s in stored])
