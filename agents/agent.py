@@ -100,8 +100,9 @@ class EdgeAgent:
     def start_session(self, session_id: str, assets: Sequence[str], *, secure: bool) -> bytes | None:
         """Begin a session; returns this session's X25519 public key when secure aggregation is on."""
         problem = CurveProblem(assets, {a: c for a, c in self.curves.items() if a in assets})
-        warm = np.array([self._warm.get(a, 0.0) for a in assets])
-        warm = np.array([_clip(w, self.curves[a]) if a in self.curves else 0.0 for a, w in zip(assets, warm)])
+        warm = np.array(
+            [_clip(self._warm.get(a, 0.0), self.curves[a]) if a in self.curves else 0.0 for a in assets]
+        )
         self._session = Participant(self.venue_id, session_id, assets, problem, warm_plan=warm)
         self._session_assets = tuple(assets)
         self._rounded = {}
@@ -180,7 +181,7 @@ class EdgeAgent:
         if not trades:
             return None
         legs = tuple(
-            self._leg(session_id, sequence, index, asset, quantity, now_ms)
+            self._leg(session_id, sequence, index, (asset, quantity), now_ms)
             for index, (asset, quantity) in enumerate(trades.items())
         )
         unsigned = PlanDelta(
@@ -199,8 +200,9 @@ class EdgeAgent:
         return CommittedPlan(delta=delta, state=state, trades=trades, cost=self._plan_cost(trades))
 
     def _leg(
-        self, session_id: str, sequence: int, index: int, asset: str, qty: Decimal, now_ms: int
+        self, session_id: str, sequence: int, index: int, trade: tuple[str, Decimal], now_ms: int
     ) -> PlanLeg:
+        asset, qty = trade
         spec = self.config.instruments[asset]
         curve = self.curves[asset]
         left, right = curve.marginal(float(qty))

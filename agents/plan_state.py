@@ -51,7 +51,8 @@ class PlanState:
             return self
         if delta.previous_sequence != self.sequence:
             raise DeltaSyncError(
-                f"delta {delta.sequence} follows sequence {delta.previous_sequence}, state is at {self.sequence}"
+                f"delta {delta.sequence} follows sequence {delta.previous_sequence}, "
+                f"state is at {self.sequence}"
             )
         if delta.previous_state_hash and delta.previous_state_hash != self.state_hash():
             raise DeltaSyncError(f"delta {delta.sequence}: previous_state_hash does not match the state")
