@@ -1,7 +1,343 @@
-"""`arbsphere ledger` commands."""
+"""`arbsphere ledger` commands: what an auditor (and the log operator) runs against the governance ledger.
+
+Read commands open the database read-only and print JSON. ``verify`` needs no database at all: it re-checks
+an export against the log's public key. Bytes are standard base64 throughout, like the checkpoints.
+"""
 
 from __future__ import annotations
 
+import base64
+import json
+import os
+import stat
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import sqlalchemy as sa
 import typer
 
-app = typer.Typer(help="ledger commands", no_args_is_help=True)
+from registry.ledger.entry import EntryError, LedgerEntry, kind_name, kind_names, parse_kind
+from registry.ledger.export import ExportFormatError
+from registry.ledger.ledger import DEFAULT_DB_PATH, Ledger, LedgerError
+from registry.ledger.merkle import ProofError
+from registry.ledger.signed_note import NoteError, NoteSigner, NoteVerifier, open_checkpoint
+from registry.ledger.store import StoreError
+from registry.ledger.verify import verify_export
+
+app = typer.Typer(help="Query and verify the governance ledger.", no_args_is_help=True)
+
+DB_ENV = "ARBSPHERE_LEDGER_DB"
+KEY_ENV = "ARBSPHERE_LEDGER_KEY_FILE"
+
+DbOption = Annotated[
+    str,
+    typer.Option(
+        "--db",
+        envvar=DB_ENV,
+        help=f"Ledger database: a SQLAlchemy URL or a SQLite file path (default ./{DEFAULT_DB_PATH}).",
+    ),
+]
+SchemaOption = Annotated[
+    str | None, typer.Option("--schema", help="PostgreSQL schema holding the ledger tables.")
+]
+VkeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--vkey", help="The log's verifier key '<name>+<hex id>+<base64 key>' (trusted out of band)."
+    ),
+]
+VkeyFileOption = Annotated[
+    Path | None, typer.Option("--vkey-file", help="File holding the log's verifier key.", dir_okay=False)
+]
+
+
+class CliError(Exception):
+    """A user-facing error: printed as ``error: ...`` with exit status 2."""
+
+
+def _url(db: str) -> str:
+    return db if "://" in db else f"sqlite:///{Path(db)}"
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except (
+        CliError,
+        LedgerError,
+        StoreError,
+        EntryError,
+        NoteError,
+        ProofError,
+        ExportFormatError,
+        OSError,
+        ValueError,
+    ) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except sa.exc.SQLAlchemyError as exc:
+        typer.echo(f"error: database: {exc.__class__.__name__}: {str(exc).splitlines()[0]}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _open_read_only(db: str, schema: str | None) -> Ledger:
+    return Ledger.open(_url(db), None, schema=schema)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _entry_json(entry: LedgerEntry) -> dict[str, Any]:
+    return {
+        "index": entry.index,
+        "kind": kind_name(entry.kind),
+        "timestamp_unix_ms": entry.timestamp_ms,
+        "actor_did": entry.actor_did,
+        "payload": _b64(entry.payload),
+        "payload_hash": _b64(entry.payload_hash),
+        "previous_hash": _b64(entry.previous_hash),
+        "signature": _b64(entry.signature),
+        "entry_hash": _b64(entry.entry_hash()),
+    }
+
+
+def _echo_json(data: object) -> None:
+    typer.echo(json.dumps(data, indent=2))
+
+
+def _parse_time(name: str, value: str | None) -> int | None:
+    """Unix milliseconds, or an ISO 8601 time (UTC when no offset is given)."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise CliError(f"{name}: expected unix milliseconds or an ISO 8601 time, got {value!r}") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    millis = int(moment.timestamp() * 1000)
+    if millis < 0:
+        raise CliError(f"{name}: times before 1970 are not in the ledger, got {value!r}")
+    return millis
+
+
+def _load_vkey(vkey: str | None, vkey_file: Path | None) -> NoteVerifier:
+    if (vkey is None) == (vkey_file is None):
+        raise CliError("give exactly one of --vkey or --vkey-file (the log's public verifier key)")
+    if vkey is not None:
+        return NoteVerifier.parse(vkey)
+    assert vkey_file is not None
+    return NoteVerifier.parse(vkey_file.read_text(encoding="utf-8"))
+
+
+def _load_skey(path: Path) -> NoteSigner:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"key file: cannot read {path}: {exc.strerror}") from exc
+    return NoteSigner.parse(text)
+
+
+@app.command()
+def keygen(
+    origin: Annotated[
+        str, typer.Option("--origin", help="Log identity, e.g. 'arbsphere.example/region-eu'.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the private key (mode 0600).")],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing key file.")] = False,
+) -> None:
+    """Create a log signing key; prints the verifier key to give auditors."""
+    with _errors():
+        if out.exists() and not force:
+            raise CliError(f"key file {out} exists; pass --force to overwrite it")
+        signer = NoteSigner.generate(origin)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(signer.to_skey() + "\n")
+        typer.echo(signer.verifier().to_vkey())
+
+
+@app.command()
+def init(
+    key_file: Annotated[
+        Path, typer.Option("--key-file", envvar=KEY_ENV, help="The log's private key (from `keygen`).")
+    ],
+    db: DbOption = str(DEFAULT_DB_PATH),
+    schema: SchemaOption = None,
+) -> None:
+    """Create the ledger (tables and the signed empty checkpoint) if it does not exist yet."""
+    with _errors():
+        signer = _load_skey(key_file)
+        with Ledger.open(_url(db), signer, schema=schema) as ledger:
+            typer.echo(ledger.checkpoint().note, nl=False)
+
+
+@app.command()
+def checkpoint(
+    db: DbOption = str(DEFAULT_DB_PATH),
+    schema: SchemaOption = None,
+    vkey: VkeyOption = None,
+    vkey_file: VkeyFileOption = None,
+) -> None:
+    """Print the latest signed checkpoint (verified first when a verifier key is given)."""
+    with _errors(), _open_read_only(db, schema) as ledger:
+        note = ledger.checkpoint().note
+        if vkey is not None or vkey_file is not None:
+            open_checkpoint(note, _load_vkey(vkey, vkey_file))
+        typer.echo(note, nl=False)
+
+
+@app.command()
+def get(
+    index: Annotated[int, typer.Argument(help="Entry index (0-based).", min=0)],
+    db: DbOption = str(DEFAULT_DB_PATH),
+    schema: SchemaOption = None,
+) -> None:
+    """Print one entry as JSON."""
+    with _errors(), _open_read_only(db, schema) as ledger:
+        _echo_json(_entry_json(ledger.get(index)))
+
+
+@app.command()
+def query(
+    *,
+    actor: Annotated[str | None, typer.Option("--actor", help="Actor did:key.")] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help=f"One of {', '.join(kind_names())}.")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="From this time (unix ms or ISO 8601).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Before this time (unix ms or ISO 8601).")
+    ] = None,
+    after: Annotated[
+        int | None, typer.Option("--after", help="Only entries after this index.", min=0)
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", help="At most this many entries.", min=1, max=100_000)
+    ] = 1000,
+    db: DbOption = str(DEFAULT_DB_PATH),
+    schema: SchemaOption = None,
+) -> None:
+    """Print matching entries as JSON lines, in index order."""
+    with _errors():
+        since_ms, until_ms = _parse_time("--since", since), _parse_time("--until", until)
+        if since_ms is not None and until_ms is not None and until_ms < since_ms:
+            raise CliError(f"--until ({until}) is before --since ({since})")
+        number = None if kind is None else parse_kind(kind)
+        with _open_read_only(db, schema) as ledger:
+            entries = ledger.query(
+                actor=actor, kind=number, since_ms=since_ms, until_ms=until_ms, after_index=after, limit=limit
+            )
+        for entry in entries:
+            typer.echo(json.dumps(_entry_json(entry), separators=(",", ":")))
+
+
+@app.command("prove-inclusion")
+def prove_inclusion(
+    index: Annotated[int, typer.Argument(help="Entry index.", min=0)],
+    size: Annotated[
+        int | None, typer.Option("--size", help="Tree size (default: latest checkpoint).")
+    ] = None,
+    db: DbOption = str(DEFAULT_DB_PATH),
+    schema: SchemaOption = None,
+) -> None:
+    """Print an RFC 9162 inclusion proof of an entry, with the root it leads to."""
+    with _errors(), _open_read_only(db, schema) as ledger:
+        proof = ledger.inclusion_proof(index, size)
+        _echo_json(
+            {
+                "index": proof.index,
+                "tree_size": proof.size,
+                "leaf_hash": _b64(proof.leaf_hash),
+                "proof": [_b64(node) for node in proof.path],
+                "root_hash": _b64(ledger.root(proof.size)),
+            }
+        )
+
+
+@app.command("prove-consistency")
+def prove_consistency(
+    size1: Annotated[int, typer.Argument(help="The older tree size (> 0).", min=1)],
+    size2: Annotated[
+        int | None, typer.Argument(help="The newer tree size (default: latest checkpoint).")
+    ] = None,
+    db: DbOption = str(DEFAULT_DB_PATH),
+    schema: SchemaOption = None,
+) -> None:
+    """Print an RFC 9162 consistency proof between two tree sizes, with both roots."""
+    with _errors(), _open_read_only(db, schema) as ledger:
+        proof = ledger.consistency_proof(size1, size2)
+        _echo_json(
+            {
+                "size1": proof.size1,
+                "size2": proof.size2,
+                "proof": [_b64(node) for node in proof.path],
+                "root1": _b64(ledger.root(proof.size1)),
+                "root2": _b64(ledger.root(proof.size2)),
+            }
+        )
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option("--out", help="Output file ('-' for stdout).")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="'jsonl' (streaming) or 'json' (one document).")
+    ] = "jsonl",
+    db: DbOption = str(DEFAULT_DB_PATH),
+    schema: SchemaOption = None,
+) -> None:
+    """Export the latest checkpoint and every entry it covers, for offline verification."""
+    with _errors():
+        if fmt not in ("jsonl", "json"):
+            raise CliError(f"--format: expected 'jsonl' or 'json', got {fmt!r}")
+        with _open_read_only(db, schema) as ledger:
+            if str(out) == "-":
+                cp = ledger.export(sys.stdout, "jsonl" if fmt == "jsonl" else "json")
+            else:
+                with out.open("w", encoding="utf-8") as handle:
+                    cp = ledger.export(handle, "jsonl" if fmt == "jsonl" else "json")
+        if str(out) != "-":
+            typer.echo(f"exported {cp.size} entries with checkpoint {_b64(cp.root_hash)} to {out}", err=True)
+
+
+@app.command()
+def verify(
+    export_file: Annotated[
+        Path, typer.Argument(help="An export from `arbsphere ledger export`.", dir_okay=False)
+    ],
+    vkey: VkeyOption = None,
+    vkey_file: VkeyFileOption = None,
+    trusted: Annotated[
+        list[Path] | None,
+        typer.Option("--trusted-checkpoint", help="An earlier signed checkpoint you kept (repeatable)."),
+    ] = None,
+    max_problems: Annotated[int, typer.Option("--max-problems", min=1)] = 100,
+) -> None:
+    """Verify an export offline: every leaf, the root, the chain, every signature, the checkpoint."""
+    with _errors():
+        verifier = _load_vkey(vkey, vkey_file)
+        notes = [path.read_text(encoding="utf-8") for path in trusted or []]
+        report = verify_export(export_file, verifier, trusted_checkpoints=notes, max_problems=max_problems)
+    if report.ok:
+        typer.echo(
+            f"OK: {report.entries_checked} entries of {report.origin} verified; "
+            f"root {_b64(report.root_hash)} at size {report.size} signed by {verifier.name}"
+        )
+        return
+    for problem in report.problems:
+        typer.echo(f"FAIL {problem}", err=True)
+    if report.problems_dropped:
+        typer.echo(f"... and {report.problems_dropped} more problems", err=True)
+    typer.echo(f"verification FAILED: {len(report.problems) + report.problems_dropped} problems", err=True)
+    raise typer.Exit(1)

@@ -130,15 +130,23 @@ def sqlite_url(path: str | Path) -> str:
     return f"sqlite:///{Path(path)}"
 
 
-def _make_engine(url: str) -> tuple[Engine, bool]:
-    parsed = sa.engine.make_url(url)
+def _make_engine(url: str, create: bool) -> tuple[Engine, bool]:
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise StoreError(
+            f"database url: expected a SQLAlchemy URL such as sqlite:///path, got {url!r}"
+        ) from exc
     if parsed.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True), False
     memory = parsed.database in (None, "", ":memory:")
     if memory:
         engine = sa.create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
     else:
-        Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
+        path = Path(parsed.database or "")
+        if not create and not path.is_file():
+            raise StoreError(f"no ledger database at {path}")
+        path.parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @sa.event.listens_for(engine, "connect")
@@ -158,7 +166,7 @@ class LedgerStore:
 
     def __init__(self, url: str, *, schema: str | None = None, create: bool = True) -> None:
         self.url = url
-        self.engine, memory = _make_engine(url)
+        self.engine, memory = _make_engine(url, create)
         # One in-memory SQLite connection is shared by every thread, so serialise access to it.
         self._lock: contextlib.AbstractContextManager[Any] = (
             threading.RLock() if memory else contextlib.nullcontext()
