@@ -70,15 +70,22 @@ class DualVariables(IrModel):
     assets: tuple[Identifier, ...] = Field(max_length=MAX_ASSETS)
     scaled_duals: tuple[FiniteFloat, ...] = Field(max_length=MAX_ASSETS)
     rho: PositiveFloat
+    rho_per_asset: tuple[PositiveFloat, ...] = Field(default=(), max_length=MAX_ASSETS)
+    """Per-asset penalties (IR 1.1); empty means ``rho`` for every asset."""
 
     @model_validator(mode="after")
     def _vectors_aligned(self) -> Self:
         _unique_assets(self.assets)
         _aligned(self.assets, scaled_duals=self.scaled_duals)
+        if self.rho_per_asset:
+            _aligned(self.assets, rho_per_asset=self.rho_per_asset)
         return self
 
+    def penalties(self) -> tuple[float, ...]:
+        return self.rho_per_asset or (self.rho,) * len(self.assets)
+
     def prices(self) -> tuple[float, ...]:
-        return tuple(-self.rho * u for u in self.scaled_duals)
+        return tuple(-rho * u for rho, u in zip(self.penalties(), self.scaled_duals, strict=True))
 
 
 class TimeRounds(IrModel):

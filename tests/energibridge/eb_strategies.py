@@ -101,6 +101,9 @@ def dual_variables(draw: st.DrawFn) -> DualVariables:
         assets=tuple(assets),
         scaled_duals=tuple(draw(st.lists(finite, min_size=len(assets), max_size=len(assets)))),
         rho=draw(positive),
+        rho_per_asset=tuple(
+            draw(st.one_of(st.just([]), st.lists(positive, min_size=len(assets), max_size=len(assets))))
+        ),
     )
 
 

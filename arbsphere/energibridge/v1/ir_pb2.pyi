@@ -672,9 +672,11 @@ class DualVariables(_message.Message):
     ASSETS_FIELD_NUMBER: _builtins.int
     SCALED_DUALS_FIELD_NUMBER: _builtins.int
     RHO_FIELD_NUMBER: _builtins.int
+    RHO_PER_ASSET_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     round_id: _builtins.int
     rho: _builtins.float
+    """scalar penalty (the first entry when per-asset rho is used)"""
     @_builtins.property
     def ir_version(self) -> Global___IrVersion: ...
     @_builtins.property
@@ -682,6 +684,10 @@ class DualVariables(_message.Message):
     @_builtins.property
     def scaled_duals(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
         """u; price p = -rho * u"""
+
+    @_builtins.property
+    def rho_per_asset(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """per-asset penalties, aligned with assets (v1.1, additive)"""
 
     def __init__(
         self,
@@ -692,10 +698,11 @@ class DualVariables(_message.Message):
         assets: _abc.Iterable[_builtins.str] | None = ...,
         scaled_duals: _abc.Iterable[_builtins.float] | None = ...,
         rho: _builtins.float = ...,
+        rho_per_asset: _abc.Iterable[_builtins.float] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["ir_version", b"ir_version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assets", b"assets", "ir_version", b"ir_version", "rho", b"rho", "round_id", b"round_id", "scaled_duals", b"scaled_duals", "session_id", b"session_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assets", b"assets", "ir_version", b"ir_version", "rho", b"rho", "rho_per_asset", b"rho_per_asset", "round_id", b"round_id", "scaled_duals", b"scaled_duals", "session_id", b"session_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
