@@ -44,14 +44,15 @@ def round_key(pair_seed: bytes, round_id: int, set_digest: bytes) -> bytes:
     return mac.finalize()
 
 
+def pair_keystream(pair_seed: bytes, round_id: int, set_digest: bytes, length: int) -> bytes:
+    """The ``8 * length`` keystream bytes behind one pair's mask for one round."""
+    return _keystream(pair_seed, round_id, set_digest, bytes(WORD_BYTES * length))
+
+
 def pair_mask(pair_seed: bytes, round_id: int, set_digest: bytes, length: int) -> NDArray[np.uint64]:
     """``length`` uint64 mask words of one pair for one round (identical on both sides of the pair)."""
-    nonce = struct.pack("<I", 0) + bytes(4) + struct.pack(">Q", round_id)
-    encryptor = Cipher(
-        algorithms.ChaCha20(round_key(pair_seed, round_id, set_digest), nonce), mode=None
-    ).encryptor()
-    keystream = encryptor.update(bytes(WORD_BYTES * length))
-    return np.frombuffer(keystream, dtype="<u8").astype(np.uint64)
+    stream = pair_keystream(pair_seed, round_id, set_digest, length)
+    return np.frombuffer(stream, dtype="<u8").astype(np.uint64)
 
 
 def apply_pair_masks(
@@ -65,13 +66,20 @@ def apply_pair_masks(
 ) -> NDArray[np.uint64]:
     """``encoded + sum_{j > own} mask_j - sum_{j < own} mask_j`` mod 2^64 over the peers in ``mask_set``."""
     masked = np.array(encoded, dtype=np.uint64)
-    length = len(masked)
+    zeros = bytes(WORD_BYTES * len(masked))
     for peer in mask_set:
         if peer == own_venue:
             continue
-        mask = pair_mask(pair_seeds[peer], round_id, set_digest, length)
+        # read in place as little-endian words; uint64 arithmetic wraps mod 2^64 without a warning
+        mask = np.frombuffer(_keystream(pair_seeds[peer], round_id, set_digest, zeros), dtype="<u8")
         if peer > own_venue:
-            masked += mask  # uint64 arrays wrap mod 2^64 without a warning
+            masked += mask
         else:
             masked -= mask
     return masked
+
+
+def _keystream(pair_seed: bytes, round_id: int, set_digest: bytes, zeros: bytes) -> bytes:
+    nonce = struct.pack("<I", 0) + bytes(4) + struct.pack(">Q", round_id)
+    cipher = Cipher(algorithms.ChaCha20(round_key(pair_seed, round_id, set_digest), nonce), mode=None)
+    return cipher.encryptor().update(zeros)
