@@ -1,0 +1,162 @@
+"""`arbsphere ledger` through typer's CliRunner: auditor workflows and clear errors on bad input."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+from conftest import FakeClock
+from typer.testing import CliRunner
+
+from arbsphere.cli import app
+from registry.ledger import Ed25519Signer, Ledger, NoteSigner
+from registry.ledger.merkle import verify_consistency, verify_inclusion
+from registry.ledger.signed_note import open_checkpoint
+
+runner = CliRunner()
+START_MS = 1_700_000_000_000  # 2023-11-14T22:13:20Z
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> dict[str, object]:
+    """A key file (made by `keygen`), a database with 6 entries, the actor signers."""
+    key_file = tmp_path / "keys" / "log.key"
+    result = runner.invoke(
+        app, ["ledger", "keygen", "--origin", "arbsphere.test/cli", "--out", str(key_file)]
+    )
+    assert result.exit_code == 0, result.output
+    vkey = result.stdout.strip()
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    db = tmp_path / "ledger.sqlite"
+    result = runner.invoke(app, ["ledger", "init", "--key-file", str(key_file), "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    signers = [Ed25519Signer.from_seed(bytes([i]) * 32) for i in (1, 2)]
+    clock = FakeClock(START_MS)
+    with Ledger.open(f"sqlite:///{db}", NoteSigner.parse(key_file.read_text()), clock_ms=clock) as led:
+        for i in range(6):
+            clock.now = START_MS + 10_000 * i
+            led.append("JOIN" if i < 2 else "PLAN_COMMITTED", b"entry %d" % i, signers[i % 2])
+            led.flush()
+    return {"db": str(db), "vkey": vkey, "key_file": key_file, "signers": signers, "tmp": tmp_path}
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, ["ledger", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_checkpoint_verified_with_vkey(world: dict[str, object]) -> None:
+    code, out, _ = _run("checkpoint", "--db", str(world["db"]), "--vkey", str(world["vkey"]))
+    assert code == 0
+    assert out.splitlines()[:2] == ["arbsphere.test/cli", "6"]
+    code, _, err = _run(
+        "checkpoint", "--db", str(world["db"]), "--vkey", NoteSigner.generate("x").verifier().to_vkey()
+    )
+    assert code == 2 and "no signature from a trusted key" in err
+
+
+def test_get_and_query(world: dict[str, object]) -> None:
+    code, out, _ = _run("get", "3", "--db", str(world["db"]))
+    assert code == 0
+    entry = json.loads(out)
+    assert entry["kind"] == "PLAN_COMMITTED" and base64.b64decode(entry["payload"]) == b"entry 3"
+    signers = world["signers"]
+    assert isinstance(signers, list)
+    code, out, _ = _run(
+        "query", "--db", str(world["db"]), "--kind", "plan_committed", "--actor", signers[0].did
+    )
+    assert code == 0
+    assert [json.loads(line)["index"] for line in out.splitlines()] == [2, 4]
+    code, out, _ = _run(
+        "query", "--db", str(world["db"]), "--since", "2023-11-14T22:13:40", "--until", str(START_MS + 40_000)
+    )
+    assert [json.loads(line)["index"] for line in out.splitlines()] == [2, 3]
+
+
+def test_proofs_verify_against_the_checkpoint(world: dict[str, object]) -> None:
+    db, vkey = str(world["db"]), str(world["vkey"])
+    _, note, _ = _run("checkpoint", "--db", db)
+    from registry.ledger.signed_note import NoteVerifier
+
+    root = open_checkpoint(note, NoteVerifier.parse(vkey)).root_hash
+    code, out, _ = _run("prove-inclusion", "4", "--db", db)
+    assert code == 0
+    proof = json.loads(out)
+    verify_inclusion(
+        proof["index"],
+        proof["tree_size"],
+        base64.b64decode(proof["leaf_hash"]),
+        [base64.b64decode(p) for p in proof["proof"]],
+        root,
+    )
+    code, out, _ = _run("prove-consistency", "2", "--db", db)
+    assert code == 0
+    cons = json.loads(out)
+    assert base64.b64decode(cons["root2"]) == root
+    verify_consistency(
+        2, 6, base64.b64decode(cons["root1"]), root, [base64.b64decode(p) for p in cons["proof"]]
+    )
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json"])
+def test_export_then_verify_offline_and_detect_tampering(world: dict[str, object], fmt: str) -> None:
+    tmp = world["tmp"]
+    assert isinstance(tmp, Path)
+    export = tmp / f"export.{fmt}"
+    code, _, err = _run("export", "--db", str(world["db"]), "--out", str(export), "--format", fmt)
+    assert code == 0 and "exported 6 entries" in err
+    vkey_file = tmp / "log.vkey"
+    vkey_file.write_text(str(world["vkey"]) + "\n")
+    code, out, _ = _run("verify", str(export), "--vkey-file", str(vkey_file))
+    assert code == 0 and out.startswith("OK: 6 entries of arbsphere.test/cli verified")
+    text = export.read_text()
+    original = base64.b64encode(b"entry 2").decode()
+    export.write_text(text.replace(original, base64.b64encode(b"entry X").decode()))
+    code, _, err = _run("verify", str(export), "--vkey", str(world["vkey"]))
+    assert code == 1
+    assert "FAIL entry 2: payload: SHA-256 of the payload does not match payload_hash" in err
+    assert "verification FAILED" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["get", "99"], "no entry 99"),
+        (["query", "--kind", "BOGUS"], "unknown kind 'BOGUS'"),
+        (["query", "--since", "yesterday"], "--since: expected unix milliseconds or an ISO 8601 time"),
+        (["query", "--since", "2000", "--until", "1000"], "is before --since"),
+        (["prove-inclusion", "6"], "not below the tree size 6"),
+        (["prove-inclusion", "0", "--size", "60"], "beyond the ledger's 6 durable entries"),
+        (["prove-consistency", "5", "3"], "expected 0 < size1 <= size2"),
+        (["export", "--out", "x", "--format", "xml"], "--format: expected 'jsonl' or 'json'"),
+    ],
+)
+def test_bad_input_gives_a_clear_error(world: dict[str, object], args: list[str], message: str) -> None:
+    code, _, err = _run(*args, "--db", str(world["db"]))
+    assert code == 2, err
+    assert message in err
+
+
+def test_errors_without_database_or_keys(tmp_path: Path) -> None:
+    code, _, err = _run("checkpoint", "--db", str(tmp_path / "missing.sqlite"))
+    assert code == 2 and "no ledger database at" in err
+    assert not (tmp_path / "missing.sqlite").exists()
+    export = tmp_path / "e.jsonl"
+    export.write_text("{}\n")
+    code, _, err = _run("verify", str(export))
+    assert code == 2 and "exactly one of --vkey or --vkey-file" in err
+    code, _, err = _run("verify", str(export), "--vkey", "garbage")
+    assert code == 2 and "verifier key" in err
+    code, _, err = _run(
+        "verify", str(tmp_path / "nope.jsonl"), "--vkey", NoteSigner.generate("a").verifier().to_vkey()
+    )
+    assert code == 2 and "No such file" in err
+    code, _, err = _run("init", "--key-file", str(tmp_path / "nokey"), "--db", str(tmp_path / "l.sqlite"))
+    assert code == 2 and "key file: cannot read" in err
+    (tmp_path / "k").write_text("not a key")
+    code, _, err = _run("keygen", "--origin", "a", "--out", str(tmp_path / "k"))
+    assert code == 2 and "exists" in err
+    code, _, err = _run("keygen", "--origin", "has space", "--out", str(tmp_path / "k2"))
+    assert code == 2 and "key name" in err
