@@ -11,7 +11,9 @@ running sum mod 2^64 (never the individual vectors) and ends in exactly one outc
 Why re-run instead of recovering the dropped venues' masks (Bonawitz et al. 2017): recovery needs the
 survivors to reveal their pair seeds with the dropped venue, and nobody but the coordinator knows whether
 that venue's masked vector really never arrived; a coordinator that lies would unmask it with the seeds.
-Re-running costs one round trip and no secret ever leaves an agent.
+Re-running costs one round trip and no secret ever leaves an agent. (A coordinator that lies about a dropout
+still gets two sums whose difference is the "dropped" venue's vector: the package docstring states that
+limit and what bounds it.)
 
 Time is passed in (``now``, ``deadline``: any monotonic clock in seconds), so the state machine is pure.
 """
