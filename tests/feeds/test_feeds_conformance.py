@@ -1,0 +1,209 @@
+"""The conformance kit run against our own adapters (simulator, replay) and a toy execution venue."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from decimal import Decimal
+from typing import ClassVar
+
+import pytest
+
+from agents.feeds.adapters import ReplayFeedAdapter, SimulatedFeedAdapter
+from agents.feeds.simulator import MarketSimulator, SimConfig
+from sdk.adapters.conformance import (
+    ConformanceError,
+    DataFeedConformance,
+    ExecutionConformance,
+    check_book_integrity,
+)
+from sdk.adapters.events import BookSnapshot, BookUpdate, Side
+from sdk.adapters.execution import (
+    AdapterError,
+    Balance,
+    DuplicateClientOrderId,
+    ExecutionEvent,
+    FillEvent,
+    InvalidOrder,
+    OrderEvent,
+    OrderNotFound,
+    OrderRequest,
+    OrderStatus,
+)
+from sdk.adapters.manifest import AdapterKind, AdapterManifest, Capability, ManifestError, VenueKind
+
+
+class TestSimulatedFeedConformance(DataFeedConformance):
+    symbols = ("BTC-USD",)
+    max_events = 600
+
+    def make_feed(self):
+        return SimulatedFeedAdapter(SimConfig(seed=7, mispricing_prob=0.1), "sim-beta", steps=400)
+
+
+@pytest.mark.shared
+class TestKrakenReplayConformance(DataFeedConformance):
+    symbols = ("ETH-CHF", "XMR-USD")
+    max_events = 2_000
+    expect_snapshot_after_reconnect = False  # a recording holds no second snapshot: books must stay void
+
+    @pytest.fixture(autouse=True)
+    def _dir(self, shared_data):
+        self.directory = shared_data / "recordings" / "cryptofeed"
+
+    def make_feed(self):
+        return ReplayFeedAdapter("kraken", self.directory)
+
+
+def test_simulator_is_deterministic_by_seed():
+    def run(seed):
+        return list(MarketSimulator(SimConfig(seed=seed, mispricing_prob=0.05)).run(300))
+
+    a, b, c = run(11), run(11), run(12)
+    assert a == b
+    assert a != c
+    sim = MarketSimulator(SimConfig(seed=11, mispricing_prob=0.05))
+    list(sim.run(300))
+    assert sim.mispricings and all(abs(m.offset_bps) == 15.0 for m in sim.mispricings)
+    assert isinstance(a[0], BookSnapshot) and all(isinstance(e, BookUpdate) for e in a[3:])
+
+
+def test_simulated_mids_are_correlated_and_mispricing_moves_one_venue():
+    sim = MarketSimulator(SimConfig(seed=3, mispricing_prob=0.0))
+    spreads = []
+    for _ in range(200):
+        sim.step()
+        mids = [sim.venue_mid(v.venue) for v in sim.config.venues]
+        spreads.append((max(mids) - min(mids)) / sim.common_mid * 1e4)
+    assert max(spreads) < 30.0  # bps: venues stay within noise of the common walk
+    with pytest.raises(ValueError, match="mispricing_prob"):
+        SimConfig(seed=1, mispricing_prob=1.5)
+
+
+def test_the_kit_catches_a_feed_that_serves_a_wrong_book():
+    feed = SimulatedFeedAdapter(SimConfig(seed=1), "sim-alpha", steps=50)
+    original = feed.maintainer.update
+
+    def corrupting(symbol, bids, asks, ts, **kw):
+        ok = original(symbol, bids, asks, ts, **kw)
+        book = feed.maintainer.books[symbol]
+        best = book.bids.best()
+        if best is not None:
+            book.bids.set(best, book.bids.size_at(best) + 1.0)  # silently wrong
+        return ok
+
+    feed.maintainer.update = corrupting  # type: ignore[method-assign]
+    with pytest.raises(ConformanceError, match="differs from the emitted events"):
+        asyncio.run(check_book_integrity(feed, ["BTC-USD"], max_events=100))
+
+
+def test_manifest_validation_names_the_field():
+    base = dict(
+        name="x",
+        version="1.0.0",
+        venue="kraken",
+        kind=AdapterKind.DATA_FEED,
+        venue_kind=VenueKind.ORDER_BOOK,
+        symbols=("BTC-USD",),
+        capabilities=frozenset({Capability.BOOKS}),
+    )
+    assert AdapterManifest(**base).to_dict()["capabilities"] == ["books"]
+    for field, value, match in [
+        ("version", "1.0", "version must be MAJOR.MINOR.PATCH"),
+        ("symbols", ("btcusd",), "symbols entries"),
+        ("endpoints", {"ws": "ftp://x"}, "endpoints"),
+        ("ir_max_exclusive", "0.9.0", "ir_min"),
+    ]:
+        with pytest.raises(ManifestError, match=match):
+            AdapterManifest(**{**base, field: value})
+
+
+class ToyVenue:
+    """A one-level book venue used only to exercise the execution checks."""
+
+    manifest: ClassVar[AdapterManifest] = AdapterManifest(
+        name="toy",
+        version="0.0.1",
+        venue="toy",
+        kind=AdapterKind.EXECUTION,
+        venue_kind=VenueKind.ORDER_BOOK,
+        symbols=("BTC-USD",),
+        capabilities=frozenset({Capability.IOC_LIMIT, Capability.CLIENT_ORDER_IDS}),
+    )
+
+    def __init__(self) -> None:
+        self.ask = (Decimal(100), Decimal(2))
+        self.orders: dict[str, OrderEvent] = {}
+        self.queue: list[ExecutionEvent] = []
+
+    async def connect(self) -> None:
+        pass
+
+    async def disconnect(self) -> None:
+        pass
+
+    async def place_ioc_limit(self, order: OrderRequest) -> OrderEvent:
+        if order.client_order_id in self.orders:
+            raise DuplicateClientOrderId(order.client_order_id, self.orders[order.client_order_id])
+        if order.symbol != "BTC-USD":
+            raise InvalidOrder(f"unknown symbol {order.symbol}")
+        price, size = self.ask
+        qty = min(size, order.size) if order.side is Side.BUY and order.limit_price >= price else Decimal(0)
+        if qty:
+            self.queue.append(
+                FillEvent(
+                    "toy",
+                    order.client_order_id,
+                    order.symbol,
+                    order.side,
+                    price,
+                    qty,
+                    Decimal(0),
+                    "USD",
+                    0.0,
+                    "f1",
+                )
+            )
+        status = OrderStatus.FILLED if qty == order.size else OrderStatus.CANCELLED
+        event = OrderEvent(
+            "toy", order.client_order_id, f"v-{len(self.orders)}", status, qty, order.size - qty, 0.0
+        )
+        self.orders[order.client_order_id] = event
+        self.queue.append(event)
+        return event
+
+    async def cancel(self, client_order_id: str) -> OrderEvent:
+        if client_order_id not in self.orders:
+            raise OrderNotFound(client_order_id)
+        return self.orders[client_order_id]
+
+    async def fetch_order(self, client_order_id: str) -> OrderEvent:
+        return await self.cancel(client_order_id)
+
+    async def order_events(self) -> AsyncIterator[ExecutionEvent]:
+        while self.queue:
+            yield self.queue.pop(0)
+
+    async def balances(self) -> Mapping[str, Balance]:
+        return {"USD": Balance("USD", Decimal(1000), Decimal(0))}
+
+
+class TestToyExecutionConformance(ExecutionConformance):
+    def make_execution(self):
+        return ToyVenue()
+
+    def marketable_order(self, client_order_id):
+        return OrderRequest("toy", "BTC-USD", Side.BUY, Decimal(1), Decimal(101), client_order_id)
+
+    def unmarketable_order(self, client_order_id):
+        return OrderRequest("toy", "BTC-USD", Side.BUY, Decimal(1), Decimal(99), client_order_id)
+
+    def error_cases(self) -> list[tuple[OrderRequest, type[AdapterError]]]:
+        return [(OrderRequest("toy", "DOGE-USD", Side.BUY, Decimal(1), Decimal(1), "bad-sym"), InvalidOrder)]
+
+
+def test_order_request_validates_at_the_boundary():
+    with pytest.raises(InvalidOrder, match="size must be finite and > 0"):
+        OrderRequest("toy", "BTC-USD", Side.BUY, Decimal("NaN"), Decimal(1), "a")
+    with pytest.raises(InvalidOrder, match="client_order_id"):
+        OrderRequest("toy", "BTC-USD", Side.BUY, Decimal(1), Decimal(1), "has space")
