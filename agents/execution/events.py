@@ -49,8 +49,9 @@ class InMemorySink:
 
 @dataclass(frozen=True, slots=True)
 class HedgeOrderSpec:
-    """A marketable hedge the leg-out logic decided to send."""
+    """A marketable hedge the leg-out logic decided to send for plan group ``plan_id``."""
 
+    plan_id: str
     idempotency_key: str
     venue: str
     instrument: str
@@ -91,6 +92,7 @@ class LegOutEvent:
             "action": self.action,
             "hedges": [
                 {
+                    "plan_id": h.plan_id,
                     "idempotency_key": h.idempotency_key,
                     "venue": h.venue,
                     "instrument": h.instrument,

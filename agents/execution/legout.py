@@ -238,6 +238,7 @@ def _allocate(
         index = rounds_used + len(chosen)
         chosen.append(
             HedgeOrderSpec(
+                plan_id=plan_id,
                 idempotency_key=derive_key(plan_id, "hedge", asset, index, quote.venue, quote.instrument),
                 venue=quote.venue,
                 instrument=quote.instrument,

@@ -118,8 +118,8 @@ class PaperVenue:
         return self._books.get(instrument)
 
     # -- orders --------------------------------------------------------------------------------------
-    def submit(self, order: OrderRequest) -> None:
-        """Send ``order``; it reaches the matching engine ``latency_ms`` later."""
+    def submit(self, order: OrderRequest, role: str = "leg") -> None:
+        """Send ``order``; it reaches the matching engine ``latency_ms`` later (``role`` is informational)."""
         if order.venue != self.config.venue:
             raise ExecutionInputError(f"order.venue must be {self.config.venue!r}, got {order.venue!r}")
         self._scheduler.call_later(self.config.latency_ms, lambda: self._arrive(order))

@@ -1,0 +1,306 @@
+"""Live execution through CCXT REST, idempotent across restarts.
+
+Sending an order is three steps: commit the intent to the durable ``Outbox`` (state PENDING), send it with a
+client order id derived from the leg's idempotency key, record what the venue answered. A crash anywhere in
+between leaves a PENDING or SENT record; on restart (and before any re-send) the order is looked up at the
+venue by client order id: if found, its state and fills are adopted; if not, it never arrived and may be sent,
+with the same id, while its deadline allows. So the venue never sees the same leg twice.
+
+Synchronous on purpose: ccxt's REST calls block, and the agent runs this shell off its event loop.
+Fees: CCXT reports the fee per trade with its currency; a fee charged in the base asset is converted to quote
+at the fill price (our ``FillEvent.fee`` is always quote).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import ccxt
+
+from agents.execution.book import BookSnapshot
+from agents.execution.clock import Clock
+from agents.execution.model import (
+    ExecutionEvent,
+    FillEvent,
+    Liquidity,
+    OrderEvent,
+    OrderRequest,
+    OrderStatus,
+    TimeInForce,
+)
+from agents.execution.outbox import Outbox, OutboxRecord, OutboxState
+
+Listener = Callable[[ExecutionEvent], None]
+
+
+def make_exchange(exchange_id: str, *, base_url: str | None, api_key: str, secret: str) -> Any:
+    """A synchronous ccxt exchange; with ``base_url`` every REST endpoint is redirected there (tests point it
+    at a local fake venue; nothing else is contacted). Market loading is limited to spot and currencies are
+    not fetched (they need endpoints unrelated to trading)."""
+    exchange_class = getattr(ccxt, exchange_id, None)
+    if exchange_class is None:
+        raise ValueError(f"exchange_id must be a ccxt exchange id, got {exchange_id!r}")
+    exchange = exchange_class(
+        {
+            "apiKey": api_key,
+            "secret": secret,
+            "enableRateLimit": False,
+            "timeout": 5_000,
+            "options": {
+                "fetchCurrencies": False,
+                "fetchMargins": False,
+                "fetchMarkets": {"types": ["spot"]},
+                "defaultType": "spot",
+            },
+        }
+    )
+    exchange.number = str  # unified orders and trades carry decimal strings, never binary floats
+    if base_url is not None:
+        redirect_api_urls(exchange, base_url)
+    return exchange
+
+
+def redirect_api_urls(exchange: Any, base_url: str) -> None:
+    """Replace scheme and host of every URL in ``exchange.urls['api']``, keeping each path."""
+    base = urlsplit(base_url)
+
+    def rewrite(value: Any) -> Any:
+        if isinstance(value, str):
+            parts = urlsplit(value)
+            return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, parts.fragment))
+        if isinstance(value, dict):
+            return {k: rewrite(v) for k, v in value.items()}
+        return value
+
+    exchange.urls["api"] = rewrite(exchange.urls["api"])
+
+
+@dataclass(frozen=True, slots=True)
+class LiveInstrument:
+    symbol: str  # ccxt unified symbol, e.g. "SOL/USDT"
+    asset: str  # the consensus asset it moves, e.g. "SOL"
+    lot_size: Decimal
+    tick_size: Decimal
+
+
+class CcxtVenue:
+    """One venue through a ccxt exchange object; events go to ``listener``."""
+
+    def __init__(
+        self,
+        venue: str,
+        exchange: Any,
+        *,
+        outbox: Outbox,
+        clock: Clock,
+        listener: Listener,
+        instruments: Mapping[str, LiveInstrument],
+    ) -> None:
+        self.venue = venue
+        self.exchange = exchange
+        self.outbox = outbox
+        self.clock = clock
+        self.instruments = dict(instruments)
+        self._listener = listener
+        self._filled: dict[str, Decimal] = {}
+        self._status: dict[str, OrderStatus] = {}
+        self._fills_seen: set[str] = set()
+
+    # -- orders --------------------------------------------------------------------------------------
+    def submit(self, order: OrderRequest, role: str = "leg") -> None:
+        """Send ``order`` unless the outbox or the venue already has it (then adopt that state instead)."""
+        record = self.outbox.get(order.client_order_id)
+        if record is not None:
+            self.reconcile(record)
+            return
+        if self.clock.now_ms() > order.deadline_ms:
+            self._emit_status(order, OrderStatus.EXPIRED, Decimal(0), "", "deadline passed before sending")
+            return
+        self.outbox.claim(order, role, self.clock.now_ms())
+        self._send(order)
+
+    def reconcile(self, record: OutboxRecord) -> None:
+        """Bring one outbox record up to date with the venue (used after restarts and for polling)."""
+        order = record.order
+        if record.state in (OutboxState.DONE, OutboxState.NOT_SENT):
+            remote = self._lookup(order) if record.state is OutboxState.DONE else None
+            if remote is not None:
+                self._adopt(order, remote)  # re-emit final state and fills for a fresh process
+            elif record.state is OutboxState.NOT_SENT:
+                self._emit_status(order, OrderStatus.EXPIRED, Decimal(0), "", "never sent")
+            return
+        remote = self._lookup(order)
+        if remote is not None:
+            self._adopt(order, remote)
+            return
+        if record.state is OutboxState.PENDING and self.clock.now_ms() <= order.deadline_ms:
+            self._send(order)  # the venue never saw it: send it now, same client order id
+            return
+        self.outbox.mark(order.client_order_id, OutboxState.NOT_SENT, self.clock.now_ms())
+        self._emit_status(order, OrderStatus.EXPIRED, Decimal(0), "", "not found at the venue after restart")
+
+    def recover(self) -> list[OutboxRecord]:
+        """Reconcile every unfinished record of this venue; returns all its records (for re-tracking)."""
+        for record in self.outbox.records(venue=self.venue, unfinished_only=True):
+            self.reconcile(record)
+        return self.outbox.records(venue=self.venue)
+
+    def poll(self) -> None:
+        """Refresh orders still working at the venue (resting orders, unknown outcomes)."""
+        for record in self.outbox.records(venue=self.venue, unfinished_only=True):
+            self.reconcile(record)
+
+    def cancel(self, client_order_id: str) -> None:
+        record = self.outbox.get(client_order_id)
+        if record is None or record.state in (OutboxState.DONE, OutboxState.NOT_SENT):
+            return
+        symbol = self._symbol(record.order)
+        with contextlib.suppress(ccxt.OrderNotFound):  # finished or never arrived: reconcile tells which
+            self.exchange.cancel_order(None, symbol, {"origClientOrderId": client_order_id})
+        self.reconcile(record)
+
+    def book(self, instrument: str, depth: int = 20) -> BookSnapshot:
+        raw = self.exchange.fetch_order_book(self.instruments[instrument].symbol, depth)
+        ts = raw.get("timestamp") or self.clock.now_ms()
+        return BookSnapshot.of(
+            [(str(p), str(s)) for p, s, *_ in raw["bids"]],
+            [(str(p), str(s)) for p, s, *_ in raw["asks"]],
+            int(ts),
+        )
+
+    # -- internals -----------------------------------------------------------------------------------
+    def _symbol(self, order: OrderRequest) -> str:
+        return self.instruments[order.instrument].symbol
+
+    def _send(self, order: OrderRequest) -> None:
+        params = {
+            "timeInForce": "IOC" if order.time_in_force is TimeInForce.IOC else "GTC",
+            "newClientOrderId": order.client_order_id,
+            "clientOrderId": order.client_order_id,
+        }
+        try:
+            remote = self.exchange.create_order(
+                self._symbol(order),
+                "limit",
+                order.side.value,
+                str(order.size),
+                str(order.limit_price),
+                params,
+            )
+        except ccxt.NetworkError:
+            return  # outcome unknown: the record stays PENDING and the next poll or restart reconciles it
+        except ccxt.InvalidOrder as exc:
+            found = self._lookup(order)  # a duplicate id is reported as an invalid order: adopt the original
+            if found is not None:
+                self._adopt(order, found)
+                return
+            self.outbox.mark(order.client_order_id, OutboxState.DONE, self.clock.now_ms())
+            self._emit_status(order, OrderStatus.REJECTED, Decimal(0), "", str(exc))
+            return
+        except ccxt.ExchangeError as exc:
+            self.outbox.mark(order.client_order_id, OutboxState.DONE, self.clock.now_ms())
+            self._emit_status(order, OrderStatus.REJECTED, Decimal(0), "", str(exc))
+            return
+        self._adopt(order, remote)
+
+    def _lookup(self, order: OrderRequest) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = self.exchange.fetch_order(
+                None, self._symbol(order), {"origClientOrderId": order.client_order_id}
+            )
+            return found
+        except ccxt.OrderNotFound:
+            return None
+
+    def _adopt(self, order: OrderRequest, remote: Mapping[str, Any]) -> None:
+        cid = order.client_order_id
+        exchange_id = str(remote.get("id") or "")
+        status = _status_of(order, remote)
+        filled = Decimal(str(remote.get("filled") or 0))
+        if filled > self._filled.get(cid, Decimal(0)):
+            self._fetch_fills(order, exchange_id)
+            self._filled[cid] = filled
+        state = OutboxState.DONE if status.terminal else OutboxState.SENT
+        self.outbox.mark(cid, state, self.clock.now_ms(), exchange_id)
+        if self._status.get(cid) is not status:
+            self._emit_status(order, status, filled, exchange_id, "")
+
+    def _fetch_fills(self, order: OrderRequest, exchange_id: str) -> None:
+        trades = self.exchange.fetch_my_trades(self._symbol(order), None, None, {"orderId": exchange_id})
+        for trade in sorted(trades, key=lambda tr: (tr.get("timestamp") or 0, str(tr.get("id")))):
+            if str(trade.get("order")) != exchange_id:
+                continue
+            fill_id = f"{self.venue}:{trade['id']}"
+            if fill_id in self._fills_seen:
+                continue
+            self._fills_seen.add(fill_id)
+            price = Decimal(str(trade["price"]))
+            size = Decimal(str(trade["amount"]))
+            fee = _fee_in_quote(trade.get("fee"), price, order)
+            maker = trade.get("takerOrMaker") == "maker"
+            self._listener(
+                FillEvent(
+                    fill_id=fill_id,
+                    client_order_id=order.client_order_id,
+                    plan_id=order.plan_id,
+                    venue=self.venue,
+                    instrument=order.instrument,
+                    asset=order.asset,
+                    side=order.side,
+                    price=price,
+                    size=size,
+                    fee=fee,
+                    liquidity=Liquidity.MAKER if maker else Liquidity.TAKER,
+                    ts_ms=int(trade.get("timestamp") or self.clock.now_ms()),
+                    quote=order.quote,
+                )
+            )
+
+    def _emit_status(
+        self, order: OrderRequest, status: OrderStatus, filled: Decimal, exchange_id: str, reason: str
+    ) -> None:
+        self._status[order.client_order_id] = status
+        self._listener(
+            OrderEvent(
+                client_order_id=order.client_order_id,
+                venue=self.venue,
+                instrument=order.instrument,
+                status=status,
+                filled=filled,
+                remaining=Decimal(0) if status.terminal else order.size - filled,
+                ts_ms=self.clock.now_ms(),
+                exchange_order_id=exchange_id,
+                reason=reason,
+            )
+        )
+
+
+def _status_of(order: OrderRequest, remote: Mapping[str, Any]) -> OrderStatus:
+    status = remote.get("status")
+    filled = Decimal(str(remote.get("filled") or 0))
+    if status == "closed":
+        return OrderStatus.FILLED
+    if status == "canceled":
+        return OrderStatus.CANCELLED
+    if status == "expired":
+        # Binance reports an IOC's cancelled remainder as EXPIRED; for us that is a cancelled IOC.
+        return OrderStatus.CANCELLED if order.time_in_force is TimeInForce.IOC else OrderStatus.EXPIRED
+    if status == "rejected":
+        return OrderStatus.REJECTED
+    return OrderStatus.PARTIALLY_FILLED if filled > 0 else OrderStatus.ACCEPTED
+
+
+def _fee_in_quote(fee: Any, price: Decimal, order: OrderRequest) -> Decimal:
+    if not fee or fee.get("cost") is None:
+        return Decimal(0)
+    cost = abs(Decimal(str(fee["cost"])))
+    currency = str(fee.get("currency") or "")
+    base = order.instrument.split("-")[0].split("/")[0]
+    if currency and currency in (order.asset, base):
+        return cost * price
+    return cost

@@ -1,0 +1,184 @@
+"""The plan runner: PlanDelta in -> risk check -> orders -> fills -> leg-out hedges -> ledger and store.
+
+Venue-agnostic: anything with ``submit(order, role)`` and ``cancel(client_order_id)`` that reports events to
+``PlanRunner.on_event`` works (``PaperVenue``, ``CcxtVenue``). The runner owns no loop: the agent calls
+``submit_plan`` when a plan commits and ``tick`` on its own cadence (each book update or timer), so the same
+code runs in virtual time (tests, backtests) and in real time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import Protocol
+
+from agents.execution.accounting import Portfolio
+from agents.execution.client_ids import client_order_id
+from agents.execution.clock import Clock
+from agents.execution.events import EventSink, ExecutionReport, HedgeOrderSpec
+from agents.execution.legout import HedgeQuote, LegOutDecision, LegOutMonitor, ReplanRequest
+from agents.execution.model import ExecutionEvent, FillEvent, OrderRequest, TimeInForce
+from agents.execution.plan import ExecLeg, ExecPlan
+from agents.persistence.writer import StoreWriter
+from agents.risk.events import Decision, Mode
+from agents.risk.manager import RiskManager
+from agents.risk.market import MarketState
+
+
+class ExecutionVenue(Protocol):
+    def submit(self, order: OrderRequest, role: str = "leg") -> None: ...
+
+    def cancel(self, client_order_id: str) -> None: ...
+
+
+class PlanRunner:
+    """Executes committed plans on registered venues and keeps every plan balanced (see ``legout``)."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        monitor: LegOutMonitor,
+        sink: EventSink,
+        risk: RiskManager | None = None,
+        writer: StoreWriter | None = None,
+        portfolio: Portfolio | None = None,
+        on_replan: Callable[[ReplanRequest], None] | None = None,
+    ) -> None:
+        self.clock = clock
+        self.monitor = monitor
+        self.sink = sink
+        self.risk = risk
+        self.writer = writer
+        self.portfolio = portfolio if portfolio is not None else Portfolio()
+        self._on_replan = on_replan
+        self._venues: dict[str, ExecutionVenue] = {}
+        self._venue_kinds: dict[str, str] = {}
+        self._predicted: dict[str, Decimal] = {}
+        self._reported: set[str] = set()
+        self._venue_of_plan: dict[str, str] = {}
+        self._filled: dict[str, dict[str, Decimal]] = {}
+
+    def add_venue(self, venue_id: str, venue: ExecutionVenue, kind: str = "paper") -> None:
+        """Register a venue; ``kind`` selects its client-order-id format (``client_ids.RULES``)."""
+        self._venues[venue_id] = venue
+        self._venue_kinds[venue_id] = kind
+
+    def order_for(self, leg: ExecLeg | HedgeOrderSpec, plan_id: str, quote: str = "USD") -> OrderRequest:
+        """The order a leg or hedge becomes: IOC, capped, with its deterministic client order id."""
+        return OrderRequest(
+            client_order_id=client_order_id(leg.idempotency_key, self._venue_kinds.get(leg.venue, "paper")),
+            idempotency_key=leg.idempotency_key,
+            plan_id=plan_id,
+            venue=leg.venue,
+            instrument=leg.instrument,
+            asset=leg.asset,
+            side=leg.side,
+            size=leg.size,
+            limit_price=leg.limit_price,
+            deadline_ms=leg.deadline_ms,
+            time_in_force=TimeInForce.IOC,
+            quote=quote,
+        )
+
+    # -- inputs --------------------------------------------------------------------------------------
+    def submit_plan(self, plan: ExecPlan, market: MarketState, quote: str = "USD") -> Decision:
+        """Risk-check ``plan`` and send the allowed legs. Re-submitting the same plan after a restart is
+        safe: client order ids repeat and venues reconcile instead of sending twice."""
+        now = self.clock.now_ms()
+        for leg in plan.legs:
+            if leg.venue not in self._venues:
+                raise KeyError(f"plan {plan.plan_id} leg {leg.index}: venue {leg.venue!r} is not registered")
+        if self.risk is not None:
+            decision = self.risk.enforce(plan, market, now)
+        else:
+            decision = Decision(plan.legs, (), Mode.ACTIVE)
+        self._predicted[plan.plan_id] = self._predicted.get(plan.plan_id, Decimal(0)) + plan.expected_profit
+        self._venue_of_plan[plan.plan_id] = plan.venue
+        if self.writer is not None:
+            self.writer.prediction(plan.plan_id, self._predicted[plan.plan_id], now)
+        orders = [self.order_for(leg, plan.plan_id, quote) for leg in decision.allowed]
+        for order in orders:
+            self.monitor.track_leg(order)  # before sending: a synchronous venue reports during submit
+            if self.writer is not None:
+                self.writer.order(order, now)
+        for order in orders:
+            self._venues[order.venue].submit(order, "leg")
+        return decision
+
+    def on_event(self, event: ExecutionEvent) -> None:
+        """Listener for every venue: leg-out state, accounting, risk PnL, store."""
+        self.monitor.on_event(event)
+        if self.writer is not None:
+            self.writer.event(event)
+        if isinstance(event, FillEvent):
+            filled = self._filled.setdefault(event.plan_id, {})
+            if event.fill_id in filled:
+                return
+            filled[event.fill_id] = event.size
+            realised = self.portfolio.apply(event)
+            if self.risk is not None:
+                self.risk.record_pnl(realised, event.ts_ms)
+
+    def track_existing(self, order: OrderRequest, role: str) -> None:
+        """Re-track an order found in a durable outbox after a restart (before reconciling it)."""
+        if role == "hedge":
+            self.monitor.track_hedge(order)
+        else:
+            self.monitor.track_leg(order)
+
+    def tick(self, quotes: Sequence[HedgeQuote]) -> LegOutDecision:
+        """Apply leg-out decisions now: cancel overdue legs, send hedges, raise re-plans, report plans."""
+        now = self.clock.now_ms()
+        decision = self.monitor.tick(now, quotes)
+        for cid in decision.cancels:
+            venue = self._venue_for(cid)
+            if venue is not None:
+                venue.cancel(cid)
+        for spec in decision.hedges:
+            hedge = self.order_for(spec, spec.plan_id)
+            self.monitor.track_hedge(hedge)
+            if self.writer is not None:
+                self.writer.order(hedge, now)
+            self._venues[spec.venue].submit(hedge, "hedge")
+        for replan in decision.replans:
+            if self._on_replan is not None:
+                self._on_replan(replan)
+        self._report_completed(now)
+        return decision
+
+    # -- reports -------------------------------------------------------------------------------------
+    def _report_completed(self, now: int) -> None:
+        for plan_id in self.monitor.plan_ids():
+            if plan_id in self._reported or not self.monitor.complete(plan_id, now):
+                continue
+            self._reported.add(plan_id)
+            report = self.report(plan_id, now)
+            self.sink.record(report)
+            if self.risk is not None:
+                self.risk.record_outcome(plan_id, report.realised_pnl, report.predicted_pnl, now)
+
+    def report(self, plan_id: str, now: int) -> ExecutionReport:
+        legs, hedges = self.monitor.progress(plan_id)
+        return ExecutionReport(
+            plan_id=plan_id,
+            venue=self._venue_of_plan.get(plan_id, ""),
+            filled={p.key: p.filled for p in (*legs, *hedges)},
+            fees=self.portfolio.plan_fees.get(plan_id, Decimal(0)),
+            realised_pnl=self.portfolio.plan_cash_flow.get(plan_id, Decimal(0)),
+            predicted_pnl=self._predicted.get(plan_id, Decimal(0)),
+            complete=self.monitor.complete(plan_id, now),
+            ts_ms=now,
+        )
+
+    def _venue_for(self, cid: str) -> ExecutionVenue | None:
+        for plan_id in self.monitor.plan_ids():
+            legs, hedges = self.monitor.progress(plan_id)
+            for p in (*legs, *hedges):
+                if p.key == cid:
+                    return self._venues.get(p.venue)
+        return None
+
+    @property
+    def venues(self) -> Mapping[str, ExecutionVenue]:
+        return self._venues
