@@ -1,0 +1,318 @@
+"""gRPC adapter of the edge agent: one mTLS stream to the coordinator, reconnecting with backoff.
+
+Messages are dispatched to the pure ``EdgeAgent``; only masked contributions, residual accept/refuse
+answers and plan acknowledgements (state hash and digest, never the legs) go back. Python gRPC cannot
+swap a live channel's certificate, so the runner opens a fresh channel with a fresh certificate once the
+current one is two-thirds through its life, between sessions.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+
+import grpc
+import numpy as np
+
+from agents.agent import CommittedPlan, EdgeAgent
+from agents.participant import ParticipantError
+from arbsphere.energibridge.v1 import coordinator_pb2 as cpb
+from arbsphere.energibridge.v1 import coordinator_pb2_grpc as cpb_grpc
+from coordinator import wire
+from coordinator.engine.contribution import FloatArray, Layout
+from coordinator.engine.rounding import Assignment
+from coordinator.secagg import SecAggError
+from coordinator.session import VenueInfo
+from energibridge.canonical import digest
+from energibridge.errors import EnergiBridgeError
+from registry.pki.certificates import CertificateBundle
+from registry.pki.grpc_tls import secure_channel
+
+log = logging.getLogger(__name__)
+
+CLIENT_OPTIONS: list[tuple[str, object]] = [
+    ("grpc.max_receive_message_length", 4 << 20),
+    ("grpc.max_send_message_length", 4 << 20),
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.enable_retries", 0),
+]
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with full jitter (seconds)."""
+
+    initial: float = 0.1
+    maximum: float = 5.0
+    multiplier: float = 2.0
+
+    def delays(self, rng: random.Random) -> Iterator[float]:
+        current = self.initial
+        while True:
+            yield rng.uniform(0, current)
+            current = min(self.maximum, current * self.multiplier)
+
+
+@dataclass
+class AgentStats:
+    sessions: int = 0
+    rounds: int = 0
+    connects: int = 0
+    refused: list[str] = field(default_factory=list)
+    plans: list[CommittedPlan] = field(default_factory=list)
+
+
+class AgentRunner:
+    """Keeps one agent connected to its coordinator and answers its sessions."""
+
+    def __init__(
+        self,
+        agent: EdgeAgent,
+        target: str,
+        certificates: Callable[[], CertificateBundle],
+        reference_prices: Callable[[], dict[str, float]],
+        *,
+        server_name: str = "localhost",
+        on_plan: Callable[[CommittedPlan], None] | None = None,
+        backoff: Backoff | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.agent = agent
+        self.target = target
+        self.certificates = certificates
+        self.reference_prices = reference_prices
+        self.server_name = server_name
+        self.on_plan = on_plan
+        self.backoff = backoff or Backoff()
+        self.clock = clock
+        self.stats = AgentStats()
+        self.stop = threading.Event()
+        self._bundle: CertificateBundle | None = None
+        self._assets: tuple[str, ...] = ()
+        self._session = ""
+        self._last_vector: FloatArray | None = None
+        self._renew = False
+
+    def info(self) -> VenueInfo:
+        return VenueInfo(
+            venue_id=self.agent.venue_id,
+            lot_sizes=self.agent.lot_sizes(),
+            reference_prices=self.reference_prices(),
+            latency_budget_ms=self.agent.config.latency_budget_ms,
+        )
+
+    def run(self, *, max_sessions: int | None = None) -> AgentStats:
+        """Connect, serve sessions, reconnect on failure until ``stop`` is set or enough sessions ran."""
+        delays = self.backoff.delays(random.Random())  # noqa: S311 (jitter, not a secret)
+        while not self.stop.is_set():
+            if max_sessions is not None and self.stats.sessions >= max_sessions:
+                break
+            try:
+                self._stream(max_sessions)
+                delays = self.backoff.delays(random.Random())  # noqa: S311 (jitter, not a secret)
+                if self._renew:
+                    continue
+            except grpc.RpcError as exc:
+                code = exc.code() if isinstance(exc, grpc.Call) else None
+                if code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED):
+                    log.error("coordinator refused %s: %s", self.agent.venue_id, exc)
+                    raise
+                log.info("%s: stream ended (%s); reconnecting", self.agent.venue_id, code)
+            if max_sessions is not None and self.stats.sessions >= max_sessions:
+                break
+            self.stop.wait(next(delays))
+        return self.stats
+
+    def _fresh_bundle(self) -> CertificateBundle:
+        bundle = self._bundle
+        if bundle is None or bundle.renewal_due(self.clock()):
+            bundle = self.certificates()
+            if bundle.is_expired(self.clock()):
+                raise RuntimeError(
+                    f"{self.agent.venue_id}: the certificate source returned an expired certificate"
+                )
+            self._bundle = bundle
+        return bundle
+
+    def _stream(self, max_sessions: int | None) -> None:
+        self._renew = False
+        bundle = self._fresh_bundle()
+        outbox: queue.Queue[cpb.AgentMessage | None] = queue.Queue()
+        hello = wire.hello_message(self.info(), last_sequence=self.agent.plan_state.sequence)
+        outbox.put(cpb.AgentMessage(hello=hello))
+
+        def requests() -> Iterator[cpb.AgentMessage]:
+            while True:
+                message = outbox.get()
+                if message is None:
+                    return
+                yield message
+
+        with secure_channel(
+            self.target, bundle, server_name=self.server_name, options=CLIENT_OPTIONS
+        ) as channel:
+            stub = cpb_grpc.CoordinatorStub(channel)
+            responses = stub.RoundStream(requests())
+            self.stats.connects += 1
+            try:
+                for message in responses:
+                    reply = self._handle(message)
+                    if reply is not None:
+                        outbox.put(reply)
+                    if message.WhichOneof("body") == "end":
+                        if max_sessions is not None and self.stats.sessions >= max_sessions:
+                            break
+                        if self._bundle is not None and self._bundle.renewal_due(self.clock()):
+                            self._renew = True
+                            break
+                    if self.stop.is_set():
+                        break
+            finally:
+                outbox.put(None)
+                responses.cancel()  # type: ignore[no-untyped-call]
+
+    # -- dispatch ------------------------------------------------------------------------------------
+
+    def _handle(self, message: cpb.CoordinatorMessage) -> cpb.AgentMessage | None:
+        body = message.WhichOneof("body")
+        try:
+            if body == "session_start":
+                return self._on_start(message.session_start)
+            if body == "keys":
+                keys = message.keys
+                if keys.session_id == self._session:
+                    self.agent.set_peers(dict(zip(keys.venue_ids, keys.x25519_public_keys, strict=True)))
+                return None
+            if body == "round_open":
+                return self._on_round(message.round_open)
+            if body == "remask":
+                return self._on_remask(message.remask)
+            if body == "adjust":
+                return self._on_adjust(message.adjust)
+            if body == "commit":
+                return self._on_commit(message.commit)
+            if body == "end":
+                self.stats.sessions += 1
+                log.info(
+                    "%s: session %s ended: %s",
+                    self.agent.venue_id,
+                    message.end.session_id,
+                    message.end.reason,
+                )
+                return None
+            if body == "error":
+                self.stats.refused.append(message.error.message)
+                log.warning(
+                    "%s: coordinator refused a message: %s", self.agent.venue_id, message.error.message
+                )
+                return None
+        except (ParticipantError, SecAggError, EnergiBridgeError, ValueError) as exc:
+            log.warning("%s: refusing %s: %s", self.agent.venue_id, body, exc)
+            self.stats.refused.append(str(exc))
+            return cpb.AgentMessage(error=cpb.ErrorReply(code="REFUSED", message=str(exc), field=body or ""))
+        return None
+
+    def _on_start(self, start: cpb.SessionStart) -> cpb.AgentMessage:
+        if self.agent.venue_id not in start.members:
+            raise ValueError(f"session {start.session_id!r} does not list this venue")
+        self._session = start.session_id
+        self._assets = tuple(start.assets)
+        key = self.agent.start_session(start.session_id, self._assets, secure=True)
+        assert key is not None
+        return cpb.AgentMessage(
+            session_key=cpb.SessionKey(session_id=start.session_id, x25519_public_key=key)
+        )
+
+    def _masked(
+        self, secagg_round: int, mask_set: list[str], vector: FloatArray, round_id: int
+    ) -> cpb.AgentMessage:
+        words = self.agent.mask(secagg_round, mask_set, vector)
+        return cpb.AgentMessage(
+            contribution=cpb.MaskedContribution(
+                session_id=self._session, round_id=round_id, masked=words, secagg_round_id=secagg_round
+            )
+        )
+
+    def _on_round(self, open_: cpb.RoundOpen) -> cpb.AgentMessage:
+        if open_.signals.session_id != self._session:
+            raise ValueError(f"round for session {open_.signals.session_id!r}, current is {self._session!r}")
+        if open_.phase == cpb.ROUND_PHASE_ROUNDING:
+            rounded = self.agent.round_plan()
+            vector = np.zeros(Layout(len(self._assets)).size)
+            vector[: len(rounded)] = rounded
+        elif open_.phase == cpb.ROUND_PHASE_ITERATE:
+            vector = self.agent.answer_round(wire.broadcast_from(open_, self._assets))
+            self.stats.rounds += 1
+        else:
+            raise ValueError(f"RoundOpen.phase: unknown phase {open_.phase}")
+        self._last_vector = vector
+        return self._masked(open_.secagg_round_id, list(open_.mask_set), vector, open_.signals.round_id)
+
+    def _on_remask(self, remask: cpb.Remask) -> cpb.AgentMessage:
+        if remask.session_id != self._session or self._last_vector is None:
+            raise ValueError("Remask for a session or round this agent did not answer")
+        return self._masked(remask.secagg_round_id, list(remask.mask_set), self._last_vector, remask.round_id)
+
+    def _on_adjust(self, adjust: cpb.Adjust) -> cpb.AgentMessage:
+        if adjust.abandon:
+            self.agent.abandon_asset(adjust.asset)
+            return cpb.AgentMessage(
+                adjust_reply=cpb.AdjustReply(session_id=self._session, asset=adjust.asset)
+            )
+        try:
+            amount = Decimal(adjust.amount)
+        except InvalidOperation:
+            raise ValueError(f"Adjust.amount: expected a decimal, got {adjust.amount!r}") from None
+        if not amount.is_finite():
+            raise ValueError(f"Adjust.amount: must be finite, got {adjust.amount!r}")
+        ok, cost = self.agent.consider(Assignment(self.agent.venue_id, adjust.asset, amount))
+        return cpb.AgentMessage(
+            adjust_reply=cpb.AdjustReply(
+                session_id=self._session, asset=adjust.asset, accepted=ok, cost_delta=cost
+            )
+        )
+
+    def _on_commit(self, commit: cpb.PlanCommit) -> cpb.AgentMessage:
+        if commit.sequence <= self.agent.plan_state.sequence:
+            # Already applied (coordinator restarted and resent): never commit a plan twice.
+            return cpb.AgentMessage(
+                ack=cpb.PlanAck(
+                    session_id=commit.session_id,
+                    venue_id=self.agent.venue_id,
+                    sequence=commit.sequence,
+                    empty=True,
+                )
+            )
+        plan = self.agent.commit(
+            commit.session_id, commit.sequence, int(commit.now_unix_ms) or int(time.time() * 1000)
+        )
+        if plan is None:
+            return cpb.AgentMessage(
+                ack=cpb.PlanAck(
+                    session_id=commit.session_id,
+                    venue_id=self.agent.venue_id,
+                    sequence=commit.sequence,
+                    empty=True,
+                )
+            )
+        self.stats.plans.append(plan)
+        if self.on_plan is not None:
+            self.on_plan(plan)
+        return cpb.AgentMessage(
+            ack=cpb.PlanAck(
+                session_id=commit.session_id,
+                venue_id=self.agent.venue_id,
+                sequence=plan.delta.sequence,
+                state_hash=plan.state.state_hash(),
+                plan_digest=digest(plan.delta),
+            )
+        )
