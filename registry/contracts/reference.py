@@ -21,7 +21,8 @@ from sdk.adapters import manifest as sdk_manifest
 from sdk.adapters.manifest import Capability
 
 IR_PROTO_FILES = ("arbsphere/energibridge/v1/ir.proto", "arbsphere/energibridge/v1/coordinator.proto")
-DEFAULT_IR_RANGE = f">={CURRENT},<{CURRENT.major + 1}.0.0"
+DEFAULT_IR_RANGE = f">={CURRENT.major}.0.0,<{CURRENT.major + 1}.0.0"
+"""The whole current IR major: minors are additive and peers negotiate down to the lower one."""
 
 
 def compile_descriptor_set(proto_root: Path, files: Sequence[str] | None = None) -> bytes:
