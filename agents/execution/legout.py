@@ -49,6 +49,7 @@ class LegProgress:
     filled: Decimal
     deadline_ms: int
     working: bool  # still live at the venue (sent, not yet in a terminal state)
+    sent: bool = True  # False: refused by a risk gate, never reached a venue
 
     @property
     def signed_size(self) -> Decimal:
@@ -123,9 +124,16 @@ class LegOutDecision:
 def exposure_gaps(
     legs: Sequence[LegProgress], hedges: Sequence[LegProgress], now_ms: int
 ) -> dict[str, Decimal]:
-    """Per-asset ``gap`` (see module docstring); zero for assets in balance."""
+    """Per-asset ``gap`` (see module docstring); zero for assets in balance.
+
+    A leg refused by risk (never sent) only counts once something of that asset actually traded in the
+    group: a plan nobody executed leaves no exposure, while a refused leg next to a filled one does.
+    """
+    traded = {p.asset for p in (*legs, *hedges) if p.filled > 0}
     gaps: dict[str, Decimal] = {}
     for leg in legs:
+        if not leg.sent and leg.asset not in traded:
+            continue
         live = leg.working and now_ms < leg.deadline_ms
         covered = leg.signed_filled + (leg.signed_remaining if live else Decimal(0))
         gaps[leg.asset] = gaps.get(leg.asset, Decimal(0)) + leg.signed_size - covered
@@ -278,6 +286,7 @@ class _Group:
     filled: dict[str, Decimal] = field(default_factory=dict)
     working: dict[str, bool] = field(default_factory=dict)
     cancelled: set[str] = field(default_factory=set)
+    unsent: set[str] = field(default_factory=set)
     replans: list[ReplanRequest] = field(default_factory=list)
 
 
@@ -300,6 +309,12 @@ class LegOutMonitor:
 
     def track_hedge(self, order: OrderRequest) -> None:
         self._track(order, hedge=True)
+
+    def track_refused(self, order: OrderRequest) -> None:
+        """A leg a risk gate refused: part of the plan, never sent (see ``exposure_gaps``)."""
+        self._track(order, hedge=False)
+        self._groups[order.plan_id].working[order.client_order_id] = False
+        self._groups[order.plan_id].unsent.add(order.client_order_id)
 
     def _track(self, order: OrderRequest, *, hedge: bool) -> None:
         group = self._groups.setdefault(order.plan_id, _Group())
@@ -343,6 +358,7 @@ class LegOutMonitor:
             filled=group.filled[cid],
             deadline_ms=order.deadline_ms,
             working=group.working[cid],
+            sent=cid not in group.unsent,
         )
 
     def tick(self, now_ms: int, quotes: Sequence[HedgeQuote]) -> LegOutDecision:

@@ -17,7 +17,14 @@ from agents.execution.client_ids import client_order_id
 from agents.execution.clock import Clock
 from agents.execution.events import EventSink, ExecutionReport, HedgeOrderSpec
 from agents.execution.legout import HedgeQuote, LegOutDecision, LegOutMonitor, ReplanRequest
-from agents.execution.model import ExecutionEvent, FillEvent, OrderRequest, TimeInForce
+from agents.execution.model import (
+    ExecutionEvent,
+    FillEvent,
+    OrderEvent,
+    OrderRequest,
+    OrderStatus,
+    TimeInForce,
+)
 from agents.execution.plan import ExecLeg, ExecPlan
 from agents.persistence.writer import StoreWriter
 from agents.risk.events import Decision, Mode
@@ -97,6 +104,27 @@ class PlanRunner:
         self._venue_of_plan[plan.plan_id] = plan.venue
         if self.writer is not None:
             self.writer.prediction(plan.plan_id, self._predicted[plan.plan_id], now)
+        # Refused legs are tracked as never sent: if other legs of the same plan group fill, the plan is
+        # out of balance and leg-out handling hedges it; if nothing traded there is nothing to fix.
+        reasons = {r.leg_key: f"risk: {r.gate.value}: {r.reason}" for r in decision.refused}
+        for leg in plan.legs:
+            if leg.idempotency_key in reasons:
+                refused = self.order_for(leg, plan.plan_id, quote)
+                self.monitor.track_refused(refused)
+                if self.writer is not None:
+                    self.writer.order(refused, now)
+                self.on_event(
+                    OrderEvent(
+                        client_order_id=refused.client_order_id,
+                        venue=refused.venue,
+                        instrument=refused.instrument,
+                        status=OrderStatus.REJECTED,
+                        filled=Decimal(0),
+                        remaining=Decimal(0),
+                        ts_ms=now,
+                        reason=reasons[leg.idempotency_key],
+                    )
+                )
         orders = [self.order_for(leg, plan.plan_id, quote) for leg in decision.allowed]
         for order in orders:
             self.monitor.track_leg(order)  # before sending: a synchronous venue reports during submit

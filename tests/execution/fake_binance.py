@@ -63,6 +63,7 @@ class FakeBinanceState:
     order_requests: list[dict[str, str]] = field(default_factory=list)  # every POST /order that arrived
     calls: list[str] = field(default_factory=list)
     fee_rate: Decimal = Decimal("0.001")
+    drain_before_order: bool = False  # empty the book just before matching (someone else was faster)
     hang_on_order: int | None = None  # 1-based index of the order request to hang after matching
     released: threading.Event = field(default_factory=threading.Event)
     hung: threading.Event = field(default_factory=threading.Event)
@@ -289,6 +290,8 @@ class _Handler(BaseHTTPRequestHandler):
                 time=_now(),
             )
             state.orders.append(order)
+            if state.drain_before_order:
+                state.books[symbol] = {"bids": [], "asks": []}
             fills = self._match(order)
             response = _order_json(order) | {
                 "transactTime": order.time,
@@ -310,7 +313,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _match(self, order: FakeOrder) -> list[FakeTrade]:
         state = self.venue_state
-        base, quote = state.symbols[order.symbol]
+        _base, quote = state.symbols[order.symbol]
         book = state.books[order.symbol]
         levels = book["asks"] if order.side == "BUY" else book["bids"]
         trades = []
