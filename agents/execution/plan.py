@@ -20,6 +20,8 @@ from agents.execution.model import (
     require_time_ms,
 )
 from arbsphere.energibridge.v1 import ir_pb2
+from energibridge.convert import to_proto
+from energibridge.models.plan import PlanDelta as PlanDeltaModel
 
 SUPPORTED_IR_MAJOR = 1
 
@@ -96,6 +98,13 @@ def plan_from_proto(delta: ir_pb2.PlanDelta) -> ExecPlan:
     legs = tuple(_leg_from_proto(plan_id, venue, i, leg) for i, leg in enumerate(delta.legs))
     _require_unique_keys(legs)
     return ExecPlan(plan_id, session_id, venue, delta.sequence, legs, expected_profit)
+
+
+def plan_from_model(delta: PlanDeltaModel) -> ExecPlan:
+    """The same for the pydantic mirror (``energibridge.models.plan.PlanDelta``), through its proto form."""
+    message = to_proto(delta)
+    assert isinstance(message, ir_pb2.PlanDelta)
+    return plan_from_proto(message)
 
 
 def _leg_from_proto(plan_id: str, venue: str, index: int, leg: ir_pb2.PlanLeg) -> ExecLeg:
