@@ -77,7 +77,10 @@ def contract_violations(old: AdapterManifest, new: AdapterManifest, ir_rule: IrR
 
 def compare(old: AdapterManifest, new: AdapterManifest, ir_rule: IrRule = IrRule.COVERS) -> list[Violation]:
     """Every reason ``new`` cannot replace ``old`` (empty when it can)."""
-    return contract_violations(old, new, ir_rule) + wire_violations(old.wire_schema, new.wire_schema)
+    out = contract_violations(old, new, ir_rule)
+    if old.descriptor_set != new.descriptor_set:  # identical sets are trivially compatible: skip the diff
+        out += wire_violations(old.wire_schema, new.wire_schema)
+    return out
 
 
 def check_registration(candidate: AdapterManifest, registered: Sequence[AdapterManifest]) -> Verdict:

@@ -14,9 +14,9 @@ intermediate release, so the answer is deterministic.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from energibridge.version import IrVersion
 from registry.contracts.compatibility import IrRule, compare
@@ -26,6 +26,28 @@ from registry.contracts.versions import SemVer
 from sdk.adapters.manifest import Capability
 
 EdgeKind = Literal["speaks", "upgrades_to"]
+N = TypeVar("N", bound=Hashable)
+
+
+def shortest_path(
+    adjacency: Mapping[N, Sequence[N]], start: N, goal: N, *, key: Callable[[N], Any]
+) -> list[N] | None:
+    """Breadth-first search: a path with the fewest edges from ``start`` to ``goal``, or None. Neighbours are
+    visited in descending ``key`` order, so among shortest paths the one through the highest nodes wins."""
+    previous: dict[N, N | None] = {start: None}
+    queue: deque[N] = deque([start])
+    while queue:
+        current = queue.popleft()
+        if current == goal:
+            path = [current]
+            while (before := previous[path[-1]]) is not None:
+                path.append(before)
+            return path[::-1]
+        for nxt in sorted(adjacency.get(current, ()), key=key, reverse=True):
+            if nxt not in previous:
+                previous[nxt] = current
+                queue.append(nxt)
+    return None
 
 
 def adapter_node(name: str, version: SemVer) -> str:
@@ -96,24 +118,12 @@ class ContractGraph:
         self.get(name, goal)
         if goal < start:
             raise NoUpgradePath(f"{name}: {goal} precedes {start}; upgrade paths only move forward")
-        adjacency = self.upgrades(name)
-        previous: dict[SemVer, SemVer | None] = {start: None}
-        queue: deque[SemVer] = deque([start])
-        while queue:
-            current = queue.popleft()
-            if current == goal:
-                path = [current]
-                while (before := previous[path[-1]]) is not None:
-                    path.append(before)
-                return path[::-1]
-            for nxt in sorted(adjacency[current], key=lambda v: v.sort_key(), reverse=True):
-                if nxt not in previous:
-                    previous[nxt] = current
-                    queue.append(nxt)
-        raise NoUpgradePath(
-            f"{name}: no chain of compatible registered versions leads from {start} to {goal} "
-            f"(reachable: {', '.join(str(v) for v in sorted(previous, key=lambda v: v.sort_key()))})"
-        )
+        path = shortest_path(self.upgrades(name), start, goal, key=lambda v: v.sort_key())
+        if path is None:
+            raise NoUpgradePath(
+                f"{name}: no chain of compatible registered versions leads from {start} to {goal}"
+            )
+        return path
 
     def edges(self) -> list[Edge]:
         out: list[Edge] = []

@@ -3,7 +3,8 @@
 Registration runs the pure check under the adapter line's lock and stores the verdict (and, when accepted,
 the adapter) in one transaction. The verdict then goes to the ledger sink outside that transaction, so a
 ledger sharing the database never waits on the registry's lock; a verdict the sink could not take stays
-pending in the store and is delivered, in order, before the next registration or by ``deliver_pending``.
+pending in the store and is delivered, in order, by ``deliver_pending``. Each registration first drains that
+backlog, so while the ledger is unreachable no further registration changes anything.
 """
 
 from __future__ import annotations

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from contracts_protos import BASE, manifest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from registry.contracts import ContractGraph, NoUpgradePath, SemVer, UnknownAdapter, parse_ir_version
-from registry.contracts.graph import adapter_node, ir_node
+from registry.contracts.graph import adapter_node, ir_node, shortest_path
 from sdk.adapters.manifest import Capability
 
 V1_EXTRA = BASE.replace("  int64 size = 3;\n", "  int64 size = 3;\n  string venue = 4;\n")
@@ -104,3 +108,36 @@ def test_graph_nodes_and_edges(graph: ContractGraph) -> None:
 def test_duplicate_versions_are_refused() -> None:
     with pytest.raises(ValueError, match="duplicate versions"):
         ContractGraph([manifest("1.0.0"), manifest("1.0.0")])
+
+
+dags = st.integers(2, 7).flatmap(
+    lambda n: st.tuples(
+        st.just(n),
+        st.sets(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)).filter(lambda e: e[0] < e[1])),
+    )
+)
+
+
+def _all_paths(adjacency: dict[int, list[int]], start: int, goal: int) -> list[list[int]]:
+    if start == goal:
+        return [[start]]
+    return [[start, *rest] for nxt in adjacency[start] for rest in _all_paths(adjacency, nxt, goal)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(dags, st.data())
+def test_shortest_path_matches_brute_force(
+    dag: tuple[int, set[tuple[int, int]]], data: st.DataObject
+) -> None:
+    n, edges = dag
+    adjacency: dict[int, list[int]] = {i: sorted(b for a, b in edges if a == i) for i in range(n)}
+    start = data.draw(st.integers(0, n - 1))
+    goal = data.draw(st.integers(start, n - 1))
+    found = shortest_path(adjacency, start, goal, key=lambda v: v)
+    candidates = _all_paths(adjacency, start, goal)
+    if not candidates:
+        assert found is None
+        return
+    assert found is not None and found in candidates
+    assert len(found) == min(len(p) for p in candidates)
+    assert all(b in adjacency[a] for a, b in itertools.pairwise(found))

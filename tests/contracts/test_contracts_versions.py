@@ -57,6 +57,7 @@ def test_semver_refuses_non_strings() -> None:
         SemVer.parse(1)
 
 
+@settings(deadline=None)
 @given(st.tuples(*[st.integers(0, 10**6)] * 3), st.tuples(*[st.integers(0, 10**6)] * 3))
 def test_release_precedence_is_numeric_tuple_order(a: tuple[int, int, int], b: tuple[int, int, int]) -> None:
     va, vb = SemVer(*a), SemVer(*b)
@@ -129,7 +130,7 @@ versions = st.builds(
 )
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(versions, versions, versions)
 def test_range_contains_exactly_its_half_open_interval(a: IrVersion, b: IrVersion, v: IrVersion) -> None:
     if not a < b:
