@@ -33,7 +33,8 @@ def shortest_path(
     adjacency: Mapping[N, Sequence[N]], start: N, goal: N, *, key: Callable[[N], Any]
 ) -> list[N] | None:
     """Breadth-first search: a path with the fewest edges from ``start`` to ``goal``, or None. Neighbours are
-    visited in descending ``key`` order, so among shortest paths the one through the highest nodes wins."""
+    visited in descending ``key`` order: the choice among equally short paths is deterministic and favours
+    higher (newer) intermediate nodes."""
     previous: dict[N, N | None] = {start: None}
     queue: deque[N] = deque([start])
     while queue:
