@@ -126,13 +126,17 @@ def exposure_gaps(
 ) -> dict[str, Decimal]:
     """Per-asset ``gap`` (see module docstring); zero for assets in balance.
 
-    A leg refused by risk (never sent) only counts once something of that asset actually traded in the
-    group: a plan nobody executed leaves no exposure, while a refused leg next to a filled one does.
+    Legs refused by risk (never sent) count when the group holds the whole plan for that asset (planned
+    sizes sum to zero): then ``gap`` is the real net exposure, and a refused leg next to a filled one must be
+    hedged. In a partial view (one venue's legs) the gap is an obligation, and the obligation of a refused
+    leg is not ours to force through: the refusal is reported, not hedged.
     """
-    traded = {p.asset for p in (*legs, *hedges) if p.filled > 0}
+    planned: dict[str, Decimal] = {}
+    for leg in legs:
+        planned[leg.asset] = planned.get(leg.asset, Decimal(0)) + leg.signed_size
     gaps: dict[str, Decimal] = {}
     for leg in legs:
-        if not leg.sent and leg.asset not in traded:
+        if not leg.sent and planned[leg.asset] != 0:
             continue
         live = leg.working and now_ms < leg.deadline_ms
         covered = leg.signed_filled + (leg.signed_remaining if live else Decimal(0))

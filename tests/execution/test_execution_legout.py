@@ -229,10 +229,10 @@ def test_no_position_unhedged_past_deadline_plus_hedge_time(
     assert hedged == sum((abs(e.imbalance) for e in sink.events if hasattr(e, "imbalance")), D(0))
 
 
-def test_refused_leg_counts_only_once_something_traded() -> None:
+def test_refused_leg_counts_in_full_plan_view_only() -> None:
     refused = LegProgress("b", "B", "SOL-USD", "SOL", Side.SELL, D(1), D(0), 100, False, sent=False)
     nothing = [LegProgress("a", "A", "SOL-USD", "SOL", Side.BUY, D(1), D(0), 100, False), refused]
-    assert exposure_gaps(nothing, [], 200) == {"SOL": D(0)}
+    assert exposure_gaps(nothing, [], 200) == {"SOL": D(0)}  # A missed, B refused: nothing to hedge
     alone = [refused]  # one venue's view: its leg was refused and nothing traded
     assert decide_leg_out("p", alone, [], quotes=[], now_ms=200, policy=POLICY).empty
     filled = [LegProgress("a", "A", "SOL-USD", "SOL", Side.BUY, D(1), D(1), 100, False), refused]
