@@ -51,6 +51,7 @@ from registry.ledger.store import EntryRow, LedgerStore, StoredCheckpoint, Store
 
 DEFAULT_DB_PATH = Path("var") / "ledger.sqlite"
 DEFAULT_MAX_BATCH = 2000
+MAX_TRACKED = 100_000
 
 
 class LedgerError(RuntimeError):
@@ -180,20 +181,33 @@ class Ledger:
         request = self._request(kind, payload, signer)
         with self._state_lock:
             self._pending.append(request.future)
+            if len(self._pending) > MAX_TRACKED:  # a caller that never flushes must not leak memory
+                self._pending = [f for f in self._pending if not f.done() or f.exception() is not None]
         self._queue.put(request)
         return request.future
 
-    def append_many(self, items: Iterable[tuple[int | str, bytes, EntrySigner]]) -> list[int]:
-        """Append several entries and wait until all are durable; returns their indices in order."""
+    def append_many(
+        self, items: Iterable[tuple[int | str, bytes, EntrySigner]], timeout: float | None = None
+    ) -> list[int]:
+        """Append several entries and wait until all are durable; returns their indices in order.
+
+        All items are validated before any is enqueued, so a bad item appends nothing.
+        """
         requests = [self._request(kind, payload, signer) for kind, payload, signer in items]
         for request in requests:
             self._queue.put(request)
-        return [r.future.result() for r in requests]
+        return [r.future.result(timeout) for r in requests]
+
+    def recorder(self, signer: EntrySigner, timeout: float | None = 30.0) -> LedgerRecorder:
+        """A ``record(kind, payload)`` adapter that appends as ``signer`` and returns once durable."""
+        return LedgerRecorder(self, signer, timeout)
 
     def flush(self, timeout: float | None = None) -> list[int]:
         """Wait until every entry appended so far is durable; return their indices (since the last flush).
 
-        Raises the first append error, if any of those entries could not be written.
+        Raises the first append error, if any of those entries could not be written. If more than
+        ``MAX_TRACKED`` appends go unflushed, indices of those already written may be left out (they are
+        durable all the same, and each append's future still holds its index).
         """
         with self._state_lock:
             pending, self._pending = self._pending, []
@@ -417,10 +431,10 @@ class Ledger:
         return [row.entry() for row in rows]
 
     def _resolve_size(self, size: int | None) -> int:
-        durable = self.size()
         if size is None:
             return self.checkpoint().size
         _check_index("size", size)
+        durable = self.size()
         if size > durable:
             raise LedgerError(f"size: {size} is beyond the ledger's {durable} durable entries")
         return size
@@ -454,6 +468,22 @@ class Ledger:
         header = ExportHeader(self.origin, checkpoint.note, self.log_verifier.to_vkey(), checkpoint.size)
         write_export(out, header, self.store.scan(0, checkpoint.size), fmt)
         return checkpoint
+
+
+class LedgerRecorder:
+    """Records entries for one actor, each durable before ``record`` returns.
+
+    Matches one-method sinks such as the contracts registry's ``VerdictSink.record(kind, payload)``; kinds
+    may be ``"registry_verdict"``, ``"REGISTRY_VERDICT"`` or ``"AUDIT_KIND_REGISTRY_VERDICT"``.
+    """
+
+    def __init__(self, ledger: Ledger, signer: EntrySigner, timeout: float | None = 30.0) -> None:
+        self.ledger = ledger
+        self.signer = signer
+        self.timeout = timeout
+
+    def record(self, kind: str | int, payload: bytes) -> None:
+        self.ledger.append_many([(kind, payload, self.signer)], self.timeout)
 
 
 def _check_index(name: str, value: object) -> None:

@@ -29,6 +29,21 @@ from registry.ledger.merkle import NodeId
 
 SCHEMA_VERSION = "1"
 _BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # INTEGER PRIMARY KEY = SQLite rowid
+
+
+class _Bytes(sa.types.TypeDecorator[bytes]):
+    """BLOB/BYTEA passed to the driver as plain ``bytes`` (sqlite3 and psycopg take them as they are).
+
+    Skipping SQLAlchemy's per-value ``Binary()`` wrapping saves ~10 us per row on the append path.
+    """
+
+    impl = sa.LargeBinary
+    cache_ok = True
+
+    def bind_processor(self, dialect: sa.Dialect) -> None:
+        return None
+
+
 _SELECT_CHUNK = 500
 
 
@@ -94,11 +109,11 @@ def _tables(schema: str | None) -> tuple[sa.MetaData, sa.Table, sa.Table, sa.Tab
         sa.Column("kind", sa.SmallInteger, nullable=False),
         sa.Column("ts_ms", sa.BigInteger, nullable=False),
         sa.Column("actor", sa.String(128), nullable=False),
-        sa.Column("payload", sa.LargeBinary, nullable=False),
-        sa.Column("payload_hash", sa.LargeBinary(32), nullable=False),
-        sa.Column("previous_hash", sa.LargeBinary(32), nullable=False),
-        sa.Column("signature", sa.LargeBinary(64), nullable=False),
-        sa.Column("leaf_hash", sa.LargeBinary(32), nullable=False),
+        sa.Column("payload", _Bytes, nullable=False),
+        sa.Column("payload_hash", _Bytes(32), nullable=False),
+        sa.Column("previous_hash", _Bytes(32), nullable=False),
+        sa.Column("signature", _Bytes(64), nullable=False),
+        sa.Column("leaf_hash", _Bytes(32), nullable=False),
         sa.Index("ix_ledger_entries_actor_ts", "actor", "ts_ms"),
         sa.Index("ix_ledger_entries_kind_ts", "kind", "ts_ms"),
         sa.Index("ix_ledger_entries_ts", "ts_ms"),
@@ -107,13 +122,13 @@ def _tables(schema: str | None) -> tuple[sa.MetaData, sa.Table, sa.Table, sa.Tab
         "ledger_nodes",
         md,
         sa.Column("node_id", _BIGINT, primary_key=True, autoincrement=False),
-        sa.Column("hash", sa.LargeBinary(32), nullable=False),
+        sa.Column("hash", _Bytes(32), nullable=False),
     )
     checkpoints = sa.Table(
         "ledger_checkpoints",
         md,
         sa.Column("size", _BIGINT, primary_key=True, autoincrement=False),
-        sa.Column("root_hash", sa.LargeBinary(32), nullable=False),
+        sa.Column("root_hash", _Bytes(32), nullable=False),
         sa.Column("note", sa.Text, nullable=False),
         sa.Column("created_ms", sa.BigInteger, nullable=False),
     )
@@ -138,7 +153,9 @@ def _make_engine(url: str, create: bool) -> tuple[Engine, bool]:
             f"database url: expected a SQLAlchemy URL such as sqlite:///path, got {url!r}"
         ) from exc
     if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(url, pool_pre_ping=True), False
+        # No pre-ping: it would add a round trip to every proof; a dropped connection fails one call and
+        # SQLAlchemy then invalidates the pool, so the next call reconnects.
+        return sa.create_engine(url), False
     memory = parsed.database in (None, "", ":memory:")
     if memory:
         engine = sa.create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
@@ -167,6 +184,8 @@ class LedgerStore:
     def __init__(self, url: str, *, schema: str | None = None, create: bool = True) -> None:
         self.url = url
         self.engine, memory = _make_engine(url, create)
+        # Reads need no transaction (committed rows never change): autocommit saves BEGIN/ROLLBACK trips.
+        self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         # One in-memory SQLite connection is shared by every thread, so serialise access to it.
         self._lock: contextlib.AbstractContextManager[Any] = (
             threading.RLock() if memory else contextlib.nullcontext()
@@ -187,7 +206,7 @@ class LedgerStore:
     # --- metadata -------------------------------------------------------------------------------------
 
     def read_meta(self) -> dict[str, str]:
-        with self._lock, self.engine.connect() as conn:
+        with self._lock, self._reader.connect() as conn:
             return {row.key: row.value for row in conn.execute(sa.select(self.meta))}
 
     def init_meta(self, values: dict[str, str]) -> dict[str, str]:
@@ -258,11 +277,11 @@ class LedgerStore:
         return 0 if top is None else int(top) + 1
 
     def size(self) -> int:
-        with self._lock, self.engine.connect() as conn:
+        with self._lock, self._reader.connect() as conn:
             return self._size(conn)
 
     def tail(self) -> Tail:
-        with self._lock, self.engine.connect() as conn:
+        with self._lock, self._reader.connect() as conn:
             size = self._size(conn)
             if size == 0:
                 return Tail(0, None, 0)
@@ -274,7 +293,7 @@ class LedgerStore:
             return Tail(size, bytes(row.leaf_hash), int(row.ts_ms))
 
     def get(self, index: int) -> EntryRow | None:
-        with self._lock, self.engine.connect() as conn:
+        with self._lock, self._reader.connect() as conn:
             row = conn.execute(sa.select(self.entries).where(self.entries.c.idx == index)).first()
             return None if row is None else _to_row(row)
 
@@ -283,7 +302,7 @@ class LedgerStore:
         position = start
         while position < stop:
             end = min(stop, position + chunk)
-            with self._lock, self.engine.connect() as conn:
+            with self._lock, self._reader.connect() as conn:
                 result = conn.execute(
                     sa.select(self.entries)
                     .where(self.entries.c.idx >= position, self.entries.c.idx < end)
@@ -317,41 +336,50 @@ class LedgerStore:
             stmt = stmt.where(self.entries.c.ts_ms < until_ms)
         if after_index is not None:
             stmt = stmt.where(self.entries.c.idx > after_index)
-        with self._lock, self.engine.connect() as conn:
+        with self._lock, self._reader.connect() as conn:
             return [_to_row(r) for r in conn.execute(stmt)]
 
     def get_nodes(self, ids: Collection[NodeId]) -> dict[NodeId, bytes]:
-        """Perfect-subtree hashes: level 0 from the entries' leaf hashes, higher levels from the nodes."""
+        """Perfect-subtree hashes: level 0 from the entries' leaf hashes, higher levels from the nodes.
+
+        One round trip (``UNION ALL``) for a proof's worth of nodes; larger requests go in chunks.
+        """
         leaves = sorted(index for level, index in ids if level == 0)
         inner = {node_key(n): n for n in ids if n[0] > 0}
+        keys = sorted(inner)
         found: dict[NodeId, bytes] = {}
-        with self._lock, self.engine.connect() as conn:
-            for i in range(0, len(leaves), _SELECT_CHUNK):
-                part = leaves[i : i + _SELECT_CHUNK]
-                stmt = sa.select(self.entries.c.idx, self.entries.c.leaf_hash).where(
-                    self.entries.c.idx.in_(part)
-                )
-                for idx, leaf in conn.execute(stmt):
-                    found[(0, int(idx))] = bytes(leaf)
-            keys = sorted(inner)
-            for i in range(0, len(keys), _SELECT_CHUNK):
-                part = keys[i : i + _SELECT_CHUNK]
-                stmt = sa.select(self.nodes.c.node_id, self.nodes.c.hash).where(
-                    self.nodes.c.node_id.in_(part)
-                )
-                for node_id, node_hash in conn.execute(stmt):
-                    found[inner[int(node_id)]] = bytes(node_hash)
+        with self._lock, self._reader.connect() as conn:
+            for i in range(0, max(len(leaves), len(keys)), _SELECT_CHUNK):
+                leaf_part, key_part = leaves[i : i + _SELECT_CHUNK], keys[i : i + _SELECT_CHUNK]
+                parts = []
+                if leaf_part:
+                    parts.append(
+                        sa.select(
+                            self.entries.c.idx.label("k"),
+                            sa.literal(0).label("inner"),
+                            self.entries.c.leaf_hash,
+                        ).where(self.entries.c.idx.in_(leaf_part))
+                    )
+                if key_part:
+                    parts.append(
+                        sa.select(
+                            self.nodes.c.node_id.label("k"), sa.literal(1).label("inner"), self.nodes.c.hash
+                        ).where(self.nodes.c.node_id.in_(key_part))
+                    )
+                stmt = parts[0] if len(parts) == 1 else sa.union_all(*parts)
+                for key, is_inner, node_hash in conn.execute(stmt):
+                    found[inner[int(key)] if is_inner else (0, int(key))] = bytes(node_hash)
         return found
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         stmt = sa.select(self.checkpoints).order_by(self.checkpoints.c.size.desc()).limit(1)
-        with self._lock, self.engine.connect() as conn:
+        with self._lock, self._reader.connect() as conn:
             row = conn.execute(stmt).first()
         return None if row is None else _to_checkpoint(row)
 
     def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
         stmt = sa.select(self.checkpoints).where(self.checkpoints.c.size == size)
-        with self._lock, self.engine.connect() as conn:
+        with self._lock, self._reader.connect() as conn:
             row = conn.execute(stmt).first()
         return None if row is None else _to_checkpoint(row)
 

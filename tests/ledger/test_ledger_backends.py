@@ -282,6 +282,34 @@ class LedgerSuite:
         assert second.append_many([("JOIN", b"second again", signers[1])]) == [1]
         assert second.get(1).previous_hash == second.get(0).entry_hash()
 
+    def test_recorder_records_durably_for_one_actor(
+        self, open_ledger: OpenLedger, signers: list[Ed25519Signer]
+    ) -> None:
+        ledger = open_ledger()
+        recorder = ledger.recorder(signers[1])
+        recorder.record("registry_verdict", b'{"verdict":"compatible"}')
+        recorder.record("AUDIT_KIND_CONFIG_CHANGE", b"{}")
+        assert ledger.size() == 2
+        assert [e.kind for e in ledger.query(actor=signers[1].did)] == [
+            ir_pb2.AUDIT_KIND_REGISTRY_VERDICT,
+            ir_pb2.AUDIT_KIND_CONFIG_CHANGE,
+        ]
+        with pytest.raises(EntryError, match="unknown kind"):
+            recorder.record("verdict", b"{}")
+
+    def test_unflushed_appends_do_not_accumulate(
+        self, open_ledger: OpenLedger, signers: list[Ed25519Signer], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from registry.ledger import ledger as ledger_module
+
+        monkeypatch.setattr(ledger_module, "MAX_TRACKED", 10)
+        ledger = open_ledger()
+        for i in range(40):
+            ledger.append("LEG_OUT", b"%d" % i, signers[0]).result()
+        indices = ledger.flush()
+        assert 1 <= len(indices) <= 11  # earlier ones were durable and already collected
+        assert indices == list(range(40 - len(indices), 40))
+
     # --- export and tampering ---------------------------------------------------------------------------
 
     @pytest.mark.parametrize("fmt", ["jsonl", "json"])
