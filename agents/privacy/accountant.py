@@ -18,6 +18,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from numpy.typing import NDArray
 
 from agents.privacy.errors import BudgetExhausted, InvalidRelease
 from agents.privacy.opendp_bridge import (
@@ -34,6 +37,9 @@ MIN_SENSITIVITY = 1e-12
 MAX_SENSITIVITY = 1e12
 DEFAULT_DELTA = 1e-6
 DEFAULT_MAX_DIMENSION = 4096
+
+FloatVector = Sequence[float] | NDArray[Any]
+"""A signal to release: a sequence of floats or a 1-D numpy array (converted at the boundary)."""
 
 Clock = Callable[[], int]
 """Returns the current Unix time in milliseconds."""
@@ -104,7 +110,7 @@ def window_start_for(now_unix_ms: int, window_seconds: int) -> int:
     return now_unix_ms - now_unix_ms % length
 
 
-def validate_vector(values: Sequence[float], *, max_dimension: int, field: str = "vector") -> list[float]:
+def validate_vector(values: FloatVector, *, max_dimension: int, field: str = "vector") -> list[float]:
     """Finite floats only (OpenDP would turn inf into the largest float and accept NaN silently)."""
     if isinstance(values, str | bytes) or not (hasattr(values, "__len__") and hasattr(values, "__iter__")):
         raise InvalidRelease(f"{field}: expected a sequence of floats, got {type(values).__name__}")
@@ -245,14 +251,14 @@ class PrivacyAccountant:
 
     # -- the release path -------------------------------------------------------------------------
 
-    def release(self, vector: Sequence[float], sensitivity: float, rho_cost: float) -> tuple[float, ...]:
+    def release(self, vector: FloatVector, sensitivity: float, rho_cost: float) -> tuple[float, ...]:
         """``vector`` plus Gaussian noise costing at most ``rho_cost`` (zCDP) at L2 ``sensitivity``.
 
         Raises ``BudgetExhausted`` (nothing released, nothing charged) if the window cannot afford it.
         """
         return self.release_with_record(vector, sensitivity, rho_cost).values
 
-    def release_with_record(self, vector: Sequence[float], sensitivity: float, rho_cost: float) -> Release:
+    def release_with_record(self, vector: FloatVector, sensitivity: float, rho_cost: float) -> Release:
         values = validate_vector(vector, max_dimension=self._policy.max_dimension)
         delta_l2 = _positive_finite(
             sensitivity, field="sensitivity", low=MIN_SENSITIVITY, high=MAX_SENSITIVITY
@@ -270,7 +276,8 @@ class PrivacyAccountant:
                     window_seconds=self._policy.window_seconds,
                     budget_rho=self._policy.zcdp_rho_per_window,
                     spent_rho=self._spent,
-                    requested_rho=charge,
+                    requested_rho=rho,
+                    cost_rho=charge,
                 )
             # Charge before sampling: if anything below fails, we over-count, never under-count.
             self._spent = after

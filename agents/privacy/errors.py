@@ -23,6 +23,7 @@ class BudgetExhausted(PrivacyError):
         budget_rho: float,
         spent_rho: float,
         requested_rho: float,
+        cost_rho: float,
     ) -> None:
         self.agent_id = agent_id
         self.window_start_unix_ms = window_start_unix_ms
@@ -30,10 +31,12 @@ class BudgetExhausted(PrivacyError):
         self.budget_rho = budget_rho
         self.spent_rho = spent_rho
         self.requested_rho = requested_rho
+        self.cost_rho = cost_rho
         self.remaining_rho = max(0.0, budget_rho - spent_rho)
         super().__init__(
             f"privacy budget of agent {agent_id!r} exhausted for the window starting at "
-            f"{window_start_unix_ms} ms ({window_seconds} s): requested zCDP rho={requested_rho!r}, "
+            f"{window_start_unix_ms} ms ({window_seconds} s): requested zCDP rho={requested_rho!r} "
+            f"(OpenDP cost {cost_rho!r}), "
             f"spent rho={spent_rho!r} of budget rho={budget_rho!r} (remaining {self.remaining_rho!r}); "
             "refusing to release"
         )
