@@ -32,7 +32,12 @@ class AmmRevert(AmmError):
         self.reason = reason
         self.revert_string = revert_string if revert_string is not None else reason
         self.detail = detail
-        super().__init__(f"{self.revert_string}: {detail}")
+        shown = (
+            self.revert_string
+            if reason in self.revert_string
+            else f"{reason} (on chain: {self.revert_string})"
+        )
+        super().__init__(f"{shown}: {detail}")
 
 
 class UniswapV2Revert(AmmRevert):

@@ -12,8 +12,7 @@ from sdk.amm.uint import MAX_UINT256, require_uint
 
 
 def mul_div(a: int, b: int, denominator: int) -> int:
-    """``floor(a * b / denominator)`` for uint256 inputs; reverts if ``denominator == 0`` or it overflows
-    uint256.
+    """``floor(a * b / denominator)`` for uint256 inputs; reverts on a zero denominator or uint256 overflow.
 
     Solidity's v3 FullMath has bare ``require``s here; the reason tokens are ours (``@uniswap/lib`` emits
     ``FullMath: FULLDIV_OVERFLOW`` for the overflow).
@@ -43,8 +42,7 @@ def mul_div_rounding_up(a: int, b: int, denominator: int) -> int:
 
 
 def div_rounding_up(x: int, y: int) -> int:
-    """``ceil(x / y)`` for uint256 (``UnsafeMath.divRoundingUp``); ``y == 0`` is refused rather than returning
-    0.
+    """``ceil(x / y)`` for uint256 (``UnsafeMath.divRoundingUp``); a zero ``y`` is refused, not mapped to 0.
 
     The assembly original returns 0 on a zero divisor; no caller in v3-core can pass one, so refusing it only
     turns a silent wrong answer into an error.

@@ -9,7 +9,8 @@ these functions executes on chain without a ``UniswapV2: K`` surprise:
   invariant, uint112 reserves), which is what actually decides whether a swap succeeds;
 * :func:`compute_profit_maximizing_trade` / :func:`get_reserves_after_arbitrage` /
   :func:`arbitrage_to_true_price` (``UniswapV2LiquidityMathLibrary``): the closed-form trade that moves the
-  pool to an external "true" price ``true_price_a : true_price_b`` (value of one unit of A : one unit of B).
+  pool to an external "true" price ``true_price_a : true_price_b``, the ratio of amounts of A and B of equal
+  value (``1 : 90`` means one A is worth 90 B; the pool is at the true price when ``R_a : R_b`` equals it).
 
 The fee is configurable in pips (hundredths of a basis point, ``3000`` = 0.3%, the v2 default). The fraction
 ``(1e6 - fee_pips) / 1e6`` is reduced first, so the default uses exactly the contract's ``997 / 1000`` and
@@ -79,11 +80,9 @@ def _add(a: int, b: int) -> int:
 def get_amount_out(
     amount_in: int, reserve_in: int, reserve_out: int, fee_pips: int = DEFAULT_FEE_PIPS
 ) -> int:
-    """Maximum output for an exact input: ``floor(a*g*R_out / (R_in + a*g))`` with ``g`` the fee-adjusted
-    share.
+    """Maximum output for an exact input: ``floor(a*g*R_out / (R_in + a*g))``, ``g`` the post-fee share.
 
-    Reverts ``INSUFFICIENT_INPUT_AMOUNT`` for a zero input and ``INSUFFICIENT_LIQUIDITY`` for an empty
-    reserve.
+    Reverts ``INSUFFICIENT_INPUT_AMOUNT`` for a zero input, ``INSUFFICIENT_LIQUIDITY`` for an empty reserve.
     """
     require_uint("amount_in", amount_in)
     require_uint("reserve_in", reserve_in)

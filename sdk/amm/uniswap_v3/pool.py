@@ -103,8 +103,7 @@ def _check_fee_protocol(fee_protocol: int) -> int:
 
 
 class Pool:
-    """A v3 pool initialized at ``sqrt_price_x96`` with ``fee_pips`` (e.g. 3000) and ``tick_spacing`` (e.g.
-    60).
+    """A v3 pool initialized at ``sqrt_price_x96``, with ``fee_pips`` (3000) and ``tick_spacing`` (60).
 
     ``fee_protocol`` packs the protocol's share per token as in ``slot0`` (low nibble token0, high nibble
     token1; each 0 = off, or N in [4, 10] for 1/N of the swap fee).
