@@ -12,6 +12,7 @@ import numpy as np
 
 from coordinator.engine.contribution import FloatArray
 from sdk.curves.base import CostCurve
+from sdk.reference_solver import demand_interval, lagrangian_term
 
 
 class CurveProblem:
@@ -49,6 +50,24 @@ class CurveProblem:
         for i in set(range(len(self.assets))) - {i for i, _ in self._slots}:
             if x[i] != 0.0:
                 return float("inf")
+        return total
+
+    def demand(self, prices: FloatArray) -> FloatArray:
+        """Best response ``argmin_x f(x) - p.x``: the midpoint of each asset's demand interval."""
+        out = np.zeros(len(self.assets))
+        for i, curve in self._slots:
+            lo, hi = demand_interval(curve, float(prices[i]))
+            out[i] = 0.5 * (lo + hi)
+        return out
+
+    def dual_value(self, prices: FloatArray, x: FloatArray) -> float:
+        """A certified lower bound on ``min_y f(y) - p.y``, evaluated near the candidate ``x``."""
+        total = 0.0
+        for i, curve in self._slots:
+            total += min(
+                lagrangian_term(curve, float(prices[i]), float(x[i])),
+                lagrangian_term(curve, float(prices[i])),
+            )
         return total
 
     def bounds(self, asset: str) -> tuple[float, float]:

@@ -198,8 +198,8 @@ class AgentRunner:
                 return self._on_remask(message.remask)
             if body == "adjust":
                 return self._on_adjust(message.adjust)
-            if body == "commit":
-                return self._on_commit(message.commit)
+            if body == "plan_commit":
+                return self._on_commit(message.plan_commit)
             if body == "end":
                 self.stats.sessions += 1
                 log.info(

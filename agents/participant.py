@@ -28,6 +28,14 @@ class LocalProblem(Protocol):
         """Quote cash paid for net trade vector ``x``."""
         ...
 
+    def demand(self, prices: FloatArray) -> FloatArray:
+        """Best response ``argmin_x cost(x) - prices.x`` (a deterministic point of the argmin set)."""
+        ...
+
+    def dual_value(self, prices: FloatArray, x: FloatArray) -> float:
+        """A certified lower bound on ``min_y cost(y) - prices.y`` (``x`` is a hint for the minimiser)."""
+        ...
+
 
 class ParticipantError(RuntimeError):
     """A broadcast the agent must refuse (replayed or out-of-order round, wrong session, bad shape)."""
@@ -75,13 +83,18 @@ class Participant:
                 alpha = broadcast.over_relaxation
                 self.z = alpha * self.x + (1.0 - alpha) * self.z - alpha * broadcast.previous_mean
             x_new = self.problem.prox(self.z - u, rho)
+        elif broadcast.mix is not None:
+            low, high, weight = broadcast.mix
+            x_low = self.problem.demand(low)
+            x_new = x_low + weight * (self.problem.demand(high) - x_low)
         else:
-            eps = broadcast.best_response_eps * rho
-            x_new = self.problem.prox(self.x + broadcast.prices / eps, eps)
+            x_new = self.problem.demand(broadcast.prices)
         if x_new.shape != self.x.shape or not np.all(np.isfinite(x_new)):
             raise ParticipantError(f"{self.venue_id}: local step returned an invalid plan {x_new!r}")
         cost = self.problem.cost(x_new)
-        gap = self._gap_term(x_new, cost, broadcast.prices, broadcast.best_response_eps * rho)
+        gap = max(
+            cost - float(broadcast.prices @ x_new) - self.problem.dual_value(broadcast.prices, x_new), 0.0
+        )
         dx = x_new - self.x
         self._previous_x = self.x
         self.x = x_new
@@ -92,16 +105,6 @@ class Participant:
         return self.layout.pack(
             x_new - self.counted_x, dx * dx, cost - self.counted_cost, gap - self.counted_gap
         )
-
-    def _gap_term(self, x: FloatArray, cost: float, prices: FloatArray, eps: FloatArray) -> float:
-        """``(f(x) - p.x) - min_y (f(y) - p.y)``: this venue's share of the duality gap at ``prices``.
-
-        The minimiser is the proximal best response ``prox(x + p/eps, eps)`` for a tiny ``eps``, exact for
-        piecewise-linear curves and within O(eps) for smooth ones.
-        """
-        best = self.problem.prox(x + prices / eps, eps)
-        value = (cost - float(prices @ x)) - (self.problem.cost(best) - float(prices @ best))
-        return max(value, 0.0)
 
     def _check(self, broadcast: RoundBroadcast) -> None:
         if broadcast.session_id != self.session_id:

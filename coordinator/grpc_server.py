@@ -364,7 +364,7 @@ class GrpcLink:
             self.hub.send(
                 venue,
                 cpb.CoordinatorMessage(
-                    commit=cpb.PlanCommit(session_id=session_id, sequence=sequence, now_unix_ms=now_ms)
+                    plan_commit=cpb.PlanCommit(session_id=session_id, sequence=sequence, now_unix_ms=now_ms)
                 ),
             )
         replies = self._collect("ack", members, self.reply_timeout_s)

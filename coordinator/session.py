@@ -101,7 +101,7 @@ class SessionDriver:
         venues: Mapping[str, VenueInfo],
         *,
         config: AdmmConfig | None = None,
-        strategy: str = "admm",
+        strategy: str = "price",
         audit: AuditSink | None = None,
     ) -> None:
         if strategy not in STRATEGIES:

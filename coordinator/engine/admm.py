@@ -25,14 +25,19 @@ class ExchangeAdmm(Strategy):
         if self.rho_frozen:
             return
         near = float(summary_inputs["max_lots"]) <= config.freeze_factor * config.imbalance_tol_lots
-        balanced = np.all(primal <= config.mu * dual) and np.all(dual <= config.mu * primal)
+        balanced = np.all(primal / self.size_scale <= config.mu * dual / self.ref_price) and np.all(
+            dual / self.ref_price <= config.mu * primal / self.size_scale
+        )
         near = float(summary_inputs["max_lots"]) <= config.freeze_factor * config.imbalance_tol_lots
         if (near and balanced) or self.rho_updates >= config.max_rho_updates:
             self.rho_frozen = True
             return
+        # Compare residuals in their natural units: primal in typical sizes, dual in reference prices.
+        primal_n = primal
+        dual_n = dual
         factor = np.ones_like(self.rho)
-        factor[primal > config.mu * dual] = config.tau
-        factor[dual > config.mu * primal] = 1.0 / config.tau
+        factor[primal_n > config.mu * dual_n] = config.tau
+        factor[dual_n > config.mu * primal_n] = 1.0 / config.tau
         if np.any(factor != 1.0):
             self.rho_updates += 1
             self.rho = self.rho * factor

@@ -15,16 +15,19 @@ class AdmmConfig:
     relative rule stops far too early because profit is a tiny fraction of notional.
     """
 
-    rho_scale: float = 1.0
-    """Initial rho per asset is ``rho_scale * ref_price / size_scale`` (both public)."""
+    rho_scale: float = 1e-2
+    """Initial rho per asset is ``rho_scale * ref_price / size_scale``: the slope of a venue whose marginal
+    price moves ``rho_scale`` (1%) across a typical position of ``size_scale`` units (both public)."""
+    notional_scale: float = 1e5
+    """Typical position notional (quote) used to turn reference prices into size scales."""
     mu: float = 10.0
     tau: float = 2.0
     freeze_factor: float = 10.0
     max_rho_updates: int = 50
-    over_relaxation: float = 1.0
-    imbalance_tol_lots: float = 0.1
+    over_relaxation: float = 1.6
+    imbalance_tol_lots: float = 1.0
     gap_tol_abs: float = 1e-5
-    gap_tol_rel: float = 1e-4
+    gap_tol_rel: float = 2e-4
     max_rounds: int = 2000
     max_missed_rounds: int = 3
     """A straggler's last contribution is reused while it misses at most this many consecutive rounds;
@@ -35,6 +38,7 @@ class AdmmConfig:
     def __post_init__(self) -> None:
         checks = {
             "rho_scale": self.rho_scale > 0,
+            "notional_scale": self.notional_scale > 0,
             "mu": self.mu > 1,
             "tau": self.tau > 1,
             "freeze_factor": self.freeze_factor >= 1,

@@ -16,7 +16,7 @@ class Mode(Enum):
     ADMM = "admm"
     """Agents take the exchange-ADMM proximal step ``x = prox(z - u, rho)``."""
     PRICE = "price"
-    """Agents answer with their (proximally regularised) best response to ``prices``."""
+    """Agents answer with their best response to ``prices`` (or a crossover ``mix`` of two)."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,8 @@ class RoundBroadcast:
     """Participants must restate absolute values (a venue was dropped and its totals must go)."""
     accepted_previous: frozenset[str] = frozenset()
     """Venues whose previous contribution entered the totals (the others keep their old values)."""
+    mix: tuple[FloatArray, FloatArray, FloatArray] | None = None
+    """Price-space crossover: answer ``x(low) + weight * (x(high) - x(low))`` per asset."""
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,20 @@
-"""Price-space coordination: quasi-Newton search over consensus prices, then ADMM polish.
+"""Price-space coordination: bracketed secant search over consensus prices with a crossover finish.
 
-Agents answer a price vector with their best responses ``argmin f_i(x) - p.x``; the coordinator sees
-only the summed net demand ``E(p)``, which rises with ``p`` (a higher consensus value makes buying on a
-venue more attractive), and moves each asset's price by a bracketed secant step (diagonal quasi-Newton, after
-Angeris, Diamandis et al. on CFMM routing). Smooth pools clear in a few rounds. Order books make
-``E`` a step function whose root sits on a jump: once the bracket collapses the strategy hands over to
-exchange ADMM, warm-started at the found prices, which allocates the flat and certifies the gap.
+Agents answer a price vector with their best responses ``argmin f_i(x) - p.x``; the coordinator sees only
+the summed net demand ``E(p)``, which rises with ``p`` (a higher consensus value makes buying on a venue
+more attractive). Each asset's price moves by regula falsi with the Illinois safeguard (a diagonal
+quasi-Newton step, after Angeris, Diamandis et al. on CFMM routing) once a bracket ``E(lo) < 0 < E(hi)``
+is known, by doubling steps before. Order books make ``E`` a step function whose root sits on a jump, so
+the search never hits ``E = 0``; instead it stops as soon as the *crossover* is provably good enough:
+every venue answers ``x(lo) + theta * (x(hi) - x(lo))`` with the common ``theta = -E(lo) / (E(hi) - E(lo))``,
+which sums to exactly zero, and since demands are monotone its cost exceeds the optimum by at most
+``(hi - lo) * (E(hi) - E(lo))``, a bound computed from aggregates alone. If the crossover round still
+misses the stopping rule, the session continues as exchange ADMM from the crossover prices.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -17,54 +23,121 @@ from coordinator.engine.contribution import FloatArray
 from coordinator.engine.messages import Mode
 
 _FIRST_STEP = 1e-3
-_MAX_STEP = 0.05
-_COLLAPSED = 1e-9
+"""First probe: 10 bps away from the reference price, in the direction that reduces |E|."""
 
 
 class PriceSpace(ExchangeAdmm):
     mode = Mode.PRICE
-    max_price_rounds = 60
+    max_price_rounds = 80
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        n = len(self.assets)
+        self._lo_p = np.full(n, np.nan)
+        self._lo_e = np.full(n, np.nan)
+        self._hi_p = np.full(n, np.nan)
+        self._hi_e = np.full(n, np.nan)
+        self._lo_true = np.full(n, np.nan)
+        self._hi_true = np.full(n, np.nan)
+        self._step = np.zeros(n)
+        self._widths: list[list[float]] = [[] for _ in range(n)]
+        self._last_side = np.zeros(n, dtype=np.int8)
+        self._settled = np.zeros(n, dtype=bool)
+        self._crossover: tuple[FloatArray, FloatArray, FloatArray] | None = None
+        self._crossover_sent = False
+        self._balanced_profit = 0.0
+
+    def _mix(self) -> tuple[FloatArray, FloatArray, FloatArray] | None:
+        if self._crossover is not None and not self._crossover_sent:
+            self._crossover_sent = True
+            return self._crossover
+        return None
 
     def _update(self, mean: FloatArray, summary_inputs: dict[str, float | FloatArray]) -> None:
         if self.mode is Mode.ADMM:
             super()._update(mean, summary_inputs)
             return
-        excess = mean * len(self.active)
+        profit = -float(self.totals[-2])
+        if self._crossover_sent:
+            # The crossover missed the stopping rule. Its plan is balanced, so ``profit`` is now a sound
+            # scale for the tolerance: tighten every bracket that is still too wide and search on.
+            self._crossover, self._crossover_sent = None, False
+            self._balanced_profit = abs(profit)
+            budget = self._gap_budget()
+            bounds = (self._hi_p - self._lo_p) * (self._hi_true - self._lo_true)
+            self._settled &= ~(bounds > 0.5 * budget)
+            if self.round_id >= self.max_price_rounds or np.all(self._settled):
+                self.mode = Mode.ADMM
+                self.rho_frozen = False
+                return
+            new = self.prices.copy()
+            for k in np.flatnonzero(~self._settled).tolist():
+                new[k] = self._next_price(k, float(new[k]), 0.0)
+            self.u = -new / self.rho
+            return
         prices = self.prices
-        if not hasattr(self, "_lo"):
-            n = len(self.assets)
-            self._lo = np.full(n, np.nan)
-            self._hi = np.full(n, np.nan)
-            self._last: tuple[FloatArray, FloatArray] | None = None
-        buying = excess > 0
-        self._hi = np.where(buying, prices, self._hi)
-        self._lo = np.where(~buying, prices, self._lo)
+        excess = mean * len(self.active)
+        tolerance = self.config.imbalance_tol_lots * self.lot
+        gap_budget = self._gap_budget()
         new = prices.copy()
         for a in range(len(self.assets)):
+            if self._settled[a]:
+                continue
+            if abs(excess[a]) <= tolerance[a]:
+                self._settled[a] = True
+                self._lo_p[a] = self._hi_p[a] = prices[a]
+                self._lo_true[a] = self._hi_true[a] = excess[a]
+                continue
+            self._record(a, prices[a], excess[a])
+            width = self._hi_p[a] - self._lo_p[a]
+            if np.isfinite(width) and width * (self._hi_true[a] - self._lo_true[a]) <= 0.5 * gap_budget:
+                self._settled[a] = True
+                continue
             new[a] = self._next_price(a, prices[a], excess[a])
-        self._last = (prices.copy(), excess.copy())
-        width = np.abs(self._hi - self._lo) / prices
-        settled = np.abs(excess) <= self.config.imbalance_tol_lots * self.lot
-        collapsed = np.all(settled | (np.isfinite(width) & (width < _COLLAPSED)))
-        if collapsed or self.round_id >= self.max_price_rounds:
-            self.mode = Mode.ADMM
-            self.rho_frozen = False
+        if np.all(self._settled) or self.round_id >= self.max_price_rounds:
+            self._crossover = self._plan_crossover(prices)
+            new = self._crossover[0] + self._crossover[2] * (self._crossover[1] - self._crossover[0])
         self.u = -new / self.rho
 
+    def _gap_budget(self) -> float:
+        """Per-asset share of the gap tolerance; relative to the last balanced profit (0 before one)."""
+        return (self.config.gap_tol_abs + self.config.gap_tol_rel * self._balanced_profit) / len(self.assets)
+
+    def _record(self, a: int, price: float, excess: float) -> None:
+        """Move one end of the bracket; Illinois: halve the kept end's value if it was kept twice."""
+        side = 1 if excess > 0 else -1
+        if side > 0:
+            self._hi_p[a], self._hi_e[a], self._hi_true[a] = price, excess, excess
+            if self._last_side[a] == 1 and np.isfinite(self._lo_e[a]):
+                self._lo_e[a] *= 0.5
+        else:
+            self._lo_p[a], self._lo_e[a], self._lo_true[a] = price, excess, excess
+            if self._last_side[a] == -1 and np.isfinite(self._hi_e[a]):
+                self._hi_e[a] *= 0.5
+        self._last_side[a] = side
+
     def _next_price(self, a: int, price: float, excess: float) -> float:
-        lo, hi = self._lo[a], self._hi[a]
-        candidate = np.nan
-        if self._last is not None:
-            last_p, last_e = self._last[0][a], self._last[1][a]
-            if price != last_p and excess != last_e:
-                slope = (excess - last_e) / (price - last_p)
-                if slope > 0:
-                    candidate = price - excess / slope
-        if not np.isfinite(candidate):
-            candidate = price * (1 - _FIRST_STEP * np.sign(excess))
-        candidate = float(np.clip(candidate, price * (1 - _MAX_STEP), price * (1 + _MAX_STEP)))
-        if np.isfinite(lo) and np.isfinite(hi):
-            low, high = min(lo, hi), max(lo, hi)
-            if not low < candidate < high:
-                candidate = 0.5 * (low + high)
-        return candidate
+        lo_p, hi_p = self._lo_p[a], self._hi_p[a]
+        if np.isfinite(lo_p) and np.isfinite(hi_p):
+            lo_e, hi_e = self._lo_e[a], self._hi_e[a]
+            widths = self._widths[a]
+            widths.append(hi_p - lo_p)
+            # Safeguard (as in Brent's method): order books make E a step function on which regula
+            # falsi creeps; bisect whenever the last two steps did not halve the bracket.
+            if excess == 0.0 or (len(widths) >= 3 and widths[-1] > 0.5 * widths[-3]):
+                widths.clear()
+                return float(0.5 * (lo_p + hi_p))
+            candidate = lo_p - lo_e * (hi_p - lo_p) / (hi_e - lo_e)
+            margin = 1e-3 * (hi_p - lo_p)
+            return float(np.clip(candidate, lo_p + margin, hi_p - margin))
+        self._step[a] = _FIRST_STEP * price if self._step[a] == 0 else 2.0 * self._step[a]
+        return float(price - np.sign(excess) * self._step[a])
+
+    def _plan_crossover(self, prices: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        low = np.where(np.isfinite(self._lo_p), self._lo_p, prices)
+        high = np.where(np.isfinite(self._hi_p), self._hi_p, prices)
+        lo_e = np.where(np.isfinite(self._lo_true), self._lo_true, 0.0)
+        hi_e = np.where(np.isfinite(self._hi_true), self._hi_true, 0.0)
+        spread = hi_e - lo_e
+        weight = np.where(spread > 0, np.clip(-lo_e / np.where(spread > 0, spread, 1.0), 0.0, 1.0), 0.0)
+        return low, high, weight

@@ -72,6 +72,7 @@ class Strategy(ABC):
         self.ref_price = np.array([scales[a].ref_price for a in self.assets], dtype=np.float64)
         self.lot = np.array([scales[a].lot_size for a in self.assets], dtype=np.float64)
         size_scale = np.array([scales[a].size_scale for a in self.assets], dtype=np.float64)
+        self.size_scale = size_scale
         if warm is not None:
             self.rho = np.array(warm.rho, dtype=np.float64)
             self.u = np.array(warm.scaled_duals, dtype=np.float64)
@@ -96,6 +97,10 @@ class Strategy(ABC):
     def _update(self, mean: FloatArray, summary_inputs: dict[str, float | FloatArray]) -> None:
         """Move prices/duals after a round whose mean plan is ``mean``."""
 
+    def _mix(self) -> tuple[FloatArray, FloatArray, FloatArray] | None:
+        """Price-space crossover request for the next round, if any."""
+        return None
+
     # ---- the concrete loop pieces ----------------------------------------------------------------
 
     @property
@@ -119,6 +124,7 @@ class Strategy(ABC):
             best_response_eps=self.config.best_response_eps,
             rebase=self.rebase_pending,
             accepted_previous=self.accepted,
+            mix=self._mix(),
         )
         if self.rebase_pending:
             self.totals[:] = 0.0

@@ -552,7 +552,7 @@ class CoordinatorMessage(_message.Message):
     SESSION_START_FIELD_NUMBER: _builtins.int
     REMASK_FIELD_NUMBER: _builtins.int
     ADJUST_FIELD_NUMBER: _builtins.int
-    COMMIT_FIELD_NUMBER: _builtins.int
+    PLAN_COMMIT_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def keys(self) -> Global___KeyDirectory: ...
     @_builtins.property
@@ -572,7 +572,7 @@ class CoordinatorMessage(_message.Message):
     @_builtins.property
     def adjust(self) -> Global___Adjust: ...
     @_builtins.property
-    def commit(self) -> Global___PlanCommit: ...
+    def plan_commit(self) -> Global___PlanCommit: ...
     def __init__(
         self,
         *,
@@ -583,13 +583,13 @@ class CoordinatorMessage(_message.Message):
         session_start: Global___SessionStart | None = ...,
         remask: Global___Remask | None = ...,
         adjust: Global___Adjust | None = ...,
-        commit: Global___PlanCommit | None = ...,
+        plan_commit: Global___PlanCommit | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["adjust", b"adjust", "body", b"body", "commit", b"commit", "end", b"end", "error", b"error", "keys", b"keys", "remask", b"remask", "round_open", b"round_open", "session_start", b"session_start"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["adjust", b"adjust", "body", b"body", "end", b"end", "error", b"error", "keys", b"keys", "plan_commit", b"plan_commit", "remask", b"remask", "round_open", b"round_open", "session_start", b"session_start"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["adjust", b"adjust", "body", b"body", "commit", b"commit", "end", b"end", "error", b"error", "keys", b"keys", "remask", b"remask", "round_open", b"round_open", "session_start", b"session_start"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["adjust", b"adjust", "body", b"body", "end", b"end", "error", b"error", "keys", b"keys", "plan_commit", b"plan_commit", "remask", b"remask", "round_open", b"round_open", "session_start", b"session_start"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["keys", "round_open", "end", "error", "session_start", "remask", "adjust", "commit"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["keys", "round_open", "end", "error", "session_start", "remask", "adjust", "plan_commit"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
