@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any, Literal
 
@@ -123,15 +123,23 @@ def row_from_json(data: Mapping[str, Any]) -> EntryRow:
     )
 
 
+def iter_jsonl(header: ExportHeader, rows: Iterable[EntryRow]) -> Iterator[str]:
+    """The JSON-lines export, one line (with its newline) at a time; the header comes first."""
+    yield json.dumps(header.to_json(), separators=(",", ":")) + "\n"
+    for row in rows:
+        yield json.dumps(row_to_json(row), separators=(",", ":")) + "\n"
+
+
 def write_export(
     out: IO[str], header: ExportHeader, rows: Iterable[EntryRow], fmt: ExportFormat = "jsonl"
 ) -> int:
     """Write an export; returns the number of entries written."""
     count = 0
     if fmt == "jsonl":
-        out.write(json.dumps(header.to_json(), separators=(",", ":")) + "\n")
-        for row in rows:
-            out.write(json.dumps(row_to_json(row), separators=(",", ":")) + "\n")
+        lines = iter_jsonl(header, rows)
+        out.write(next(lines))
+        for line in lines:
+            out.write(line)
             count += 1
         return count
     if fmt == "json":

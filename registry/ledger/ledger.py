@@ -55,7 +55,11 @@ MAX_TRACKED = 100_000
 
 
 class LedgerError(RuntimeError):
-    """A ledger operation cannot be served (closed, read-only, unknown index, key mismatch)."""
+    """A ledger operation cannot be served (closed, read-only, out-of-range request, key mismatch)."""
+
+
+class LedgerNotFound(LedgerError):
+    """The requested entry or checkpoint does not exist."""
 
 
 @dataclass(frozen=True)
@@ -386,7 +390,7 @@ class Ledger:
         """The latest signed checkpoint (covers every durable entry)."""
         latest = self.store.latest_checkpoint()
         if latest is None:
-            raise LedgerError("ledger has no checkpoint yet")
+            raise LedgerNotFound("ledger has no checkpoint yet")
         return latest
 
     def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
@@ -400,7 +404,7 @@ class Ledger:
         _check_index("index", index)
         row = self.store.get(index)
         if row is None:
-            raise LedgerError(f"index: no entry {index} (ledger size is {self.size()})")
+            raise LedgerNotFound(f"index: no entry {index} (ledger size is {self.size()})")
         return row
 
     def query(
