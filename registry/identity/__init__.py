@@ -34,6 +34,8 @@ from registry.identity.errors import (
     IdentityError,
     InvalidDid,
 )
+from registry.identity.join import check_join, detect_format, verify_credential
+from registry.identity.keystore import load_did_key, save_did_key
 from registry.identity.vc_jwt import JwtCredentialService
 
 __all__ = [
@@ -54,11 +56,16 @@ __all__ = [
     "ParsedCredential",
     "VerifiedCredential",
     "build_credential",
+    "check_join",
+    "detect_format",
     "did_key_from_public_key",
+    "load_did_key",
     "parse_agent_credential",
     "public_key_from_did_key",
     "require_binding",
     "resolve_did_key",
+    "save_did_key",
     "validate_vc_shape",
     "verification_method_id",
+    "verify_credential",
 ]

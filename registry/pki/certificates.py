@@ -1,8 +1,10 @@
 """Pure X.509 logic: the region root CA, short-lived X.509-SVID leaves, parsing and checking them.
 
-Keys are ECDSA P-256: BoringSSL (inside grpcio) accepts it for TLS 1.3 mutual authentication on every
-platform, and ``cryptography`` generates it from the OS CSPRNG. Every function takes ``now`` explicitly so
-that issuance and expiry are deterministic in tests; nothing here touches the file system.
+Keys are ECDSA P-256: BoringSSL (inside grpcio) accepts it for TLS 1.3 mutual authentication, and
+``cryptography`` generates it from the OS CSPRNG. Ed25519 certificates were tried with grpcio 1.85 and
+the handshake fails (``NO_COMMON_SIGNATURE_ALGORITHMS``): gRPC does not offer Ed25519 signature schemes.
+Every function takes ``now`` explicitly so that issuance and expiry are deterministic in tests; nothing
+here touches the file system.
 
 Leaf profile (SPIFFE X.509-SVID): exactly one URI SAN (the SPIFFE ID), ``CA:FALSE`` (critical),
 ``digitalSignature`` key usage (critical), extended key usage ``clientAuth``, plus ``serverAuth`` only
