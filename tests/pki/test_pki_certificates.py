@@ -173,7 +173,8 @@ def test_peer_identity_from_auth_context(ca: DevCertificateAuthority) -> None:
     assert peer_spiffe_id({"transport_security_type": b"ssl", "x509_pem_cert": bundle.cert_pem}).name == (
         "binance"
     )
-    two = certificate_pem(_leaf_with_two_uris(ca._key, ca.certificate))
+    # Signed by a throwaway key: peer_spiffe_id only parses (the TLS handshake already checked the chain).
+    two = certificate_pem(_leaf_with_two_uris(ec.generate_private_key(ec.SECP256R1()), ca.certificate))
     with pytest.raises(PeerIdentityError, match="exactly one URI SAN"):
         peer_spiffe_id({"transport_security_type": [b"ssl"], "x509_pem_cert": [two]})
     with pytest.raises(PeerIdentityError, match="leaf certificate, got a CA"):
