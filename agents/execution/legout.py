@@ -305,6 +305,7 @@ class LegOutMonitor:
         self.policy = policy
         self._sink = sink
         self._groups: dict[str, _Group] = {}
+        self._open: set[str] = set()  # groups ``tick`` still decides for (closed once complete)
         self._by_cid: dict[str, str] = {}
         self._fills_seen: set[str] = set()
 
@@ -329,12 +330,14 @@ class LegOutMonitor:
         group.filled[order.client_order_id] = Decimal(0)
         group.working[order.client_order_id] = True
         self._by_cid[order.client_order_id] = order.plan_id
+        self._open.add(order.plan_id)
 
     def on_event(self, event: ExecutionEvent) -> None:
         plan_id = self._by_cid.get(event.client_order_id)
         if plan_id is None:
             return
         group = self._groups[plan_id]
+        self._open.add(plan_id)  # a late report reopens a closed group
         if isinstance(event, FillEvent):
             if event.fill_id not in self._fills_seen:
                 self._fills_seen.add(event.fill_id)
@@ -371,7 +374,7 @@ class LegOutMonitor:
         hedges: list[HedgeOrderSpec] = []
         replans: list[ReplanRequest] = []
         events: list[LegOutEvent] = []
-        for plan_id in sorted(self._groups):
+        for plan_id in sorted(self._open):
             group = self._groups[plan_id]
             legs, hedge_progress = self.progress(plan_id)
             decision = decide_leg_out(
@@ -402,7 +405,23 @@ class LegOutMonitor:
         return all(g == 0 for g in exposure_gaps(legs, hedges, now_ms).values())
 
     def plan_ids(self) -> Iterable[str]:
+        """Every group ever tracked."""
         return tuple(self._groups)
+
+    def open_plan_ids(self) -> Iterable[str]:
+        """Groups not yet closed (see ``close``)."""
+        return tuple(sorted(self._open))
+
+    def close(self, plan_id: str) -> None:
+        """Stop deciding for a complete group (keeps its state; any later event reopens it)."""
+        self._open.discard(plan_id)
+
+    def order(self, client_order_id: str) -> OrderRequest | None:
+        plan_id = self._by_cid.get(client_order_id)
+        if plan_id is None:
+            return None
+        group = self._groups[plan_id]
+        return group.legs.get(client_order_id) or group.hedges.get(client_order_id)
 
 
 def _already_asked(previous: Sequence[ReplanRequest], request: ReplanRequest) -> bool:

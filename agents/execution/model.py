@@ -88,10 +88,10 @@ def parse_decimal(
         raise ExecutionInputError(f"{field} must be a decimal string, got {type(value).__name__}")
     if not number.is_finite():
         raise ExecutionInputError(f"{field} must be finite, got {value!r}")
-    digits = len(number.as_tuple().digits)
-    exponent = number.as_tuple().exponent
-    assert isinstance(exponent, int)
-    if digits > MAX_DECIMAL_DIGITS or abs(exponent) > MAX_DECIMAL_DIGITS:
+    parts = number.as_tuple()
+    exponent = parts.exponent
+    assert isinstance(exponent, int)  # finite numbers have an integer exponent
+    if len(parts.digits) > MAX_DECIMAL_DIGITS or abs(exponent) > MAX_DECIMAL_DIGITS:
         raise ExecutionInputError(f"{field} must have at most {MAX_DECIMAL_DIGITS} digits, got {value!r}")
     if positive and number <= 0:
         raise ExecutionInputError(f"{field} must be > 0, got {value!r}")

@@ -177,9 +177,12 @@ class PlanRunner:
 
     # -- reports -------------------------------------------------------------------------------------
     def _report_completed(self, now: int) -> None:
-        for plan_id in self.monitor.plan_ids():
-            if plan_id in self._reported or not self.monitor.complete(plan_id, now):
+        for plan_id in self.monitor.open_plan_ids():
+            if not self.monitor.complete(plan_id, now):
                 continue
+            self.monitor.close(plan_id)
+            if plan_id in self._reported:
+                continue  # reopened by a late report and balanced again: reported already
             self._reported.add(plan_id)
             report = self.report(plan_id, now)
             self.sink.record(report)
@@ -200,12 +203,8 @@ class PlanRunner:
         )
 
     def _venue_for(self, cid: str) -> ExecutionVenue | None:
-        for plan_id in self.monitor.plan_ids():
-            legs, hedges = self.monitor.progress(plan_id)
-            for p in (*legs, *hedges):
-                if p.key == cid:
-                    return self._venues.get(p.venue)
-        return None
+        order = self.monitor.order(cid)
+        return None if order is None else self._venues.get(order.venue)
 
     @property
     def venues(self) -> Mapping[str, ExecutionVenue]:

@@ -8,6 +8,9 @@ plan's realised PnL, in one transaction.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -62,6 +65,26 @@ class ExecutionStore:
 
     def __init__(self, engine: Engine, *, schema: str | None = None) -> None:
         self.engine = engine.execution_options(schema_translate_map={None: schema}) if schema else engine
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Run every write made by this thread inside the block in one transaction (all or nothing)."""
+        with self.engine.begin() as conn:
+            self._local.conn = conn
+            try:
+                yield
+            finally:
+                self._local.conn = None
+
+    @contextlib.contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            yield conn
+            return
+        with self.engine.begin() as fresh:
+            yield fresh
 
     @staticmethod
     def sqlite(path: str | Path | None = None) -> ExecutionStore:
@@ -82,7 +105,7 @@ class ExecutionStore:
     # -- writes --------------------------------------------------------------------------------------
     def record_order(self, order: OrderRequest, ts_ms: int) -> None:
         """The intent to send ``order`` (status ``pending``); a second call for the same id is ignored."""
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             exists = conn.execute(
                 sa.select(t.orders.c.client_order_id).where(
                     t.orders.c.client_order_id == order.client_order_id
@@ -114,7 +137,7 @@ class ExecutionStore:
 
     def record_order_event(self, event: OrderEvent) -> None:
         """Latest status of an order we recorded; events for unknown orders are ignored."""
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             values: dict[str, object] = {
                 "status": event.status.value,
                 "filled": str(event.filled),
@@ -129,7 +152,7 @@ class ExecutionStore:
 
     def record_prediction(self, plan_id: str, predicted: Decimal, ts_ms: int) -> None:
         value = parse_decimal("predicted", predicted)
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             row = conn.execute(sa.select(t.plan_pnl).where(t.plan_pnl.c.plan_id == plan_id)).first()
             if row is None:
                 conn.execute(
@@ -152,12 +175,12 @@ class ExecutionStore:
     def set_inventory(self, venue: str, asset: str, amount: Decimal, ts_ms: int) -> None:
         """Overwrite a balance (from the venue's balance report at start-up or reconciliation)."""
         value = parse_decimal("amount", amount)
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             self._put_inventory(conn, venue, asset, value, ts_ms)
 
     def record_fill(self, fill: FillEvent) -> bool:
         """Book a fill; returns False when this fill id was already recorded (nothing changes)."""
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             seen = conn.execute(sa.select(t.fills.c.fill_id).where(t.fills.c.fill_id == fill.fill_id)).first()
             if seen is not None:
                 return False

@@ -1,7 +1,9 @@
 """StoreWriter: the store's writes on a background thread so the execution hot path only enqueues.
 
-Order is preserved (one FIFO queue, one thread). ``flush()`` blocks until everything queued so far is
-written and re-raises the first write error, so failures are never silent; ``close()`` flushes and stops.
+Order is preserved (one FIFO queue, one thread); whatever queued up meanwhile is written in one transaction
+(up to ``max_batch`` writes), so a burst costs one commit, not one per fill. ``flush()`` blocks until
+everything queued so far is written and re-raises the first write error, so failures are never silent;
+``close()`` flushes and stops. A failed batch is rolled back as a whole and the writer stops writing.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ class StoreWriterError(RuntimeError):
 
 
 class StoreWriter:
-    def __init__(self, store: ExecutionStore, *, max_queue: int = 100_000) -> None:
+    def __init__(self, store: ExecutionStore, *, max_queue: int = 100_000, max_batch: int = 256) -> None:
         self.store = store
+        self.max_batch = max_batch
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max_queue)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="execution-store-writer", daemon=True)
@@ -76,18 +79,32 @@ class StoreWriter:
     def _run(self) -> None:
         while True:
             item = self._queue.get()
+            batch: list[_Op] = []
+            while callable(item) and not isinstance(item, _Marker) and len(batch) < self.max_batch:
+                batch.append(item)
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    item = None
+                    break
+            if batch:
+                self._write(batch)
             if item is _STOP:
                 return
             if isinstance(item, _Marker):
                 item.done.set()
-                continue
-            if self._error is not None:
-                continue  # after a failure keep draining so flush() returns and reports it
-            assert callable(item)
-            try:
-                item(self.store)
-            except Exception as exc:  # surfaced by flush() and the next enqueue
-                self._error = exc
+            elif callable(item):
+                self._write([item])  # the batch was full: this one starts the next
+
+    def _write(self, batch: list[_Op]) -> None:
+        if self._error is not None:
+            return  # after a failure keep draining so flush() returns and reports it
+        try:
+            with self.store.batch():  # one transaction for everything queued meanwhile
+                for op in batch:
+                    op(self.store)
+        except Exception as exc:  # surfaced by flush() and the next enqueue
+            self._error = exc
 
 
 class _Marker:
