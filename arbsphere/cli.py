@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from arbsphere.commands import ledger, pki, registry
+from arbsphere.commands import agent, coordinator, ledger, pki, registry
 
 app = typer.Typer(
     help="ArbSphere: federated cross-venue arbitrage without revealing private market state.",
@@ -12,6 +12,8 @@ app = typer.Typer(
 )
 app.add_typer(ledger.app, name="ledger", help="Query and verify the governance ledger (auditors).")
 app.add_typer(registry.app, name="registry", help="Graph-of-Contracts adapter registry.")
+app.add_typer(coordinator.app, name="coordinator", help="Run a region's coordinator.")
+app.add_typer(agent.app, name="agent", help="Run a venue's edge agent.")
 app.add_typer(pki.app, name="pki", help="Dev certificate authority: short-lived mTLS certificates.")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
@@ -103,6 +103,7 @@ class SessionDriver:
         config: AdmmConfig | None = None,
         strategy: str = "price",
         audit: AuditSink | None = None,
+        on_round: Callable[[RoundSummary], None] | None = None,
     ) -> None:
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {sorted(STRATEGIES)}, got {strategy!r}")
@@ -111,6 +112,7 @@ class SessionDriver:
         self.config = config or AdmmConfig()
         self.strategy_name = strategy
         self.audit = audit
+        self.on_round = on_round
         self.warm: WarmStart | None = None
         self.sequence = 0
         self._session_count = 0
@@ -154,6 +156,8 @@ class SessionDriver:
             broadcast = strategy.configure_round()
             gathered = self.link.gather(broadcast, strategy.active)
             summary = strategy.aggregate(gathered.total, gathered.responders)
+            if self.on_round is not None:
+                self.on_round(summary)
             dropped.extend(summary.dropped)
             for venue in summary.dropped:
                 self._record("leave", venue, {"session": sid, "reason": "missed deadlines"})

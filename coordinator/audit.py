@@ -1,0 +1,37 @@
+"""The coordinator's audit sink: session events go to the governance ledger, off the round hot path.
+
+Appends are enqueued (the ledger batches and writes them on its own thread); ``flush`` waits until they
+are durable, which the coordinator does once per session, not per round.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from registry.ledger import EntrySigner, Ledger
+
+KINDS: Mapping[str, str] = {
+    "join": "JOIN",
+    "leave": "LEAVE",
+    "session_start": "CONFIG_CHANGE",
+    "plan_committed": "PLAN_COMMITTED",
+    "asset_abandoned": "RISK_HALT",
+    "certificate_issued": "CERTIFICATE_ISSUED",
+}
+
+
+class LedgerAudit:
+    def __init__(self, ledger: Ledger, signer: EntrySigner) -> None:
+        self.ledger = ledger
+        self.signer = signer
+
+    def record(self, kind: str, actor: str, payload: Mapping[str, object]) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown audit event kind {kind!r}; expected one of {sorted(KINDS)}")
+        body = {"event": kind, "subject": actor, **payload}
+        data = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+        self.ledger.append(KINDS[kind], data, self.signer)
+
+    def flush(self) -> None:
+        self.ledger.flush(timeout=30.0)
