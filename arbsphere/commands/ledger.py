@@ -1,7 +1,10 @@
 """`arbsphere ledger` commands: what an auditor (and the log operator) runs against the governance ledger.
 
-Read commands open the database read-only and print JSON. ``verify`` needs no database at all: it re-checks
-an export against the log's public key. Bytes are standard base64 throughout, like the checkpoints.
+Read commands print JSON. They read either the database directly (``--db``, read-only) or, for auditors
+without database access, the region's ``LedgerAuditor`` service over mutual TLS (``--server`` with the
+auditor's certificate ``--bundle``). ``verify`` needs neither: it re-checks an export against the log's
+public key. With ``--vkey``, proofs are also checked against the log's signed checkpoints before printing.
+Bytes are standard base64 throughout, like the checkpoints.
 """
 
 from __future__ import annotations
@@ -15,18 +18,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
+import grpc
 import sqlalchemy as sa
 import typer
 
 from registry.ledger.entry import EntryError, LedgerEntry, kind_name, kind_names, parse_kind
-from registry.ledger.export import ExportFormatError
-from registry.ledger.ledger import DEFAULT_DB_PATH, Ledger, LedgerError
+from registry.ledger.export import ExportFormat, ExportFormatError
+from registry.ledger.ledger import DEFAULT_DB_PATH, ConsistencyProof, InclusionProof, Ledger, LedgerError
 from registry.ledger.merkle import ProofError
+from registry.ledger.service import LedgerAuditorClient
 from registry.ledger.signed_note import NoteError, NoteSigner, NoteVerifier, open_checkpoint
 from registry.ledger.store import StoreError
 from registry.ledger.verify import verify_export
+from registry.pki import PkiError, read_bundle, secure_channel
 
 app = typer.Typer(help="Query and verify the governance ledger.", no_args_is_help=True)
 
@@ -55,6 +61,122 @@ VkeyFileOption = Annotated[
 ]
 
 
+ServerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--server", envvar="ARBSPHERE_LEDGER_SERVER", help="LedgerAuditor service host:port (mTLS)."
+    ),
+]
+BundleOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--bundle",
+        envvar="ARBSPHERE_LEDGER_BUNDLE",
+        help="Directory with your key.pem, cert.pem and ca.pem (from `arbsphere pki issue`).",
+        file_okay=False,
+    ),
+]
+
+
+class _Source(Protocol):
+    """What the read commands need, from the database or from the auditor service."""
+
+    def checkpoint_note(self, size: int | None) -> str | None: ...
+
+    def get(self, index: int) -> LedgerEntry: ...
+
+    def query(
+        self,
+        *,
+        actor: str | None,
+        kind: int | None,
+        since_ms: int | None,
+        until_ms: int | None,
+        after_index: int | None,
+        limit: int,
+    ) -> list[LedgerEntry]: ...
+
+    def inclusion_proof(self, index: int, size: int | None) -> InclusionProof: ...
+
+    def consistency_proof(self, size1: int, size2: int | None) -> ConsistencyProof: ...
+
+    def export(self, out: Path, fmt: ExportFormat) -> None: ...
+
+
+class _DatabaseSource:
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def checkpoint_note(self, size: int | None) -> str | None:
+        stored = self.ledger.checkpoint() if size is None else self.ledger.checkpoint_at(size)
+        return None if stored is None else stored.note
+
+    def get(self, index: int) -> LedgerEntry:
+        return self.ledger.get(index)
+
+    def query(self, **filters: Any) -> list[LedgerEntry]:
+        return self.ledger.query(**filters)
+
+    def inclusion_proof(self, index: int, size: int | None) -> InclusionProof:
+        return self.ledger.inclusion_proof(index, size)
+
+    def consistency_proof(self, size1: int, size2: int | None) -> ConsistencyProof:
+        return self.ledger.consistency_proof(size1, size2)
+
+    def export(self, out: Path, fmt: ExportFormat) -> None:
+        if str(out) == "-":
+            self.ledger.export(sys.stdout, fmt)
+            return
+        with out.open("w", encoding="utf-8") as handle:
+            self.ledger.export(handle, fmt)
+
+
+class _RemoteSource:
+    def __init__(self, client: LedgerAuditorClient) -> None:
+        self.client = client
+
+    def checkpoint_note(self, size: int | None) -> str | None:
+        try:
+            return self.client.checkpoint(size)
+        except grpc.RpcError as exc:
+            if size is not None and exc.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+
+    def get(self, index: int) -> LedgerEntry:
+        return self.client.get(index)
+
+    def query(self, **filters: Any) -> list[LedgerEntry]:
+        return self.client.query(**filters)
+
+    def inclusion_proof(self, index: int, size: int | None) -> InclusionProof:
+        return self.client.inclusion_proof(index, size)
+
+    def consistency_proof(self, size1: int, size2: int | None) -> ConsistencyProof:
+        return self.client.consistency_proof(size1, size2)
+
+    def export(self, out: Path, fmt: ExportFormat) -> None:
+        if fmt != "jsonl":
+            raise CliError("--format: the auditor service exports JSON lines only")
+        if str(out) == "-":
+            raise CliError("--out: give a file when exporting from --server")
+        self.client.download_export(out)
+
+
+@contextmanager
+def _source(db: str, schema: str | None, server: str | None, bundle: Path | None) -> Iterator[_Source]:
+    if server is None:
+        if bundle is not None:
+            raise CliError("--bundle is for --server; reading the database needs no certificate")
+        with Ledger.open(_url(db), None, schema=schema) as ledger:
+            yield _DatabaseSource(ledger)
+        return
+    if bundle is None:
+        raise CliError("--server needs --bundle (your auditor key.pem, cert.pem and ca.pem)")
+    with secure_channel(server, read_bundle(bundle)) as channel:
+        yield _RemoteSource(LedgerAuditorClient(channel))
+
+
 class CliError(Exception):
     """A user-facing error: printed as ``error: ...`` with exit status 2."""
 
@@ -80,13 +202,15 @@ def _errors() -> Iterator[None]:
     ) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    except PkiError as exc:
+        typer.echo(f"error: certificate bundle: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except grpc.RpcError as exc:
+        typer.echo(f"error: server: {exc.code().name}: {exc.details()}", err=True)
+        raise typer.Exit(2) from exc
     except sa.exc.SQLAlchemyError as exc:
         typer.echo(f"error: database: {exc.__class__.__name__}: {str(exc).splitlines()[0]}", err=True)
         raise typer.Exit(2) from exc
-
-
-def _open_read_only(db: str, schema: str | None) -> Ledger:
-    return Ledger.open(_url(db), None, schema=schema)
 
 
 def _b64(data: bytes) -> str:
@@ -182,18 +306,42 @@ def init(
             typer.echo(ledger.checkpoint().note, nl=False)
 
 
+def _verified_root(source: _Source, size: int, verifier: NoteVerifier) -> bytes:
+    note = source.checkpoint_note(size)
+    if note is None:
+        raise CliError(f"the log signed no checkpoint at size {size}; cannot check the proof against one")
+    checkpoint = open_checkpoint(note, verifier)
+    if checkpoint.size != size:
+        raise CliError(f"checkpoint for size {size} says size {checkpoint.size}")
+    return checkpoint.root_hash
+
+
+def _optional_vkey(vkey: str | None, vkey_file: Path | None) -> NoteVerifier | None:
+    return None if vkey is None and vkey_file is None else _load_vkey(vkey, vkey_file)
+
+
 @app.command()
 def checkpoint(
+    *,
+    size: Annotated[
+        int | None, typer.Option("--size", help="The checkpoint at this size (default: latest).")
+    ] = None,
     db: DbOption = str(DEFAULT_DB_PATH),
     schema: SchemaOption = None,
+    server: ServerOption = None,
+    bundle: BundleOption = None,
     vkey: VkeyOption = None,
     vkey_file: VkeyFileOption = None,
 ) -> None:
     """Print the latest signed checkpoint (verified first when a verifier key is given)."""
-    with _errors(), _open_read_only(db, schema) as ledger:
-        note = ledger.checkpoint().note
-        if vkey is not None or vkey_file is not None:
-            open_checkpoint(note, _load_vkey(vkey, vkey_file))
+    with _errors():
+        verifier = _optional_vkey(vkey, vkey_file)
+        with _source(db, schema, server, bundle) as source:
+            note = source.checkpoint_note(size)
+        if note is None:
+            raise CliError(f"--size: the log signed no checkpoint at size {size}")
+        if verifier is not None:
+            open_checkpoint(note, verifier)
         typer.echo(note, nl=False)
 
 
@@ -202,10 +350,12 @@ def get(
     index: Annotated[int, typer.Argument(help="Entry index (0-based).", min=0)],
     db: DbOption = str(DEFAULT_DB_PATH),
     schema: SchemaOption = None,
+    server: ServerOption = None,
+    bundle: BundleOption = None,
 ) -> None:
     """Print one entry as JSON."""
-    with _errors(), _open_read_only(db, schema) as ledger:
-        _echo_json(_entry_json(ledger.get(index)))
+    with _errors(), _source(db, schema, server, bundle) as source:
+        _echo_json(_entry_json(source.get(index)))
 
 
 @app.command()
@@ -227,6 +377,8 @@ def query(
     ] = 1000,
     db: DbOption = str(DEFAULT_DB_PATH),
     schema: SchemaOption = None,
+    server: ServerOption = None,
+    bundle: BundleOption = None,
 ) -> None:
     """Print matching entries as JSON lines, in index order."""
     with _errors():
@@ -234,8 +386,8 @@ def query(
         if since_ms is not None and until_ms is not None and until_ms < since_ms:
             raise CliError(f"--until ({until}) is before --since ({since})")
         number = None if kind is None else parse_kind(kind)
-        with _open_read_only(db, schema) as ledger:
-            entries = ledger.query(
+        with _source(db, schema, server, bundle) as source:
+            entries = source.query(
                 actor=actor, kind=number, since_ms=since_ms, until_ms=until_ms, after_index=after, limit=limit
             )
         for entry in entries:
@@ -245,22 +397,32 @@ def query(
 @app.command("prove-inclusion")
 def prove_inclusion(
     index: Annotated[int, typer.Argument(help="Entry index.", min=0)],
+    *,
     size: Annotated[
         int | None, typer.Option("--size", help="Tree size (default: latest checkpoint).")
     ] = None,
     db: DbOption = str(DEFAULT_DB_PATH),
     schema: SchemaOption = None,
+    server: ServerOption = None,
+    bundle: BundleOption = None,
+    vkey: VkeyOption = None,
+    vkey_file: VkeyFileOption = None,
 ) -> None:
-    """Print an RFC 9162 inclusion proof of an entry, with the root it leads to."""
-    with _errors(), _open_read_only(db, schema) as ledger:
-        proof = ledger.inclusion_proof(index, size)
+    """Print an RFC 9162 inclusion proof of an entry (checked against the signed checkpoint with --vkey)."""
+    with _errors():
+        verifier = _optional_vkey(vkey, vkey_file)
+        with _source(db, schema, server, bundle) as source:
+            proof = source.inclusion_proof(index, size)
+            root = None if verifier is None else _verified_root(source, proof.size, verifier)
+        if root is not None:
+            proof.verify(root)
         _echo_json(
             {
                 "index": proof.index,
                 "tree_size": proof.size,
                 "leaf_hash": _b64(proof.leaf_hash),
                 "proof": [_b64(node) for node in proof.path],
-                "root_hash": _b64(ledger.root(proof.size)),
+                "verified_root_hash": None if root is None else _b64(root),
             }
         )
 
@@ -271,44 +433,62 @@ def prove_consistency(
     size2: Annotated[
         int | None, typer.Argument(help="The newer tree size (default: latest checkpoint).")
     ] = None,
+    *,
     db: DbOption = str(DEFAULT_DB_PATH),
     schema: SchemaOption = None,
+    server: ServerOption = None,
+    bundle: BundleOption = None,
+    vkey: VkeyOption = None,
+    vkey_file: VkeyFileOption = None,
 ) -> None:
-    """Print an RFC 9162 consistency proof between two tree sizes, with both roots."""
-    with _errors(), _open_read_only(db, schema) as ledger:
-        proof = ledger.consistency_proof(size1, size2)
+    """Print an RFC 9162 consistency proof between two sizes (checked against the checkpoints with --vkey)."""
+    with _errors():
+        verifier = _optional_vkey(vkey, vkey_file)
+        with _source(db, schema, server, bundle) as source:
+            proof = source.consistency_proof(size1, size2)
+            roots = (
+                None
+                if verifier is None
+                else (
+                    _verified_root(source, proof.size1, verifier),
+                    _verified_root(source, proof.size2, verifier),
+                )
+            )
+        if roots is not None:
+            proof.verify(*roots)
         _echo_json(
             {
                 "size1": proof.size1,
                 "size2": proof.size2,
                 "proof": [_b64(node) for node in proof.path],
-                "root1": _b64(ledger.root(proof.size1)),
-                "root2": _b64(ledger.root(proof.size2)),
+                "verified_root1": None if roots is None else _b64(roots[0]),
+                "verified_root2": None if roots is None else _b64(roots[1]),
             }
         )
 
 
 @app.command()
 def export(
+    *,
     out: Annotated[Path, typer.Option("--out", help="Output file ('-' for stdout).")],
     fmt: Annotated[
         str, typer.Option("--format", help="'jsonl' (streaming) or 'json' (one document).")
     ] = "jsonl",
     db: DbOption = str(DEFAULT_DB_PATH),
     schema: SchemaOption = None,
+    server: ServerOption = None,
+    bundle: BundleOption = None,
 ) -> None:
     """Export the latest checkpoint and every entry it covers, for offline verification."""
     with _errors():
         if fmt not in ("jsonl", "json"):
             raise CliError(f"--format: expected 'jsonl' or 'json', got {fmt!r}")
-        with _open_read_only(db, schema) as ledger:
-            if str(out) == "-":
-                cp = ledger.export(sys.stdout, "jsonl" if fmt == "jsonl" else "json")
-            else:
-                with out.open("w", encoding="utf-8") as handle:
-                    cp = ledger.export(handle, "jsonl" if fmt == "jsonl" else "json")
+        with _source(db, schema, server, bundle) as source:
+            source.export(out, "jsonl" if fmt == "jsonl" else "json")
         if str(out) != "-":
-            typer.echo(f"exported {cp.size} entries with checkpoint {_b64(cp.root_hash)} to {out}", err=True)
+            typer.echo(
+                f"exported to {out}; check it with `arbsphere ledger verify {out} --vkey ...`", err=True
+            )
 
 
 @app.command()

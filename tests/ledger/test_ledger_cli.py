@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,9 @@ from typer.testing import CliRunner
 from arbsphere.cli import app
 from registry.ledger import Ed25519Signer, Ledger, NoteSigner
 from registry.ledger.merkle import verify_consistency, verify_inclusion
-from registry.ledger.signed_note import open_checkpoint
+from registry.ledger.service import serve
+from registry.ledger.signed_note import NoteVerifier, open_checkpoint
+from registry.pki import DevCertificateAuthority, SpiffeId, server_credentials, write_bundle
 
 runner = CliRunner()
 START_MS = 1_700_000_000_000  # 2023-11-14T22:13:20Z
@@ -78,12 +81,11 @@ def test_get_and_query(world: dict[str, object]) -> None:
 def test_proofs_verify_against_the_checkpoint(world: dict[str, object]) -> None:
     db, vkey = str(world["db"]), str(world["vkey"])
     _, note, _ = _run("checkpoint", "--db", db)
-    from registry.ledger.signed_note import NoteVerifier
-
     root = open_checkpoint(note, NoteVerifier.parse(vkey)).root_hash
     code, out, _ = _run("prove-inclusion", "4", "--db", db)
     assert code == 0
     proof = json.loads(out)
+    assert proof["verified_root_hash"] is None
     verify_inclusion(
         proof["index"],
         proof["tree_size"],
@@ -91,13 +93,19 @@ def test_proofs_verify_against_the_checkpoint(world: dict[str, object]) -> None:
         [base64.b64decode(p) for p in proof["proof"]],
         root,
     )
-    code, out, _ = _run("prove-consistency", "2", "--db", db)
+    code, out, _ = _run("prove-inclusion", "4", "--size", "5", "--db", db, "--vkey", vkey)
+    assert code == 0 and json.loads(out)["verified_root_hash"] is not None
+    code, out, _ = _run("prove-consistency", "2", "--db", db, "--vkey", vkey)
     assert code == 0
     cons = json.loads(out)
-    assert base64.b64decode(cons["root2"]) == root
+    assert base64.b64decode(cons["verified_root2"]) == root
     verify_consistency(
-        2, 6, base64.b64decode(cons["root1"]), root, [base64.b64decode(p) for p in cons["proof"]]
+        2, 6, base64.b64decode(cons["verified_root1"]), root, [base64.b64decode(p) for p in cons["proof"]]
     )
+    code, _, err = _run(
+        "prove-inclusion", "0", "--db", db, "--vkey", NoteSigner.generate("x").verifier().to_vkey()
+    )
+    assert code == 2 and "no signature from a trusted key" in err
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "json"])
@@ -106,7 +114,7 @@ def test_export_then_verify_offline_and_detect_tampering(world: dict[str, object
     assert isinstance(tmp, Path)
     export = tmp / f"export.{fmt}"
     code, _, err = _run("export", "--db", str(world["db"]), "--out", str(export), "--format", fmt)
-    assert code == 0 and "exported 6 entries" in err
+    assert code == 0 and f"exported to {export}" in err
     vkey_file = tmp / "log.vkey"
     vkey_file.write_text(str(world["vkey"]) + "\n")
     code, out, _ = _run("verify", str(export), "--vkey-file", str(vkey_file))
@@ -160,3 +168,58 @@ def test_errors_without_database_or_keys(tmp_path: Path) -> None:
     assert code == 2 and "exists" in err
     code, _, err = _run("keygen", "--origin", "has space", "--out", str(tmp_path / "k2"))
     assert code == 2 and "key name" in err
+
+
+@pytest.fixture
+def remote(world: dict[str, object], tmp_path: Path) -> Iterator[dict[str, object]]:
+    """The world's ledger served by the LedgerAuditor service; an auditor and an agent bundle on disk."""
+    ca = DevCertificateAuthority.ephemeral("cli.test")
+    ledger = Ledger.open(f"sqlite:///{world['db']}", None)
+    server, port = serve(
+        ledger, "127.0.0.1:0", server_credentials(ca.issue(SpiffeId.registry("cli.test"))), region="cli.test"
+    )
+    auditor, agent = tmp_path / "auditor", tmp_path / "agent"
+    write_bundle(auditor, ca.issue_auditor("carol"))
+    write_bundle(agent, ca.issue_agent("kraken"))
+    try:
+        yield {**world, "server": f"127.0.0.1:{port}", "auditor": str(auditor), "agent": str(agent)}
+    finally:
+        server.stop(None)
+        ledger.close()
+
+
+def test_auditor_works_remotely_over_mtls(remote: dict[str, object]) -> None:
+    over = ["--server", str(remote["server"]), "--bundle", str(remote["auditor"])]
+    vkey = str(remote["vkey"])
+    code, out, _ = _run("checkpoint", *over, "--vkey", vkey)
+    assert code == 0 and out.splitlines()[1] == "6"
+    code, out, _ = _run("get", "1", *over)
+    assert code == 0 and json.loads(out)["kind"] == "JOIN"
+    code, out, _ = _run("query", "--kind", "PLAN_COMMITTED", "--limit", "2", *over)
+    assert [json.loads(line)["index"] for line in out.splitlines()] == [2, 3]
+    code, out, err = _run("prove-inclusion", "3", *over, "--vkey", vkey)
+    assert code == 0, err
+    code, out, err = _run("prove-consistency", "1", "6", *over, "--vkey", vkey)
+    assert code == 0, err
+    tmp = remote["tmp"]
+    assert isinstance(tmp, Path)
+    code, _, err = _run("export", "--out", str(tmp / "remote.jsonl"), *over)
+    assert code == 0, err
+    code, out, _ = _run("verify", str(tmp / "remote.jsonl"), "--vkey", vkey)
+    assert code == 0 and out.startswith("OK: 6 entries")
+
+
+def test_remote_errors_are_clear(remote: dict[str, object]) -> None:
+    server = str(remote["server"])
+    code, _, err = _run("checkpoint", "--server", server)
+    assert code == 2 and "--server needs --bundle" in err
+    code, _, err = _run("checkpoint", "--server", server, "--bundle", str(remote["agent"]))
+    assert code == 2 and "server: PERMISSION_DENIED" in err and "peer role" in err
+    code, _, err = _run("get", "42", "--server", server, "--bundle", str(remote["auditor"]))
+    assert code == 2 and "server: NOT_FOUND" in err and "no entry 42" in err
+    tmp = remote["tmp"]
+    assert isinstance(tmp, Path)
+    code, _, err = _run("checkpoint", "--server", server, "--bundle", str(tmp / "nowhere"))
+    assert code == 2 and "certificate bundle" in err
+    code, _, err = _run("export", "--out", "-", "--server", server, "--bundle", str(remote["auditor"]))
+    assert code == 2 and "give a file" in err
