@@ -58,8 +58,8 @@ def _cli(*args: str) -> list[str]:
 
 
 def _lines(stream: IO[str]) -> Iterator[dict[str, Any]]:
-    for line in stream:
-        line = line.strip()
+    for raw in stream:
+        line = raw.strip()
         if line.startswith("{"):
             yield json.loads(line)
 
@@ -72,7 +72,7 @@ def run_case(case: Case, workdir: Path, ca: DevCertificateAuthority, console: Co
         write_bundle(workdir / venue, ca.issue_agent(venue))
     port_file = workdir / "port"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    coordinator = subprocess.Popen(
+    coordinator = subprocess.Popen(  # noqa: S603 (our own CLI, argument list, no shell)
         _cli(
             "coordinator",
             "serve",
@@ -105,7 +105,7 @@ def run_case(case: Case, workdir: Path, ca: DevCertificateAuthority, console: Co
         target = f"127.0.0.1:{port_file.read_text()}"
         for venue in venues:
             agents.append(
-                subprocess.Popen(
+                subprocess.Popen(  # noqa: S603 (our own CLI, argument list, no shell)
                     _cli(
                         "agent",
                         "run",
@@ -175,7 +175,8 @@ def report(case: Case, result: CaseResult, console: Console) -> bool:
     ratio = profit / reference.profit if reference.profit else float("nan")
     balanced = all(v == 0 for v in net.values())
     console.print(
-        f"  rounds {result.session.get('rounds')}  ({result.session.get('strategy')}, secure aggregation, mTLS)  "
+        f"  rounds {result.session.get('rounds')}  ({result.session.get('strategy')}, "
+        "secure aggregation, mTLS)  "
         f"solve {result.session.get('elapsed_ms')} ms",
         highlight=False,
     )
