@@ -110,6 +110,7 @@ class CcxtVenue:
         self._filled: dict[str, Decimal] = {}
         self._status: dict[str, OrderStatus] = {}
         self._fills_seen: set[str] = set()
+        self.errors: dict[str, Exception] = {}  # the ccxt error behind a rejection or an unknown outcome
 
     # -- orders --------------------------------------------------------------------------------------
     def submit(self, order: OrderRequest, role: str = "leg") -> None:
@@ -192,21 +193,30 @@ class CcxtVenue:
                 str(order.limit_price),
                 params,
             )
-        except ccxt.NetworkError:
-            return  # outcome unknown: the record stays PENDING and the next poll or restart reconciles it
+        except ccxt.NetworkError as exc:
+            # Outcome unknown: the record stays PENDING and the next poll or restart reconciles it.
+            self.errors[order.client_order_id] = exc
+            return
         except ccxt.InvalidOrder as exc:
             found = self._lookup(order)  # a duplicate id is reported as an invalid order: adopt the original
             if found is not None:
                 self._adopt(order, found)
                 return
-            self.outbox.mark(order.client_order_id, OutboxState.DONE, self.clock.now_ms())
-            self._emit_status(order, OrderStatus.REJECTED, Decimal(0), "", str(exc))
+            self._reject(order, exc)
             return
         except ccxt.ExchangeError as exc:
-            self.outbox.mark(order.client_order_id, OutboxState.DONE, self.clock.now_ms())
-            self._emit_status(order, OrderStatus.REJECTED, Decimal(0), "", str(exc))
+            self._reject(order, exc)
             return
         self._adopt(order, remote)
+
+    def _reject(self, order: OrderRequest, exc: Exception) -> None:
+        self.errors[order.client_order_id] = exc
+        self.outbox.mark(order.client_order_id, OutboxState.DONE, self.clock.now_ms())
+        self._emit_status(order, OrderStatus.REJECTED, Decimal(0), "", str(exc))
+
+    def lookup(self, order: OrderRequest) -> dict[str, Any] | None:
+        """The venue's view of ``order`` (a ccxt order structure), or None if the venue never saw it."""
+        return self._lookup(order)
 
     def _lookup(self, order: OrderRequest) -> dict[str, Any] | None:
         try:
@@ -220,7 +230,7 @@ class CcxtVenue:
     def _adopt(self, order: OrderRequest, remote: Mapping[str, Any]) -> None:
         cid = order.client_order_id
         exchange_id = str(remote.get("id") or "")
-        status = _status_of(order, remote)
+        status = status_of(order, remote)
         filled = Decimal(str(remote.get("filled") or 0))
         if filled > self._filled.get(cid, Decimal(0)):
             self._fetch_fills(order, exchange_id)
@@ -280,7 +290,8 @@ class CcxtVenue:
         )
 
 
-def _status_of(order: OrderRequest, remote: Mapping[str, Any]) -> OrderStatus:
+def status_of(order: OrderRequest, remote: Mapping[str, Any]) -> OrderStatus:
+    """Our status for a ccxt order structure of ``order``."""
     status = remote.get("status")
     filled = Decimal(str(remote.get("filled") or 0))
     if status == "closed":

@@ -63,6 +63,7 @@ class FakeBinanceState:
     order_requests: list[dict[str, str]] = field(default_factory=list)  # every POST /order that arrived
     calls: list[str] = field(default_factory=list)
     fee_rate: Decimal = Decimal("0.001")
+    max_order_notional: Decimal = Decimal(10**9)  # larger orders fail for "insufficient balance"
     drain_before_order: bool = False  # empty the book just before matching (someone else was faster)
     hang_on_order: int | None = None  # 1-based index of the order request to hang after matching
     released: threading.Event = field(default_factory=threading.Event)
@@ -275,6 +276,8 @@ class _Handler(BaseHTTPRequestHandler):
             if symbol not in state.symbols:
                 return 400, {"code": -1121, "msg": "Invalid symbol."}
             cid = params.get("newClientOrderId") or f"auto{next(state.ids)}"
+            if Decimal(params["price"]) * Decimal(params["quantity"]) > state.max_order_notional:
+                return 400, {"code": -2010, "msg": "Account has insufficient balance for requested action."}
             if any(
                 o.client_order_id == cid and o.status in ("NEW", "PARTIALLY_FILLED") for o in state.orders
             ):

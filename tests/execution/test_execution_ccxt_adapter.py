@@ -1,0 +1,73 @@
+"""The SDK's execution conformance kit, run against our CCXT adapter talking to the fake Binance venue."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+
+from agents.execution.ccxt_adapter import CcxtExecutionAdapter
+from agents.execution.clock import SystemClock
+from agents.execution.live import LiveInstrument, make_exchange
+from agents.execution.outbox import Outbox
+from sdk.adapters.conformance import ExecutionConformance
+from sdk.adapters.events import Side
+from sdk.adapters.execution import (
+    AdapterError,
+    InsufficientFunds,
+    InvalidOrder,
+    OrderRequest,
+    OrderStatus,
+)
+from sdk.adapters.interfaces import ExecutionAdapter
+from tests.execution.fake_binance import API_KEY, SECRET, FakeBinance
+
+D = Decimal
+
+
+class TestCcxtAdapterConformance(ExecutionConformance):
+    @pytest.fixture(autouse=True)
+    def _venue(self) -> Iterator[None]:
+        with FakeBinance() as fake:
+            fake.add_symbol("SOLUSDT", "SOL", "USDT", [("99.5", "50")], [("100.1", "50")])
+            fake.state.max_order_notional = D(10_000)
+            self.fake = fake
+            yield
+
+    def make_execution(self) -> ExecutionAdapter:
+        exchange = make_exchange("binance", base_url=self.fake.url, api_key=API_KEY, secret=SECRET)
+        return CcxtExecutionAdapter(
+            exchange,
+            outbox=Outbox.sqlite(),
+            clock=SystemClock(),
+            instruments={"SOL-USDT": LiveInstrument("SOL/USDT", "SOL", D("0.001"), D("0.01"))},
+        )
+
+    def marketable_order(self, client_order_id: str) -> OrderRequest:
+        return OrderRequest("binance", "SOL-USDT", Side.BUY, D("1.5"), D("100.2"), client_order_id)
+
+    def unmarketable_order(self, client_order_id: str) -> OrderRequest:
+        return OrderRequest("binance", "SOL-USDT", Side.BUY, D(1), D(90), client_order_id)
+
+    def error_cases(self) -> list[tuple[OrderRequest, type[AdapterError]]]:
+        return [
+            (OrderRequest("binance", "XRP-USDT", Side.BUY, D(1), D(1), "unknown-symbol"), InvalidOrder),
+            (OrderRequest("binance", "SOL-USDT", Side.BUY, D(200), D("100.2"), "too-big"), InsufficientFunds),
+        ]
+
+    def test_fills_and_balances(self) -> None:
+        async def scenario() -> None:
+            adapter = self.make_execution()
+            await adapter.connect()
+            ack = await adapter.place_ioc_limit(self.marketable_order("fills-1"))
+            assert (ack.status, ack.filled) == (OrderStatus.FILLED, D("1.5"))
+            events = adapter.order_events()
+            first = await asyncio.wait_for(anext(events), 5)
+            assert first.client_order_id == "fills-1"
+            balances = await adapter.balances()
+            assert balances["USDT"].free == D(100_000)
+            assert self.fake.client_order_ids() == ["fills-1"]
+
+        asyncio.run(scenario())
