@@ -21,9 +21,12 @@ import numpy as np
 from coordinator.engine.admm import ExchangeAdmm
 from coordinator.engine.contribution import FloatArray
 from coordinator.engine.messages import Mode
+from coordinator.engine.strategy import WarmStart
 
 _FIRST_STEP = 1e-3
 """First probe: 10 bps away from the reference price, in the direction that reduces |E|."""
+_WARM_FIRST_STEP = 1e-6
+"""Warm re-plans start at the last clearing price, which barely moves between ticks: probe 0.01 bp."""
 
 
 class PriceSpace(ExchangeAdmm):
@@ -32,7 +35,10 @@ class PriceSpace(ExchangeAdmm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        warm: WarmStart | None = kwargs.get("warm")
+        self._first_step = _FIRST_STEP if warm is None else _WARM_FIRST_STEP
         n = len(self.assets)
+        self._warm_bracket = warm.bracket if warm is not None and warm.bracket is not None else None
         self._lo_p = np.full(n, np.nan)
         self._lo_e = np.full(n, np.nan)
         self._hi_p = np.full(n, np.nan)
@@ -99,6 +105,12 @@ class PriceSpace(ExchangeAdmm):
             new = self._crossover[0] + self._crossover[2] * (self._crossover[1] - self._crossover[0])
         self.u = -new / self.rho
 
+    def warm_state(self) -> WarmStart:
+        base = super().warm_state()
+        if np.all(np.isfinite(self._lo_p)) and np.all(np.isfinite(self._hi_p)):
+            return WarmStart(base.rho, base.scaled_duals, bracket=(self._lo_p.copy(), self._hi_p.copy()))
+        return base
+
     def _gap_budget(self) -> float:
         """Per-asset share of the gap tolerance; relative to the last balanced profit (0 before one)."""
         return (self.config.gap_tol_abs + self.config.gap_tol_rel * self._balanced_profit) / len(self.assets)
@@ -130,7 +142,15 @@ class PriceSpace(ExchangeAdmm):
             candidate = lo_p - lo_e * (hi_p - lo_p) / (hi_e - lo_e)
             margin = 1e-3 * (hi_p - lo_p)
             return float(np.clip(candidate, lo_p + margin, hi_p - margin))
-        self._step[a] = _FIRST_STEP * price if self._step[a] == 0 else 2.0 * self._step[a]
+        if self._warm_bracket is not None:
+            guess = self._warm_bracket[0][a] if excess > 0 else self._warm_bracket[1][a]
+            if (
+                (guess < price) == (excess > 0)
+                and guess != price
+                and np.isnan(self._lo_p[a] if excess > 0 else self._hi_p[a])
+            ):
+                return float(guess)
+        self._step[a] = self._first_step * price if self._step[a] == 0 else 4.0 * self._step[a]
         return float(price - np.sign(excess) * self._step[a])
 
     def _plan_crossover(self, prices: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:

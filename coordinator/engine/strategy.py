@@ -30,6 +30,8 @@ class WarmStart:
 
     rho: FloatArray
     scaled_duals: FloatArray
+    bracket: tuple[FloatArray, FloatArray] | None = None
+    """Price-space: last session's per-asset price bracket (low, high), reused as first probes."""
 
 
 @dataclass(frozen=True)
