@@ -87,7 +87,7 @@ def test_secure_and_plain_aggregation_give_the_same_plan() -> None:
 
 
 def test_warm_replan_takes_a_handful_of_rounds() -> None:
-    scenario, agents, infos = build_region(5, 11, latency_budget_ms=600_000)
+    _scenario, agents, infos = build_region(5, 11, latency_budget_ms=600_000)
     driver = SessionDriver(InProcessLink(agents), infos)
     cold = driver.run()
     warm = driver.run()
@@ -120,7 +120,7 @@ def test_dropped_agent_leaves_a_balanced_plan_without_it() -> None:
 
 
 def test_coordinator_transcript_holds_no_individual_contribution() -> None:
-    scenario, agents, infos = build_region(5, 5, latency_budget_ms=600_000)
+    _scenario, agents, infos = build_region(5, 5, latency_budget_ms=600_000)
     link = InProcessLink(agents, secure=True)
     plain: list[np.ndarray] = []
     for agent in agents.values():
@@ -145,7 +145,7 @@ def test_coordinator_transcript_holds_no_individual_contribution() -> None:
 
 
 def test_replayed_round_is_refused_by_the_agent() -> None:
-    scenario, agents, infos = build_region(2, 1, latency_budget_ms=600_000)
+    _scenario, agents, infos = build_region(2, 1, latency_budget_ms=600_000)
     agent = next(iter(agents.values()))
     from coordinator.engine.price_space import PriceSpace
 
@@ -159,7 +159,7 @@ def test_replayed_round_is_refused_by_the_agent() -> None:
 
 
 def test_delta_sync_is_deterministic_and_idempotent() -> None:
-    result, link, _, agents = run_region(5, 2)
+    _result, link, _, _agents = run_region(5, 2)
     for venue, plan in link.committed.items():
         delta = plan.delta  # type: ignore[attr-defined]
         fresh = PlanState(venue_id=venue).apply(delta)
