@@ -145,13 +145,16 @@ def run(config: Mapping[str, Any]) -> dict[str, object]:
         venues[vc.venue_id] = venue
         runner.add_venue(vc.venue_id, venue, kind=vc.exchange_id)
 
-    # 1. Recovery: re-track every order we ever committed to send, then reconcile each with its venue.
+    # 1. Recovery: re-track every order of these plans we ever committed to send, then reconcile each with
+    #    its venue (orders of other plans still unfinished are reconciled too, but not re-tracked).
+    current = {p.plan_id for p in plans}
     for venue in venues.values():
-        records = outbox.records(venue=venue.venue)
+        records = [r for r in outbox.records(venue=venue.venue) if r.order.plan_id in current]
         for record in records:
-            runner.track_existing(record.order, record.role)
+            runner.track_existing(record.order, record.role)  # before any event can arrive for it
+        venue.recover()
         for record in records:
-            venue.reconcile(record)
+            venue.reconcile(record)  # replays finished orders' fills into the fresh monitor (deduplicated)
 
     # 2. (Re-)submit the plans: already-sent legs are recognised, the rest are sent.
     for plan in plans:

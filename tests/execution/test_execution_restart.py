@@ -9,7 +9,9 @@ import signal
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,7 +99,7 @@ def _kill_after_first_leg(config: Path, a: FakeBinance) -> None:
     a.state.released.set()
 
 
-def _journal(tmp: Path) -> list[dict[str, object]]:
+def _journal(tmp: Path) -> list[dict[str, Any]]:
     path = tmp / "state" / "ledger.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()]
 
@@ -146,7 +148,7 @@ def test_kill_then_other_leg_refused_restart_hedges(tmp_path: Path) -> None:
         assert len(ids_a) == len(set(ids_a)) == 2  # the leg once, then one hedge
         assert b.client_order_ids() == []
         hedge = a.state.orders[1]
-        assert (hedge.side, hedge.executed, hedge.status) == ("SELL", 1, "FILLED")
+        assert (hedge.side, hedge.executed, hedge.status) == ("SELL", Decimal(1), "FILLED")
         journal = _journal(tmp_path)
         legouts = [e["payload"] for e in journal if e["audit_kind"] == "AUDIT_KIND_LEG_OUT"]
         assert len(legouts) == 1
@@ -171,4 +173,4 @@ def test_sent_leg_that_does_not_fill_is_hedged(tmp_path: Path) -> None:
         assert len(b.client_order_ids()) == 1 and b.state.orders[0].status == "EXPIRED"
         assert [o.side for o in a.state.orders] == ["BUY", "SELL"]
         legouts = [e["payload"] for e in _journal(tmp_path) if e["audit_kind"] == "AUDIT_KIND_LEG_OUT"]
-        assert len(legouts) == 1 and legouts[0]["hedges"][0]["venue"] == "A"  # type: ignore[index]
+        assert len(legouts) == 1 and legouts[0]["hedges"][0]["venue"] == "A"

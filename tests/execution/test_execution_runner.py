@@ -64,11 +64,7 @@ class Loop:
 
     def market(self) -> MarketState:
         return MarketState(
-            {
-                (n, "SOL-USD"): v.book("SOL-USD")
-                for n, v in self.venues.items()
-                if v.book("SOL-USD") is not None
-            }  # type: ignore[misc]
+            {(n, "SOL-USD"): b for n, v in self.venues.items() if (b := v.book("SOL-USD")) is not None}
         )
 
     def quotes(self) -> list[HedgeQuote]:
