@@ -91,7 +91,19 @@ def _generic_demand(curve: CostCurve, price: float) -> tuple[float, float]:
         else:
             b = mid
     x_hi = hi if curve.marginal(hi)[0] <= price else a
-    return (x_lo, max(x_lo, x_hi))
+    # bisection creeps toward a kink at 0 through ever smaller floats without landing on it: snap to 0
+    return (
+        _snap_to_zero(curve, price, x_lo),
+        max(_snap_to_zero(curve, price, x_hi), _snap_to_zero(curve, price, x_lo)),
+    )
+
+
+def _snap_to_zero(curve: CostCurve, price: float, x: float) -> float:
+    if abs(x) < 1e-12 * (curve.upper - curve.lower):
+        left, right = curve.marginal(0.0)
+        if left <= price <= right:
+            return 0.0
+    return x
 
 
 def lagrangian_term(curve: CostCurve, price: float, x: float | None = None) -> float:

@@ -56,11 +56,13 @@ def _validate_ticks(ticks: Iterable[Sequence[float]], tick_spacing: int | None) 
 
 
 def _cross(liquidity: float, net: float, tick: int) -> float:
+    """Liquidity after crossing ``tick``; float residue of cancelling positions (|L| within 1e-9 of the
+    operands) is zero, a clearly negative result is refused."""
     after = liquidity + net
-    if after < 0.0:
-        if after < -_NEGATIVE_TOLERANCE * max(abs(liquidity), abs(net)):
-            raise CurveInputError(f"liquidity becomes negative ({after}) when crossing tick {tick}")
+    if abs(after) <= _NEGATIVE_TOLERANCE * max(abs(liquidity), abs(net)):
         return 0.0
+    if after < 0.0:
+        raise CurveInputError(f"liquidity becomes negative ({after}) when crossing tick {tick}")
     return after
 
 
@@ -136,7 +138,7 @@ class ConcentratedLiquidityCurve(ConstantProductSegments):
                 xv, yv = liq / s, liq * s
                 take = min(liq * (1.0 / s - 1.0 / b), xv * _MAX_RANGE_FILL, cap - x)
                 end = x + take
-                if end > x:
+                if x < end and end - x < xv:
                     out.append(Segment(x, end, True, cost, xv, yv))
                     cost += buy_cost(xv, yv, gamma, end - x)
                     x = end

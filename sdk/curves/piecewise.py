@@ -100,6 +100,8 @@ class PiecewiseLinearCurve:
         k = bisect_right(t, x) - 1
         if k >= self._m:
             return self._f[-1]
+        if k < self._zero:  # measure from the segment end nearer 0: small trades keep full relative precision
+            return self._f[k + 1] + self._s[k] * (x - t[k + 1])
         return self._f[k] + self._s[k] * (x - t[k])
 
     def marginal(self, x: float) -> tuple[float, float]:
