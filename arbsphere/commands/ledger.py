@@ -496,6 +496,7 @@ def verify(
     export_file: Annotated[
         Path, typer.Argument(help="An export from `arbsphere ledger export`.", dir_okay=False)
     ],
+    *,
     vkey: VkeyOption = None,
     vkey_file: VkeyFileOption = None,
     trusted: Annotated[
@@ -503,12 +504,17 @@ def verify(
         typer.Option("--trusted-checkpoint", help="An earlier signed checkpoint you kept (repeatable)."),
     ] = None,
     max_problems: Annotated[int, typer.Option("--max-problems", min=1)] = 100,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=256, help="Processes checking signatures in parallel.")
+    ] = 1,
 ) -> None:
     """Verify an export offline: every leaf, the root, the chain, every signature, the checkpoint."""
     with _errors():
         verifier = _load_vkey(vkey, vkey_file)
         notes = [path.read_text(encoding="utf-8") for path in trusted or []]
-        report = verify_export(export_file, verifier, trusted_checkpoints=notes, max_problems=max_problems)
+        report = verify_export(
+            export_file, verifier, trusted_checkpoints=notes, max_problems=max_problems, workers=workers
+        )
     if report.ok:
         typer.echo(
             f"OK: {report.entries_checked} entries of {report.origin} verified; "

@@ -17,12 +17,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from registry.ledger.did_key import DidKeyError, public_key_from_did
 from registry.ledger.entry import GENESIS_PREVIOUS_HASH, EntryError, kind_name
@@ -108,28 +110,55 @@ def verify_export(
     *,
     trusted_checkpoints: Sequence[str] = (),
     max_problems: int = DEFAULT_MAX_PROBLEMS,
+    workers: int = 1,
 ) -> VerificationReport:
-    """Verify an export (path or open text stream) against the log's key; see the module docstring."""
+    """Verify an export (path or open text stream) against the log's key; see the module docstring.
+
+    ``workers > 1`` checks the Ed25519 signatures (most of the time) in that many processes.
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
+        raise ValueError(f"workers: expected an integer in [1, 256], got {workers!r}")
     if isinstance(source, str | Path):
         with Path(source).open(encoding="utf-8") as stream:
             return verify_export(
-                stream, log_key, trusted_checkpoints=trusted_checkpoints, max_problems=max_problems
+                stream,
+                log_key,
+                trusted_checkpoints=trusted_checkpoints,
+                max_problems=max_problems,
+                workers=workers,
             )
     report = VerificationReport()
     problems = _Collector(report, max_problems)
+    if workers == 1:
+        _verify_stream(source, log_key, trusted_checkpoints, problems, None)
+        return report
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        _verify_stream(source, log_key, trusted_checkpoints, problems, pool)
+    report.problems.sort(key=lambda p: (p.index is None, p.index or 0))
+    return report
+
+
+def _verify_stream(
+    source: IO[str],
+    log_key: NoteVerifier,
+    trusted_checkpoints: Sequence[str],
+    problems: _Collector,
+    pool: ProcessPoolExecutor | None,
+) -> None:
+    report = problems.report
     try:
         head, entries = _read_export(source)
         header = ExportHeader.from_json(head)
     except ExportFormatError as exc:
         problems.add(None, "format", str(exc))
-        return report
+        return
     checkpoint = _check_checkpoint(header, log_key, problems)
     if checkpoint is None:
-        return report
+        return
     report.origin, report.size, report.root_hash = checkpoint.origin, checkpoint.size, checkpoint.root_hash
     earlier = _trusted(trusted_checkpoints, log_key, checkpoint, problems)
     frontier = Frontier()
-    checker = _EntryChecker(problems)
+    checker = _EntryChecker(problems, pool)
     for position, (line, item) in enumerate(entries):
         if position == checkpoint.size:
             problems.add(
@@ -162,7 +191,7 @@ def verify_export(
     elif frontier.root() != checkpoint.root_hash:
         computed, expected = frontier.root().hex(), checkpoint.root_hash.hex()
         problems.add(None, "root", f"the entries hash to root {computed}, the checkpoint says {expected}")
-    return report
+    checker.finish()
 
 
 def _check_checkpoint(header: ExportHeader, log_key: NoteVerifier, problems: _Collector) -> Checkpoint | None:
@@ -207,14 +236,57 @@ def _trusted(
     return earlier
 
 
-class _EntryChecker:
-    """Per-entry checks with the chain state they need; returns the recomputed leaf hash."""
+_SignatureJob = tuple[int, bytes, bytes, bytes]  # position, raw public key, signature, signing bytes
+SIGNATURE_CHUNK = 4096
+MAX_CHUNKS_IN_FLIGHT = 16
 
-    def __init__(self, problems: _Collector) -> None:
+
+def _bad_signatures(jobs: Sequence[_SignatureJob]) -> list[int]:
+    """Positions whose signature does not verify (runs in a worker process)."""
+    keys: dict[bytes, Ed25519PublicKey] = {}
+    bad = []
+    for position, raw_key, signature, message in jobs:
+        key = keys.get(raw_key)
+        if key is None:
+            key = keys[raw_key] = Ed25519PublicKey.from_public_bytes(raw_key)
+        try:
+            key.verify(signature, message)
+        except InvalidSignature:
+            bad.append(position)
+    return bad
+
+
+class _EntryChecker:
+    """Per-entry checks with the chain state they need; returns the recomputed leaf hash.
+
+    With a process pool, signature checks are batched to it and their findings added by :meth:`finish`.
+    """
+
+    def __init__(self, problems: _Collector, pool: ProcessPoolExecutor | None = None) -> None:
         self.problems = problems
+        self.pool = pool
         self.previous_hash: bytes | None = GENESIS_PREVIOUS_HASH
         self.previous_ts = 0
         self.keys: dict[str, Ed25519PublicKey | None] = {}
+        self.raw_keys: dict[str, bytes] = {}
+        self.jobs: list[_SignatureJob] = []
+        self.submitted: list[tuple[Future[list[int]], dict[int, str]]] = []
+        self.actors: dict[int, str] = {}
+
+    def _submit(self) -> None:
+        if self.pool is not None and self.jobs:
+            self.submitted.append((self.pool.submit(_bad_signatures, self.jobs), self.actors))
+            self.jobs, self.actors = [], {}
+
+    def finish(self) -> None:
+        """Collect the findings of signature checks still running in the pool."""
+        self._submit()
+        for future, actors in self.submitted:
+            for position in future.result():
+                self.problems.add(
+                    position, "signature", f"does not verify under the actor's key {actors[position]}"
+                )
+        self.submitted = []
 
     def skip(self, position: int) -> None:
         self.previous_hash = None  # the chain cannot be checked across an unreadable entry
@@ -262,9 +334,17 @@ class _EntryChecker:
             key = self._key(entry.actor_did)
             if key is None:
                 add(position, "actor_did", f"not an Ed25519 did:key: {entry.actor_did[:60]!r}")
+            elif self.pool is not None:
+                raw = self.raw_keys.get(entry.actor_did)
+                if raw is None:
+                    raw = self.raw_keys[entry.actor_did] = key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+                self.jobs.append((position, raw, entry.signature, leaf_data[: -len(entry.signature)]))
+                self.actors[position] = entry.actor_did
+                if len(self.jobs) >= SIGNATURE_CHUNK:
+                    self._submit()
             else:
                 try:
-                    key.verify(entry.signature, entry.signing_bytes())
+                    key.verify(entry.signature, leaf_data[: -len(entry.signature)])
                 except InvalidSignature:
                     add(position, "signature", f"does not verify under the actor's key {entry.actor_did}")
         self.previous_hash = leaf

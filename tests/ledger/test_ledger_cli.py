@@ -119,6 +119,8 @@ def test_export_then_verify_offline_and_detect_tampering(world: dict[str, object
     vkey_file.write_text(str(world["vkey"]) + "\n")
     code, out, _ = _run("verify", str(export), "--vkey-file", str(vkey_file))
     assert code == 0 and out.startswith("OK: 6 entries of arbsphere.test/cli verified")
+    code, out, _ = _run("verify", str(export), "--vkey-file", str(vkey_file), "--workers", "2")
+    assert code == 0 and out.startswith("OK: 6 entries")
     text = export.read_text()
     original = base64.b64encode(b"entry 2").decode()
     export.write_text(text.replace(original, base64.b64encode(b"entry X").decode()))

@@ -171,3 +171,17 @@ def test_problem_list_is_capped(exported: tuple[list[str], list[str]], key: Note
         broken = _edit(broken, index, "signature", _flip(json.loads(broken[index + 1])["signature"], 0))
     report = _verify(broken, key, max_problems=3)
     assert len(report.problems) == 3 and report.problems_dropped > 0 and not report.ok
+
+
+def test_parallel_signature_checks_report_the_same(
+    exported: tuple[list[str], list[str]], key: NoteSigner
+) -> None:
+    lines, earlier = exported
+    assert _verify(lines, key, workers=2, trusted_checkpoints=earlier).ok
+    broken = _edit(lines, 2, "signature", _flip(json.loads(lines[3])["signature"], 5))
+    broken = _edit(broken, 7, "actor_did", "did:key:z6MkiVpwA241guqtKWAkohHpcAry7S94QQb6ukW3GcCsugbK")
+    serial, parallel = _verify(broken, key), _verify(broken, key, workers=2)
+    assert parallel.problems == serial.problems
+    assert {(p.index, p.field) for p in parallel.problems} >= {(2, "signature"), (7, "signature")}
+    with pytest.raises(ValueError, match="workers"):
+        _verify(lines, key, workers=0)
