@@ -8,10 +8,19 @@ Public API (see each module for the details):
 - :class:`NoteSigner` / :class:`NoteVerifier` / :class:`Checkpoint` (``signed_note.py``): C2SP signed notes.
 - :class:`Ed25519Signer` / :class:`LedgerEntry` (``entry.py``): who signs entries and what they sign.
 - ``merkle.py``: RFC 9162 hashing and proofs, pure.
+- ``service.py``: the read-only ``LedgerAuditor`` gRPC service over mTLS and its client (import it directly;
+  it pulls in grpc and the PKI).
 """
 
 from registry.ledger.entry import Ed25519Signer, EntryError, EntrySigner, LedgerEntry, kind_name, parse_kind
-from registry.ledger.ledger import ConsistencyProof, InclusionProof, Ledger, LedgerError
+from registry.ledger.ledger import (
+    ConsistencyProof,
+    InclusionProof,
+    Ledger,
+    LedgerError,
+    LedgerNotFound,
+    LedgerRecorder,
+)
 from registry.ledger.signed_note import Checkpoint, NoteError, NoteSigner, NoteVerifier
 from registry.ledger.verify import Problem, VerificationReport, verify_export
 
@@ -25,6 +34,8 @@ __all__ = [
     "Ledger",
     "LedgerEntry",
     "LedgerError",
+    "LedgerNotFound",
+    "LedgerRecorder",
     "NoteError",
     "NoteSigner",
     "NoteVerifier",

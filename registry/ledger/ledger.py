@@ -275,13 +275,26 @@ class Ledger:
                 self._thread.start()
 
     def _load_state(self) -> None:
+        """Resume from the store, refusing to extend a tail that does not match its own hashes."""
         tail = self.store.tail()
         ids = Frontier.node_ids(tail.size)
         nodes = self.store.get_nodes(ids)
         missing = [n for n in ids if n not in nodes]
         if missing:
             raise StoreError(f"ledger tree is missing frontier nodes {missing[:5]} for size {tail.size}")
-        self._frontier = Frontier(tail.size, [nodes[n] for n in ids])
+        frontier = Frontier(tail.size, [nodes[n] for n in ids])
+        if tail.size:
+            last = self.store.get(tail.size - 1)
+            if last is None or last.entry().entry_hash() != last.leaf_hash:
+                raise StoreError(
+                    f"ledger entry {tail.size - 1}: stored hash does not match the entry; not appending"
+                )
+        latest = self.store.latest_checkpoint()
+        if latest is not None and latest.size == tail.size and latest.root_hash != frontier.root():
+            raise StoreError(
+                f"ledger tree at size {tail.size} does not match its latest checkpoint's root; not appending"
+            )
+        self._frontier = frontier
         self._last_hash = tail.last_hash if tail.last_hash is not None else GENESIS_PREVIOUS_HASH
         self._last_ts = tail.last_timestamp_ms
 

@@ -400,6 +400,26 @@ class LedgerSuite:
         with pytest.raises(ProofError):
             ledger.inclusion_proof(0).verify(root)
 
+    def test_writer_refuses_to_extend_a_corrupted_tail(
+        self, open_ledger: OpenLedger, signers: list[Ed25519Signer]
+    ) -> None:
+        ledger = open_ledger()
+        ledger.append_many([("JOIN", b"x%d" % i, signers[0]) for i in range(4)])
+        store = ledger.store
+        with store.engine.begin() as conn:
+            conn.execute(
+                sa.update(store.nodes).where(store.nodes.c.node_id == 0 * 64 + 2).values(hash=bytes(32))
+            )
+        with pytest.raises(StoreError, match="does not match its latest checkpoint"):
+            open_ledger()
+        with store.engine.begin() as conn:
+            conn.execute(
+                sa.update(store.entries).where(store.entries.c.idx == 3).values(payload_hash=bytes(32))
+            )
+        with pytest.raises(StoreError, match="entry 3: stored hash does not match"):
+            open_ledger()
+        assert open_ledger(None).size() == 4  # readers still get in, to audit it
+
     # --- durability -------------------------------------------------------------------------------------
 
     def test_sigkill_mid_batch_loses_no_acknowledged_entry(
