@@ -101,6 +101,7 @@ class AgentRunner:
         self._session = ""
         self._last_vector: FloatArray | None = None
         self._renew = False
+        self._in_session = False
 
     def info(self) -> VenueInfo:
         return VenueInfo(
@@ -163,6 +164,17 @@ class AgentRunner:
             stub = cpb_grpc.CoordinatorStub(channel)
             responses = stub.RoundStream(requests())
             self.stats.connects += 1
+            done = threading.Event()
+
+            def watchdog() -> None:
+                # Renew between sessions: a fresh channel with a fresh certificate before this one expires.
+                while not done.wait(0.25):
+                    if self.stop.is_set() or (not self._in_session and bundle.renewal_due(self.clock())):
+                        self._renew = not self.stop.is_set()
+                        responses.cancel()  # type: ignore[no-untyped-call]
+                        return
+
+            threading.Thread(target=watchdog, daemon=True).start()
             try:
                 for message in responses:
                     reply = self._handle(message)
@@ -176,7 +188,11 @@ class AgentRunner:
                             break
                     if self.stop.is_set():
                         break
+            except grpc.RpcError:
+                if not (self._renew or self.stop.is_set()):
+                    raise
             finally:
+                done.set()
                 outbox.put(None)
                 responses.cancel()  # type: ignore[no-untyped-call]
 
@@ -201,6 +217,7 @@ class AgentRunner:
             if body == "plan_commit":
                 return self._on_commit(message.plan_commit)
             if body == "end":
+                self._in_session = False
                 self.stats.sessions += 1
                 log.info(
                     "%s: session %s ended: %s",
@@ -225,6 +242,7 @@ class AgentRunner:
         if self.agent.venue_id not in start.members:
             raise ValueError(f"session {start.session_id!r} does not list this venue")
         self._session = start.session_id
+        self._in_session = True
         self._assets = tuple(start.assets)
         key = self.agent.start_session(start.session_id, self._assets, secure=True)
         assert key is not None

@@ -26,6 +26,7 @@ from coordinator import wire
 from coordinator.engine.contribution import Layout
 from coordinator.engine.messages import RoundBroadcast
 from coordinator.engine.rounding import Assignment
+from coordinator.engine.strategy import SessionError
 from coordinator.secagg import AggregateResult, Aggregator, RetryWith, SecAggError
 from coordinator.session import CommitAck, Gathered, VenueInfo
 from energibridge.errors import EnergiBridgeError
@@ -224,28 +225,39 @@ class GrpcLink:
         self._session = session_id
         self._assets = tuple(assets)
         self._length = Layout(len(assets)).size
-        for venue in members:
-            self.hub.send(
-                venue,
-                cpb.CoordinatorMessage(
-                    session_start=cpb.SessionStart(
-                        session_id=session_id, assets=list(assets), members=list(members)
-                    )
-                ),
+        start = cpb.CoordinatorMessage(
+            session_start=cpb.SessionStart(session_id=session_id, assets=list(assets), members=list(members))
+        )
+        keys: dict[str, bytes] = {}
+        sent_to: dict[str, Connection] = {}
+        deadline = time.monotonic() + self.reply_timeout_s
+        while set(members) - set(keys) and time.monotonic() < deadline:
+            # (Re)send to members whose current connection has not had it: an agent that renewed its
+            # certificate between sessions is back on a new connection and must not be left out.
+            for venue, connection in self.hub.connected().items():
+                if venue in members and venue not in keys and sent_to.get(venue) is not connection:
+                    connection.outbox.put(start)
+                    sent_to[venue] = connection
+            item = self._next(min(deadline, time.monotonic() + 0.1))
+            if item is None:
+                continue
+            venue, message = item
+            if message.WhichOneof("body") == "session_key" and message.session_key.session_id == session_id:
+                keys[venue] = bytes(message.session_key.x25519_public_key)
+            else:
+                self._unexpected(venue, message)
+        directory = {v: keys[v] for v in sorted(keys) if v in members}
+        if len(directory) < 2:
+            raise SessionError(
+                f"session {session_id}: only {sorted(directory)} of {sorted(members)} sent a session key"
             )
-        keys = self._collect("session_key", members, self.reply_timeout_s)
-        directory = {
-            v: m.session_key.x25519_public_key
-            for v, m in keys.items()
-            if m.session_key.session_id == session_id
-        }
-        message = cpb.CoordinatorMessage(
+        announcement = cpb.CoordinatorMessage(
             keys=cpb.KeyDirectory(
                 session_id=session_id, venue_ids=list(directory), x25519_public_keys=list(directory.values())
             )
         )
         for venue in directory:
-            self.hub.send(venue, message)
+            self.hub.send(venue, announcement)
         self._aggregator = Aggregator(sorted(directory), self._length)
 
     def _aggregate(

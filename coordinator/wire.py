@@ -132,6 +132,9 @@ def round_open(
         accepted_previous=sorted(broadcast.accepted_previous),
         secagg_round_id=secagg_round_id,
         has_previous_mean=mean is not None,
+        mix_low=[] if broadcast.mix is None else broadcast.mix[0].tolist(),
+        mix_high=[] if broadcast.mix is None else broadcast.mix[1].tolist(),
+        mix_weight=[] if broadcast.mix is None else broadcast.mix[2].tolist(),
     )
 
 
@@ -174,6 +177,16 @@ def broadcast_from(message: cpb.RoundOpen, assets: Sequence[str]) -> RoundBroadc
     eps = message.best_response_eps
     if not (math.isfinite(eps) and 0 < eps < 1):
         raise IrValidationError("RoundOpen.best_response_eps", f"must be in (0, 1), got {eps!r}")
+    mix = None
+    if message.mix_low or message.mix_high or message.mix_weight:
+        weight = _finite_vector(message.mix_weight, "RoundOpen.mix_weight", n)
+        if np.any((weight < 0) | (weight > 1)):
+            raise IrValidationError("RoundOpen.mix_weight", "must lie in [0, 1]")
+        mix = (
+            _finite_vector(message.mix_low, "RoundOpen.mix_low", n),
+            _finite_vector(message.mix_high, "RoundOpen.mix_high", n),
+            weight,
+        )
     return RoundBroadcast(
         session_id=signals.session_id,
         round_id=signals.round_id,
@@ -190,6 +203,7 @@ def broadcast_from(message: cpb.RoundOpen, assets: Sequence[str]) -> RoundBroadc
         best_response_eps=eps,
         rebase=message.rebase,
         accepted_previous=frozenset(message.accepted_previous),
+        mix=mix,
     )
 
 

@@ -62,12 +62,33 @@ def _with_json_names(messages: Iterable[descriptor_pb2.DescriptorProto]) -> None
 
 
 def ir_descriptor_set() -> bytes:
-    """The EnergiBridge IR (messages and the Coordinator service) as a serialized FileDescriptorSet."""
-    from arbsphere.energibridge.v1 import coordinator_pb2, ir_pb2
+    """The whole EnergiBridge IR (every generated ``*_pb2`` module: messages and services) as a serialized
+    FileDescriptorSet, dependencies before dependants as protoc orders them."""
+    import importlib
+    import pkgutil
 
+    import arbsphere.energibridge.v1 as package
+
+    modules = [
+        importlib.import_module(f"{package.__name__}.{info.name}")
+        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name)
+        if info.name.endswith("_pb2")
+    ]
+    by_name = {m.DESCRIPTOR.name: m.DESCRIPTOR for m in modules}
+    ordered: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in ordered or name not in by_name:
+            return
+        for dependency in by_name[name].dependencies:
+            visit(dependency.name)
+        ordered.append(name)
+
+    for name in sorted(by_name):
+        visit(name)
     files = []
-    for module in (ir_pb2, coordinator_pb2):
-        proto = descriptor_pb2.FileDescriptorProto.FromString(module.DESCRIPTOR.serialized_pb)
+    for name in ordered:
+        proto = descriptor_pb2.FileDescriptorProto.FromString(by_name[name].serialized_pb)
         _with_json_names(proto.message_type)
         files.append(proto)
     return descriptor_pb2.FileDescriptorSet(file=files).SerializeToString(deterministic=True)

@@ -213,6 +213,9 @@ class RoundOpen(_message.Message):
     ACCEPTED_PREVIOUS_FIELD_NUMBER: _builtins.int
     SECAGG_ROUND_ID_FIELD_NUMBER: _builtins.int
     HAS_PREVIOUS_MEAN_FIELD_NUMBER: _builtins.int
+    MIX_LOW_FIELD_NUMBER: _builtins.int
+    MIX_HIGH_FIELD_NUMBER: _builtins.int
+    MIX_WEIGHT_FIELD_NUMBER: _builtins.int
     fixed_point_bits: _builtins.int
     mode: Global___RoundMode.ValueType
     phase: Global___RoundPhase.ValueType
@@ -237,6 +240,14 @@ class RoundOpen(_message.Message):
 
     @_builtins.property
     def accepted_previous(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def mix_low(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """Price-space crossover: answer x(mix_low) + mix_weight * (x(mix_high) - x(mix_low)) per asset."""
+
+    @_builtins.property
+    def mix_high(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    @_builtins.property
+    def mix_weight(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
     def __init__(
         self,
         *,
@@ -253,10 +264,13 @@ class RoundOpen(_message.Message):
         accepted_previous: _abc.Iterable[_builtins.str] | None = ...,
         secagg_round_id: _builtins.int = ...,
         has_previous_mean: _builtins.bool = ...,
+        mix_low: _abc.Iterable[_builtins.float] | None = ...,
+        mix_high: _abc.Iterable[_builtins.float] | None = ...,
+        mix_weight: _abc.Iterable[_builtins.float] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["duals", b"duals", "round", b"round", "signals", b"signals"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_previous", b"accepted_previous", "best_response_eps", b"best_response_eps", "duals", b"duals", "fixed_point_bits", b"fixed_point_bits", "has_previous_mean", b"has_previous_mean", "mask_set", b"mask_set", "mode", b"mode", "over_relaxation", b"over_relaxation", "phase", b"phase", "rebase", b"rebase", "round", b"round", "secagg_round_id", b"secagg_round_id", "signals", b"signals"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_previous", b"accepted_previous", "best_response_eps", b"best_response_eps", "duals", b"duals", "fixed_point_bits", b"fixed_point_bits", "has_previous_mean", b"has_previous_mean", "mask_set", b"mask_set", "mix_high", b"mix_high", "mix_low", b"mix_low", "mix_weight", b"mix_weight", "mode", b"mode", "over_relaxation", b"over_relaxation", "phase", b"phase", "rebase", b"rebase", "round", b"round", "secagg_round_id", b"secagg_round_id", "signals", b"signals"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

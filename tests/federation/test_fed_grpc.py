@@ -1,0 +1,240 @@
+"""The federation over a real gRPC server with mutual TLS on loopback (agents in threads)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import pytest
+
+from agents.grpc_client import AgentRunner, Backoff
+from arbsphere.energibridge.v1 import coordinator_pb2 as cpb
+from arbsphere.energibridge.v1 import coordinator_pb2_grpc as cpb_grpc
+from arbsphere.simulation import build_region
+from coordinator import wire
+from coordinator.grpc_server import GrpcLink, RunningServer, serve, venues_of
+from coordinator.inprocess import InProcessLink
+from coordinator.session import SessionDriver
+from registry.pki import CertificateBundle, DevCertificateAuthority
+from registry.pki.grpc_tls import secure_channel
+
+REGION = "test"
+
+
+@pytest.fixture(scope="module")
+def ca() -> DevCertificateAuthority:
+    return DevCertificateAuthority.ephemeral(REGION, created_at=datetime.now(UTC) - timedelta(days=1))
+
+
+@pytest.fixture
+def server(ca: DevCertificateAuthority) -> Iterator[RunningServer]:
+    running = serve(ca.issue_coordinator(), region=REGION)
+    yield running
+    running.stop(0)
+
+
+def start_agents(
+    server: RunningServer,
+    agents: dict,
+    infos: dict,
+    ca: DevCertificateAuthority,
+    ttl: timedelta = timedelta(hours=1),
+) -> list[AgentRunner]:
+    runners = []
+    for venue, agent in agents.items():
+        mids = dict(infos[venue].reference_prices)
+        runner = AgentRunner(
+            agent,
+            f"127.0.0.1:{server.port}",
+            lambda venue=venue: ca.issue_agent(venue, ttl=ttl),
+            lambda mids=mids: mids,
+            backoff=Backoff(initial=0.05, maximum=0.2),
+        )
+        threading.Thread(target=runner.run, daemon=True).start()
+        runners.append(runner)
+    server.hub.wait_for(len(agents), 20)
+    return runners
+
+
+def stop(runners: list[AgentRunner]) -> None:
+    for runner in runners:
+        runner.stop.set()
+
+
+def test_grpc_transport_gives_the_same_plan_as_in_process(
+    server: RunningServer, ca: DevCertificateAuthority
+) -> None:
+    _, local_agents, infos = build_region(5, 9, latency_budget_ms=600_000)
+    local = SessionDriver(InProcessLink(local_agents), infos).run("same")
+    _, agents, _ = build_region(5, 9, latency_budget_ms=600_000)
+    runners = start_agents(server, agents, infos, ca)
+    try:
+        remote = SessionDriver(GrpcLink(server.hub), venues_of(server.hub)).run("same")
+    finally:
+        stop(runners)
+    assert remote.rounds == local.rounds
+    assert remote.profit == pytest.approx(local.profit, abs=1e-9)
+    assert [(a.venue_id, a.state_hash) for a in remote.acks] == [
+        (a.venue_id, a.state_hash) for a in local.acks
+    ]
+
+
+def test_rotation_keeps_sessions_and_agents_renew_before_expiry(
+    server: RunningServer, ca: DevCertificateAuthority
+) -> None:
+    _, agents, infos = build_region(3, 4, latency_budget_ms=600_000)
+    runners = start_agents(server, agents, infos, ca, ttl=timedelta(seconds=3))
+    try:
+        driver = SessionDriver(GrpcLink(server.hub), venues_of(server.hub))
+        assert driver.run().converged
+        server.credentials.rotate(ca.issue_coordinator())
+        assert driver.run().converged  # the rotation dropped no live session
+        deadline = time.monotonic() + 10  # agents' 3 s certificates: renewal is due after 2 s
+        while min(r.stats.connects for r in runners) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert min(r.stats.connects for r in runners) >= 2
+        server.hub.wait_for(3, 10)
+        driver.venues = dict(venues_of(server.hub))
+        assert driver.run().converged  # fresh channels, fresh certificates, the rotated server cert
+    finally:
+        stop(runners)
+    assert server.credentials.rotations == 1
+
+
+def _hello_stream(
+    bundle: CertificateBundle, port: int, *messages: cpb.AgentMessage
+) -> list[cpb.CoordinatorMessage]:
+    with secure_channel(f"127.0.0.1:{port}", bundle, server_name="localhost") as channel:
+        stub = cpb_grpc.CoordinatorStub(channel)
+        replies: list[cpb.CoordinatorMessage] = []
+        for reply in stub.RoundStream(iter(messages), timeout=5):
+            replies.append(reply)
+        return replies
+
+
+def _hello(venue: str, **overrides: object) -> cpb.AgentMessage:
+    _, _agents, infos = build_region(2, 1)
+    info = next(iter(infos.values()))
+    message = wire.hello_message(info)
+    message.venue_id = venue
+    for name, value in overrides.items():
+        if name == "reference_prices":
+            del message.reference_prices[:]
+            message.reference_prices.extend(value)  # type: ignore[arg-type]
+        else:
+            setattr(message, name, value)
+    return cpb.AgentMessage(hello=message)
+
+
+def test_certificate_from_another_ca_is_refused(server: RunningServer) -> None:
+    other = DevCertificateAuthority.ephemeral(REGION)
+    with pytest.raises(grpc.RpcError) as info:
+        _hello_stream(other.issue_agent("rogue"), server.port, _hello("rogue"))
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "rogue" not in server.hub.connected()
+
+
+def test_expired_certificate_is_refused(server: RunningServer, ca: DevCertificateAuthority) -> None:
+    old = ca.issue_agent("late", ttl=timedelta(seconds=60), now=datetime.now(UTC) - timedelta(minutes=5))
+    with pytest.raises(grpc.RpcError) as info:
+        _hello_stream(old, server.port, _hello("late"))
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_no_plaintext_listener(server: RunningServer) -> None:
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        stub = cpb_grpc.CoordinatorStub(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            list(stub.RoundStream(iter([_hello("plain")]), timeout=3))
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_hello_for_another_venue_is_refused(server: RunningServer, ca: DevCertificateAuthority) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        _hello_stream(ca.issue_agent("alice"), server.port, _hello("bob"))
+    assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "does not match the certificate identity" in (info.value.details() or "")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        ({"reference_prices": [float("nan")] * 3}, "reference_prices"),
+        ({"reference_prices": [-1.0, 1.0, 1.0]}, "reference_prices"),
+        ({"lot_sizes": ["abc", "0.1", "0.1"]}, "lot_sizes"),
+        ({"latency_budget_ms": 0}, "latency_budget_ms"),
+    ],
+)
+def test_malformed_hello_is_refused_and_server_keeps_serving(
+    server: RunningServer, ca: DevCertificateAuthority, overrides: dict, needle: str
+) -> None:
+    venue = "mallory"
+    message = _hello(venue)
+    if "lot_sizes" in overrides:
+        del message.hello.lot_sizes[:]
+        message.hello.lot_sizes.extend(overrides["lot_sizes"])
+    elif "reference_prices" in overrides:
+        del message.hello.reference_prices[:]
+        message.hello.reference_prices.extend(overrides["reference_prices"])
+    else:
+        message.hello.latency_budget_ms = overrides["latency_budget_ms"]
+    with pytest.raises(grpc.RpcError) as info:
+        _hello_stream(ca.issue_agent(venue), server.port, message)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert needle in (info.value.details() or "")
+    _assert_still_serving(server, ca)
+
+
+def test_unknown_major_version_is_refused(server: RunningServer, ca: DevCertificateAuthority) -> None:
+    message = _hello("eve")
+    message.hello.ir_version.major = 2
+    with pytest.raises(grpc.RpcError) as info:
+        _hello_stream(ca.issue_agent("eve"), server.port, message)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "major" in (info.value.details() or "")
+
+
+def test_oversize_message_is_refused_and_server_keeps_serving(
+    server: RunningServer, ca: DevCertificateAuthority
+) -> None:
+    message = _hello("big")
+    message.hello.agent_did = "x" * (5 << 20)
+    with pytest.raises(grpc.RpcError) as info:
+        _hello_stream(ca.issue_agent("big"), server.port, message)
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    _assert_still_serving(server, ca)
+
+
+def _assert_still_serving(server: RunningServer, ca: DevCertificateAuthority) -> None:
+    _, agents, infos = build_region(2, 5, latency_budget_ms=600_000)
+    runners = start_agents(server, agents, infos, ca)
+    try:
+        assert SessionDriver(GrpcLink(server.hub), venues_of(server.hub)).run().converged
+    finally:
+        stop(runners)
+
+
+def test_replayed_and_out_of_order_contributions_are_refused(
+    server: RunningServer, ca: DevCertificateAuthority
+) -> None:
+    _, agents, infos = build_region(2, 6, latency_budget_ms=600_000)
+    runners = start_agents(server, agents, infos, ca)
+    try:
+        link = GrpcLink(server.hub)
+        driver = SessionDriver(link, venues_of(server.hub))
+        assert driver.run("first").converged
+        venue = sorted(agents)[0]
+        stale = cpb.AgentMessage(
+            contribution=cpb.MaskedContribution(
+                session_id="first", round_id=1, masked=[1, 2, 3], secagg_round_id=0
+            )
+        )
+        server.hub.inbox.put((venue, stale))
+        result = driver.run("second")
+        assert result.converged
+    finally:
+        stop(runners)
+    assert any(r.startswith(f"{venue}: ") for r in server.hub.refused), server.hub.refused
