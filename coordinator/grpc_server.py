@@ -290,11 +290,11 @@ class GrpcLink:
             while outcome is None:
                 live = set(self.hub.connected())
                 if not (set(current.missing) & live):
-                    outcome = aggregator.poll(now=float("inf"))
+                    outcome = aggregator.poll(now=deadline)
                     break
                 item = self._next(deadline)
                 if item is None:
-                    outcome = aggregator.poll(now=float("inf"))
+                    outcome = aggregator.poll(now=deadline)
                     break
                 venue, message = item
                 if message.WhichOneof("body") != "contribution":
