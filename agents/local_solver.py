@@ -177,7 +177,8 @@ class SeparableLocalProblem(_LocalProblemBase):
         self.multiplier = 0.0
         if self._budget is None or self.budget_used(x) <= self._budget:
             return x
-        if self._budget == 0.0:
+        if self._budget == 0.0:  # any multiplier that zeroes every asset certifies x = 0
+            self.multiplier = self._multiplier_zeroing_all(v, rhos)
             return np.zeros_like(x)
         lam, x = self._budget_multiplier(v, rhos, self._budget)
         used = self.budget_used(x)

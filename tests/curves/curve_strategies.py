@@ -198,8 +198,8 @@ def brute_force_convex(
 ) -> float:
     """Prox of any convex curve: a grid (plus known breakpoints) to bracket the minimum, then golden section.
 
-    Convexity puts the minimiser between the neighbours of the best grid point; golden section on a convex
-    function then converges to it (and, at the end, to within rounding of the objective).
+    Convexity puts the minimiser between the neighbours of the best grid point (two a side, for rounding ties);
+    golden section on a convex function then converges to it (to within rounding of the objective).
     """
     lo, hi = curve.lower, curve.upper
     if lo == hi:
@@ -217,7 +217,8 @@ def brute_force_convex(
     )
     values = [obj(x) for x in grid]
     k = min(range(len(grid)), key=values.__getitem__)
-    a, b = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
+    # two neighbours a side: near-duplicate grid points (a kink next to a grid point) tie within rounding
+    a, b = grid[max(k - 2, 0)], grid[min(k + 2, len(grid) - 1)]
     best_x, best = grid[k], values[k]
     inv_phi = (math.sqrt(5.0) - 1.0) / 2.0
     c, d = b - inv_phi * (b - a), a + inv_phi * (b - a)
