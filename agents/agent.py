@@ -19,7 +19,7 @@ import numpy as np
 from agents.curve_problem import CurveProblem
 from agents.participant import Participant, ParticipantError
 from agents.plan_state import PlanState, idempotency_key
-from coordinator.engine.contribution import FloatArray
+from coordinator.engine.contribution import CODEC, FloatArray
 from coordinator.engine.messages import RoundBroadcast
 from coordinator.engine.rounding import Assignment, round_toward_zero
 from coordinator.secagg import MaskingClient, generate_private_key
@@ -91,6 +91,10 @@ class EdgeAgent:
     def lot_sizes(self) -> dict[str, Decimal]:
         return {a: self.config.instruments[a].lot_size for a in self.assets}
 
+    def forget_warm_start(self) -> None:
+        """Start the next session cold (benchmarks, or after a market regime change)."""
+        self._warm.clear()
+
     def update_curves(self, curves: Mapping[str, CostCurve]) -> None:
         """New market state (a book tick); takes effect at the next session."""
         self.curves.update(curves)
@@ -109,7 +113,7 @@ class EdgeAgent:
         self._adjusted = {}
         self._masking = None
         if secure:
-            self._masking = MaskingClient(session_id, self.venue_id, generate_private_key())
+            self._masking = MaskingClient(session_id, self.venue_id, generate_private_key(), codec=CODEC)
             return self._masking.public_key
         return None
 

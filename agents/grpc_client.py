@@ -83,6 +83,7 @@ class AgentRunner:
         *,
         server_name: str = "localhost",
         on_plan: Callable[[CommittedPlan], None] | None = None,
+        before_session: Callable[[int], None] | None = None,
         backoff: Backoff | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -92,6 +93,7 @@ class AgentRunner:
         self.reference_prices = reference_prices
         self.server_name = server_name
         self.on_plan = on_plan
+        self.before_session = before_session
         self.backoff = backoff or Backoff()
         self.clock = clock
         self.stats = AgentStats()
@@ -244,6 +246,10 @@ class AgentRunner:
         self._session = start.session_id
         self._in_session = True
         self._assets = tuple(start.assets)
+        if start.cold:
+            self.agent.forget_warm_start()
+        if self.before_session is not None:
+            self.before_session(self.stats.sessions)
         key = self.agent.start_session(start.session_id, self._assets, secure=True)
         assert key is not None
         return cpb.AgentMessage(

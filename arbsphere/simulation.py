@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
+import numpy as np
+
 from agents.agent import EdgeAgent, InstrumentSpec, VenueConfig
 from coordinator.session import VenueInfo
 from sdk.scenarios import DEFAULT_KINDS, Scenario, VenueScenario, generate_scenario
@@ -45,6 +47,16 @@ def venue_info(agent: EdgeAgent, scenario: Scenario) -> VenueInfo:
         reference_prices={a: scenario.mids[a] for a in agent.assets},
         latency_budget_ms=agent.config.latency_budget_ms,
     )
+
+
+def ticked_mids(mids: dict[str, float], seed: int, tick: int, bps: float) -> dict[str, float]:
+    """Common mids after ``tick`` steps of a seeded random walk of ``bps`` per step (correlated across
+    venues: every agent derives the same path from the seed, as from a shared public price feed)."""
+    if tick == 0 or bps == 0:
+        return dict(mids)
+    rng = np.random.default_rng([seed, 0x71C, tick])
+    moves = rng.normal(0.0, bps * 1e-4, size=len(mids))
+    return {a: m * (1.0 + float(d)) for (a, m), d in zip(sorted(mids.items()), moves, strict=True)}
 
 
 def build_region(

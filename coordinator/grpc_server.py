@@ -23,7 +23,7 @@ import numpy as np
 from arbsphere.energibridge.v1 import coordinator_pb2 as cpb
 from arbsphere.energibridge.v1 import coordinator_pb2_grpc as cpb_grpc
 from coordinator import wire
-from coordinator.engine.contribution import Layout
+from coordinator.engine.contribution import CODEC, Layout
 from coordinator.engine.messages import RoundBroadcast
 from coordinator.engine.rounding import Assignment
 from coordinator.engine.strategy import SessionError
@@ -221,12 +221,16 @@ class GrpcLink:
 
     # -- AgentLink -----------------------------------------------------------------------------------
 
-    def start(self, session_id: str, assets: Sequence[str], members: Sequence[str]) -> None:
+    def start(
+        self, session_id: str, assets: Sequence[str], members: Sequence[str], *, cold: bool = False
+    ) -> None:
         self._session = session_id
         self._assets = tuple(assets)
         self._length = Layout(len(assets)).size
         start = cpb.CoordinatorMessage(
-            session_start=cpb.SessionStart(session_id=session_id, assets=list(assets), members=list(members))
+            session_start=cpb.SessionStart(
+                session_id=session_id, assets=list(assets), members=list(members), cold=cold
+            )
         )
         keys: dict[str, bytes] = {}
         sent_to: dict[str, Connection] = {}
@@ -258,7 +262,7 @@ class GrpcLink:
         )
         for venue in directory:
             self.hub.send(venue, announcement)
-        self._aggregator = Aggregator(sorted(directory), self._length)
+        self._aggregator = Aggregator(sorted(directory), self._length, codec=CODEC)
 
     def _aggregate(
         self, open_message: Callable[[int, Sequence[str]], cpb.CoordinatorMessage], round_id: int

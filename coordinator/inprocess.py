@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from agents.agent import EdgeAgent
-from coordinator.engine.contribution import FloatArray, Layout
+from coordinator.engine.contribution import CODEC, FloatArray, Layout
 from coordinator.engine.messages import RoundBroadcast
 from coordinator.engine.rounding import Assignment
 from coordinator.secagg import AggregateResult, Aggregator, RetryWith
@@ -31,15 +31,20 @@ class InProcessLink:
         self._length = 0
         self.committed: dict[str, object] = {}
 
-    def start(self, session_id: str, assets: Sequence[str], members: Sequence[str]) -> None:
+    def start(
+        self, session_id: str, assets: Sequence[str], members: Sequence[str], *, cold: bool = False
+    ) -> None:
         self._length = Layout(len(assets)).size
+        if cold:
+            for venue in members:
+                self.agents[venue].forget_warm_start()
         keys = {v: self.agents[v].start_session(session_id, assets, secure=self.secure) for v in members}
         if self.secure:
             directory = {v: k for v, k in keys.items() if k is not None}
             self.transcript.append(("keys", dict(directory)))
             for venue in members:
                 self.agents[venue].set_peers(directory)
-            self._aggregator = Aggregator(members, self._length)
+            self._aggregator = Aggregator(members, self._length, codec=CODEC)
 
     def _sum(self, vectors: Mapping[str, FloatArray], members: Sequence[str]) -> Gathered:
         if not self.secure:

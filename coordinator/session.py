@@ -54,7 +54,9 @@ class CommitAck:
 class AgentLink(Protocol):
     """How the driver reaches the agents of a session."""
 
-    def start(self, session_id: str, assets: Sequence[str], members: Sequence[str]) -> None: ...
+    def start(
+        self, session_id: str, assets: Sequence[str], members: Sequence[str], *, cold: bool = False
+    ) -> None: ...
 
     def gather(self, broadcast: RoundBroadcast, members: Sequence[str]) -> Gathered: ...
 
@@ -133,8 +135,13 @@ class SessionDriver:
             )
         return scales
 
-    def run(self, session_id: str | None = None, deadline_s: float | None = None) -> SessionResult:
-        """One federated solve and commit. ``deadline_s`` defaults to the tightest latency budget."""
+    def run(
+        self, session_id: str | None = None, deadline_s: float | None = None, *, cold: bool = False
+    ) -> SessionResult:
+        """One federated solve and commit. ``deadline_s`` defaults to the tightest latency budget;
+        ``cold`` discards the warm start on both sides (coordinator prices, agents' last plans)."""
+        if cold:
+            self.warm = None
         started = time.perf_counter()
         self._session_count += 1
         sid = session_id or f"session-{self._session_count}"
@@ -147,7 +154,7 @@ class SessionDriver:
         strategy = STRATEGIES[self.strategy_name](
             sid, assets, self.venues, self.scales(), config=self.config, warm=self.warm
         )
-        self.link.start(sid, assets, strategy.active)
+        self.link.start(sid, assets, strategy.active, cold=cold)
         self._record("session_start", sid, {"session": sid, "participants": list(strategy.active)})
         dropped: list[str] = []
         while not strategy.converged and strategy.round_id < self.config.max_rounds:

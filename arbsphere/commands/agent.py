@@ -12,7 +12,7 @@ import typer
 
 from agents.agent import CommittedPlan
 from agents.grpc_client import AgentRunner
-from arbsphere.simulation import agent_for
+from arbsphere.simulation import agent_for, ticked_mids
 from registry.pki import read_bundle
 from sdk.scenarios import generate_scenario
 
@@ -57,6 +57,7 @@ def run_command(
         str, typer.Option(help="Name the coordinator's certificate must carry.")
     ] = "localhost",
     latency_budget_ms: Annotated[int, typer.Option(help="This venue's latency budget.")] = 5000,
+    tick_bps: Annotated[float, typer.Option(help="Synthetic feed: common mid move per session (bps).")] = 0.0,
 ) -> None:
     """Join the region, answer its rounds privately and print this venue's committed plans."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
@@ -67,12 +68,30 @@ def run_command(
         )
     agent = agent_for(scenario, venue, latency_budget_ms=latency_budget_ms)
     mids = {a: scenario.mids[a] for a in agent.assets}
+    kind_list = tuple(k.strip() for k in kinds.split(","))
+
+    def before_session(index: int) -> None:
+        # The demo feed: the synthetic market ticks between sessions (a real agent reads its exchange).
+        if tick_bps and index > 0:
+            moved = generate_scenario(
+                scenario_venues,
+                seed,
+                kinds=kind_list,
+                mids=ticked_mids(dict(scenario.mids), seed, index, tick_bps),
+            )
+            agent.update_curves(moved.venues[venue].curves)
 
     def on_plan(plan: CommittedPlan) -> None:
         print(json.dumps(plan_event(plan), sort_keys=True), flush=True)
 
     runner = AgentRunner(
-        agent, target, lambda: read_bundle(cert_dir), lambda: mids, server_name=server_name, on_plan=on_plan
+        agent,
+        target,
+        lambda: read_bundle(cert_dir),
+        lambda: mids,
+        server_name=server_name,
+        on_plan=on_plan,
+        before_session=before_session,
     )
     stats = runner.run(max_sessions=sessions or None)
     print(

@@ -12,7 +12,17 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from coordinator.secagg.fixedpoint import FixedPointCodec
+
 FloatArray = NDArray[np.float64]
+
+CODEC = FixedPointCodec(frac_bits=32)
+"""Fixed point of the secure sums: resolution 2.3e-10, range +-2.1e9 / N. The rounding phase recovers exact
+lot-grid sums while ``N * 2**-33`` stays below half the finest lot quantum (N < 43 for 1e-8 lots)."""
+
+DIAGNOSTIC_CLAMP = 1e6
+"""Bound on the squared-step and duality-gap terms. They only feed residuals and the stopping rule, so a
+clamped value still says "far from converged" without overflowing the ring."""
 
 
 @dataclass(frozen=True)
@@ -34,9 +44,9 @@ class Layout:
         out = np.empty(self.size, dtype=np.float64)
         n = self.n_assets
         out[:n] = dx
-        out[n : 2 * n] = dx_sq
+        out[n : 2 * n] = np.minimum(dx_sq, DIAGNOSTIC_CLAMP)
         out[2 * n] = d_cost
-        out[2 * n + 1] = d_gap
+        out[2 * n + 1] = float(np.clip(d_gap, -DIAGNOSTIC_CLAMP, DIAGNOSTIC_CLAMP))
         return out
 
     def unpack(self, vector: FloatArray) -> tuple[FloatArray, FloatArray, float, float]:

@@ -81,10 +81,11 @@ def lot_quantum(lots: Iterable[Decimal]) -> Decimal:
 def exact_sum(value: float, quantum: Decimal) -> Decimal:
     """The exact grid value a securely aggregated sum of lot multiples stands for.
 
-    The fixed-point sum carries an error of about ``n * 2**-32``; it must be far below half a quantum.
+    The fixed-point sum carries an error of at most ``n * 2**-33``; the nearest grid point is exact while
+    that stays below half a quantum, and anything closer to the middle is refused rather than guessed.
     """
     steps = Decimal(repr(value)) / quantum
     nearest = steps.to_integral_value()
-    if abs(steps - nearest) > Decimal("0.25"):
+    if abs(steps - nearest) > Decimal("0.45"):
         raise BalanceError(f"aggregated sum {value!r} is not on the lot grid {quantum} (precision lost?)")
     return nearest * quantum

@@ -14,9 +14,9 @@ from agents.participant import ParticipantError
 from agents.plan_state import PlanState, idempotency_key
 from arbsphere.simulation import build_region
 from coordinator.engine.config import AdmmConfig
+from coordinator.engine.contribution import CODEC
 from coordinator.engine.rounding import Assignment, BalanceError, assign_residual, exact_sum, lot_quantum
 from coordinator.inprocess import InProcessLink
-from coordinator.secagg import FixedPointCodec
 from coordinator.session import SessionDriver, SessionResult
 from sdk.reference_solver import centralised_optimum
 
@@ -133,7 +133,7 @@ def test_coordinator_transcript_holds_no_individual_contribution() -> None:
 
         agent.answer_round = spy  # type: ignore[method-assign]
     SessionDriver(link, infos).run()
-    codec = FixedPointCodec()
+    codec = CODEC
     received = {tuple(words) for _, words in link.transcript if isinstance(words, list)}
     received_words = {w for words in received for w in words}
     assert received and plain

@@ -123,7 +123,10 @@ class SessionStart(_message.Message):
     SESSION_ID_FIELD_NUMBER: _builtins.int
     ASSETS_FIELD_NUMBER: _builtins.int
     MEMBERS_FIELD_NUMBER: _builtins.int
+    COLD_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
+    cold: _builtins.bool
+    """forget warm starts (plans and prices) before this session"""
     @_builtins.property
     def assets(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -134,10 +137,11 @@ class SessionStart(_message.Message):
         session_id: _builtins.str = ...,
         assets: _abc.Iterable[_builtins.str] | None = ...,
         members: _abc.Iterable[_builtins.str] | None = ...,
+        cold: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assets", b"assets", "members", b"members", "session_id", b"session_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assets", b"assets", "cold", b"cold", "members", b"members", "session_id", b"session_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
