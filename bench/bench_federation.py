@@ -53,7 +53,7 @@ def grpc_region(n: int, workdir: Path) -> dict[str, Any]:
     for venue in sorted(scenario.venues):
         write_bundle(workdir / venue, ca.issue_agent(venue))
         processes.append(
-            subprocess.Popen(  # noqa: S603 (our own CLI)
+            subprocess.Popen(
                 [
                     sys.executable,
                     "-m",
@@ -168,7 +168,7 @@ def main() -> dict[str, object]:
             )
         )
     print_table(
-        "federated solve, agents as processes (secure aggregation on); optimality = committed profit / optimum",
+        "federated solve, agents as processes, secure aggregation on (optimality: profit / optimum)",
         (
             "N",
             "strategy",
