@@ -5,6 +5,11 @@ Each side keeps a dict (price -> size) for O(1) lookups and one ascending list o
 ``-price``). Venue updates cluster near the top of the book, so inserts and deletes there shift only the few
 entries behind them. Measured against sortedcontainers and a heap variant in bench/bench_feeds.py.
 
+Each side also counts the changes that land within its best ``watch_depth`` levels (``top_changes``): a cost
+curve built from the top ``n <= watch_depth`` levels is still exact while the count is unchanged, so consumers
+rebuild only when it moved (``agents.feeds.curve_cache``). Deciding "within the top" is one comparison with
+the ``watch_depth``-th best key, no extra search.
+
 Every mutation validates its input (finite price > 0, finite size >= 0) and raises ``BookValueError`` naming
 the side and level: a NaN or negative size never enters the book.
 """
@@ -12,12 +17,17 @@ the side and level: a NaN or negative size never enters the book.
 from __future__ import annotations
 
 import math
+import sys
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Sequence
+from operator import gt as _gt
+from operator import lt as _lt
 
 from sdk.adapters.events import Level
 
 _INF = math.inf
+UNWATCHED = sys.maxsize
+"""``watch_depth`` of a side nobody narrowed: every change counts as a top change."""
 
 
 class BookValueError(ValueError):
@@ -27,19 +37,29 @@ class BookValueError(ValueError):
 class BookSide:
     """One side of the book; ``sign`` is +1 for bids (best = highest), -1 for asks (best = lowest)."""
 
-    __slots__ = ("_keys", "_sizes", "name", "sign")
+    __slots__ = ("_keys", "_sizes", "name", "sign", "top_changes", "watch_depth")
 
     def __init__(self, name: str, sign: int) -> None:
         self.name = name
         self.sign = sign
         self._sizes: dict[float, float] = {}
         self._keys: list[float] = []
+        self.watch_depth = UNWATCHED
+        """Changes within this many best levels count in ``top_changes``."""
+        self.top_changes = 0
+        """How many changes touched the best ``watch_depth`` levels (a version number, only ever grows)."""
 
     def __len__(self) -> int:
         return len(self._sizes)
 
     def __contains__(self, price: float) -> bool:
         return price in self._sizes
+
+    def watch(self, depth: int) -> None:
+        """Count only changes within the best ``depth`` levels (the widest depth any consumer asked for)."""
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth <= 0:
+            raise BookValueError(f"{self.name} watch depth must be an int > 0, got {depth!r}")
+        self.watch_depth = depth if self.watch_depth == UNWATCHED else max(self.watch_depth, depth)
 
     def size_at(self, price: float) -> float:
         """Size resting at ``price`` (0.0 when the level is absent)."""
@@ -52,18 +72,59 @@ class BookSide:
         if not 0.0 <= size < _INF:
             raise BookValueError(f"{self.name} size at {price!r} must be finite and >= 0, got {size!r}")
         sizes = self._sizes
+        old = sizes.get(price)
+        if old == size or (old is None and size == 0.0):
+            return
+        keys = self._keys
+        key = price * self.sign
+        watch = self.watch_depth
+        # ``key`` is among the best ``watch`` levels iff fewer than ``watch`` keys lie above it.
+        if old is None:
+            if len(keys) < watch or key > keys[-watch]:
+                self.top_changes += 1
+            insort(keys, key)
+            sizes[price] = size
+            return
+        if len(keys) <= watch or key >= keys[-watch]:
+            self.top_changes += 1
         if size == 0.0:
-            if price in sizes:
-                del sizes[price]
-                keys = self._keys
-                del keys[bisect_left(keys, price * self.sign)]
+            del sizes[price]
+            del keys[bisect_left(keys, key)]
         else:
-            if price not in sizes:
-                insort(self._keys, price * self.sign)
             sizes[price] = size
 
-    def replace(self, levels: Iterable[Level]) -> None:
-        """Replace the whole side (a snapshot); zero-size levels are skipped, invalid ones raise."""
+    def replace(self, levels: Iterable[Level]) -> tuple[Level, ...]:
+        """Replace the whole side (a snapshot) and return its levels best first; zero-size levels are
+        skipped, invalid ones raise.
+
+        Snapshots run to thousands of levels and usually arrive valid and sorted best first: that case is
+        checked in bulk (C-level sums, minima and pairwise comparisons) and installed without re-sorting or
+        rebuilding the level tuples. Any doubt falls back to the per-level loop, which names the bad level.
+        """
+        pairs = tuple(levels)
+        sign = self.sign
+        if pairs:
+            prices, amounts = zip(*pairs, strict=True)
+            total = sum(prices) + sum(amounts)
+            if total - total == 0.0 and min(prices) > 0.0 and min(amounts) > 0.0:
+                if all(map(_gt if sign > 0 else _lt, prices, prices[1:])):
+                    self._sizes = dict(pairs)
+                    self._keys = list(reversed(prices)) if sign > 0 else [-p for p in reversed(prices)]
+                    self.top_changes += 1
+                    return pairs
+                sizes = dict(pairs)
+                if len(sizes) != len(pairs):  # duplicated prices: keep the per-level semantics
+                    sizes = self._checked(pairs)
+            else:
+                sizes = self._checked(pairs)
+        else:
+            sizes = {}
+        self._sizes = sizes
+        self._keys = sorted(sizes) if sign > 0 else sorted([-p for p in sizes])
+        self.top_changes += 1
+        return self.all_levels()
+
+    def _checked(self, levels: Iterable[Level]) -> dict[float, float]:
         sizes: dict[float, float] = {}
         for price, size in levels:
             if not 0.0 < price < _INF:
@@ -74,13 +135,12 @@ class BookSide:
                 raise BookValueError(f"{self.name} size at {price!r} must be finite and >= 0, got {size!r}")
             if size > 0.0:
                 sizes[price] = size
-        self._sizes = sizes
-        sign = self.sign
-        self._keys = sorted(p * sign for p in sizes)
+        return sizes
 
     def clear(self) -> None:
         self._sizes = {}
         self._keys = []
+        self.top_changes += 1
 
     def best(self) -> float | None:
         """Best price, or ``None`` on an empty side."""
@@ -89,20 +149,18 @@ class BookSide:
 
     def prices(self, n: int) -> list[float]:
         """The best ``n`` prices, best first."""
-        keys = self._keys
-        sign = self.sign
-        return [keys[i] * sign for i in range(len(keys) - 1, max(len(keys) - n, 0) - 1, -1)]
+        top = self._keys[: -n - 1 : -1] if n > 0 else []
+        return top if self.sign > 0 else [-k for k in top]
 
     def levels(self, n: int) -> list[Level]:
         """The best ``n`` levels as ``(price, size)``, best first."""
-        keys = self._keys
         sizes = self._sizes
-        sign = self.sign
-        out: list[Level] = []
-        for i in range(len(keys) - 1, max(len(keys) - n, 0) - 1, -1):
-            price = keys[i] * sign
-            out.append((price, sizes[price]))
-        return out
+        return [(price, sizes[price]) for price in self.prices(n)]
+
+    def all_levels(self) -> tuple[Level, ...]:
+        """Every level, best first (what a ``BookSnapshot`` carries)."""
+        top = self._keys[::-1] if self.sign > 0 else [-k for k in reversed(self._keys)]
+        return tuple(zip(top, map(self._sizes.__getitem__, top), strict=True))
 
     def nth_price(self, n: int) -> float | None:
         """The ``n``-th best price (0 = best), ``None`` when the side is shallower."""
@@ -126,12 +184,13 @@ class L2Book:
 
     def apply_snapshot(
         self, bids: Iterable[Level], asks: Iterable[Level], ts: float, exchange_ts: float | None = None
-    ) -> None:
-        """Replace both sides."""
-        self.bids.replace(bids)
-        self.asks.replace(asks)
+    ) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
+        """Replace both sides; returns their levels best first, ``(bids, asks)``."""
+        bid_levels = self.bids.replace(bids)
+        ask_levels = self.asks.replace(asks)
         self.last_update_ts = ts
         self.last_exchange_ts = exchange_ts
+        return bid_levels, ask_levels
 
     def apply_update(
         self, bids: Sequence[Level], asks: Sequence[Level], ts: float, exchange_ts: float | None = None
@@ -153,6 +212,17 @@ class L2Book:
         self.last_update_ts = None
         self.last_exchange_ts = None
 
+    def watch(self, depth: int) -> None:
+        """Track changes within the best ``depth`` levels of each side in ``top_version``."""
+        self.bids.watch(depth)
+        self.asks.watch(depth)
+
+    @property
+    def top_version(self) -> int:
+        """Grows whenever a level within the watched top of either side changes (or the book is replaced or
+        cleared); equal values mean the watched top levels are unchanged."""
+        return self.bids.top_changes + self.asks.top_changes
+
     def best_bid(self) -> float | None:
         return self.bids.best()
 
@@ -167,8 +237,9 @@ class L2Book:
 
     def is_crossed(self) -> bool:
         """Best bid >= best ask: impossible on a correct book of a continuous market."""
-        bid, ask = self.bids.best(), self.asks.best()
-        return bid is not None and ask is not None and bid >= ask
+        bid_keys = self.bids._keys
+        ask_keys = self.asks._keys
+        return bool(bid_keys) and bool(ask_keys) and bid_keys[-1] >= -ask_keys[-1]
 
     def age(self, now: float) -> float:
         """Seconds since the last applied message (``inf`` before the first one)."""
@@ -207,3 +278,5 @@ def truncate_side(side: BookSide, depth: int) -> None:
         for key in keys[:excess]:
             del sizes[key * sign]
         del keys[:excess]
+        if depth < side.watch_depth:
+            side.top_changes += 1

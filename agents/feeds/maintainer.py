@@ -76,26 +76,23 @@ class BookMaintainer:
         if book is None:
             book = self.books[symbol] = L2Book(self.venue, symbol)
         try:
-            book.apply_snapshot(bids, asks, receipt_ts, exchange_ts)
+            bid_levels, ask_levels = book.apply_snapshot(bids, asks, receipt_ts, exchange_ts)
         except BookValueError as exc:
             self._void(symbol, FeedErrorKind.INVALID_VALUE, f"snapshot rejected: {exc}", receipt_ts)
             return False
-        if self._max_depth is not None:
-            truncate_side(book.bids, self._max_depth)
-            truncate_side(book.asks, self._max_depth)
+        depth = self._max_depth
+        if depth is not None:
+            if len(bid_levels) > depth:
+                truncate_side(book.bids, depth)
+                bid_levels = bid_levels[:depth]
+            if len(ask_levels) > depth:
+                truncate_side(book.asks, depth)
+                ask_levels = ask_levels[:depth]
         self.live.add(symbol)
         if not self._verify(symbol, book, checksum, receipt_ts):
             return False
         self.events.append(
-            BookSnapshot(
-                self.venue,
-                symbol,
-                tuple(book.bids.levels(len(book.bids))),
-                tuple(book.asks.levels(len(book.asks))),
-                receipt_ts,
-                exchange_ts,
-                sequence,
-            )
+            BookSnapshot(self.venue, symbol, bid_levels, ask_levels, receipt_ts, exchange_ts, sequence)
         )
         return True
 
@@ -122,22 +119,15 @@ class BookMaintainer:
             return False
         depth = self._max_depth
         if depth is not None:
-            if len(book.bids) > depth:
-                truncate_side(book.bids, depth)
-            if len(book.asks) > depth:
-                truncate_side(book.asks, depth)
-        if not self._verify(symbol, book, checksum, receipt_ts):
+            truncate_side(book.bids, depth)
+            truncate_side(book.asks, depth)
+        if (checksum is not None or self._cross_check) and not self._verify(
+            symbol, book, checksum, receipt_ts
+        ):
             return False
         self.events.append(
             BookUpdate(
-                self.venue,
-                symbol,
-                tuple(bids),
-                tuple(asks),
-                receipt_ts,
-                exchange_ts,
-                sequence,
-                checksum,
+                self.venue, symbol, tuple(bids), tuple(asks), receipt_ts, exchange_ts, sequence, checksum
             )
         )
         return True

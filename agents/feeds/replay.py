@@ -38,30 +38,55 @@ class ReplaySource:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def open_recording(
-    venue: str, directory: Path, *, trades: bool = True, cross_check: bool = True
-) -> ReplaySource:
-    """Build the session for ``venue`` from ``directory``'s recording (symbols, REST answers, messages)."""
+@dataclass(frozen=True)
+class LoadedRecording:
+    """One venue's recording read and merged once; ``open()`` wires a fresh session to it as often as
+    needed (benchmarks and tests replay the same messages many times)."""
+
+    venue: str
+    symbols: tuple[str, ...]
+    records: tuple[RecordedLine, ...]
+    """Received messages, in-stream REST answers and corrupt lines, merged by time."""
+    rest: tuple[tuple[str, str], ...]
+    """REST answers the parser fetches on request (served in recorded order per URL)."""
+
+    def open(self, *, trades: bool = True, cross_check: bool = True) -> ReplaySource:
+        symbols = list(self.symbols)
+        session: VenueSession
+        if self.venue == "coinbase":
+            session = CoinbaseLegacySession(symbols, cross_check=cross_check)
+        else:
+            cls = CRYPTOFEED_SESSIONS[self.venue]
+            session = cls(symbols, rest=RecordedRest(self.rest), trades=trades, cross_check=cross_check)
+        return ReplaySource(session, list(self.records), symbols)
+
+
+def load_recording(venue: str, directory: Path) -> LoadedRecording:
+    """Read ``directory``'s recording of ``venue`` (symbols, REST answers, messages) and install the venue's
+    recorded symbol map in cryptofeed (no network)."""
     if venue not in RECORDING_PREFIX:
         raise ValueError(f"venue must be one of {sorted(RECORDING_PREFIX)}, got {venue!r}")
     recording = Recording.find(directory, RECORDING_PREFIX[venue])
     symbols = configuration(recording.venue_file)["l2_book"]
-    session: VenueSession
+    rest: list[tuple[str, str]] = []
     if venue == "coinbase":
-        session = CoinbaseLegacySession(symbols, cross_check=cross_check)
         files = list(recording.ws_files)
     else:
         cls = CRYPTOFEED_SESSIONS[venue]
         cls.load_symbols([body for _, body in rest_bodies(recording.venue_file)])
-        rest = RecordedRest()
         if not cls.rest_in_stream:
             for path in recording.http_files:
-                for url, body in rest_bodies(path):
-                    rest.add(url, body)
-        session = cls(symbols, rest=rest, trades=trades, cross_check=cross_check)
+                rest.extend(rest_bodies(path))
         files = list(recording.ws_files) + (list(recording.http_files) if cls.rest_in_stream else [])
     records = [r for r in merge(files) if r.kind in (LineKind.RECEIVED, LineKind.REST, LineKind.CORRUPT)]
-    return ReplaySource(session, records, symbols)
+    return LoadedRecording(venue, tuple(symbols), tuple(records), tuple(rest))
+
+
+def open_recording(
+    venue: str, directory: Path, *, trades: bool = True, cross_check: bool = True
+) -> ReplaySource:
+    """Build the session for ``venue`` from ``directory``'s recording (symbols, REST answers, messages)."""
+    return load_recording(venue, directory).open(trades=trades, cross_check=cross_check)
 
 
 def start(session: VenueSession) -> list[FeedEvent]:

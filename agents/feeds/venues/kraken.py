@@ -14,6 +14,7 @@ from agents.feeds.book import L2Book
 from agents.feeds.checksum import KrakenChecksum
 from agents.feeds.maintainer import ChecksumFn
 from agents.feeds.venues.cryptofeed_bridge import CryptofeedSession
+from sdk.adapters.events import Level
 
 
 class _KrakenFeed(Kraken):  # type: ignore[misc]
@@ -41,11 +42,19 @@ class KrakenSession(CryptofeedSession):
         symbol = book.symbol
         texts = self._texts[symbol] = KrakenChecksum()
         raw = book.raw[0]
-        for price, volume, *_ in raw["as"]:
-            texts.set_ask(float(price), price, volume, False)
-        for price, volume, *_ in raw["bs"]:
-            texts.set_bid(float(price), price, volume, False)
-        super().on_library_snapshot(book)
+        asks: list[Level] = []
+        for price_text, volume_text, *_ in raw["as"]:
+            price = float(price_text)
+            texts.set_ask(price, price_text, volume_text, False)
+            asks.append((price, float(volume_text)))
+        bids: list[Level] = []
+        for price_text, volume_text, *_ in raw["bs"]:
+            price = float(price_text)
+            texts.set_bid(price, price_text, volume_text, False)
+            bids.append((price, float(volume_text)))
+        self.maintainer.snapshot(
+            symbol, bids, asks, self._now, exchange_ts=book.timestamp, sequence=book.sequence_number
+        )
 
     async def _on_book(self, book: Any, _receipt_ts: float) -> None:
         if book.delta is None:
