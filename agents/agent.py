@@ -177,6 +177,11 @@ class EdgeAgent:
 
     def commit(self, session_id: str, sequence: int, now_ms: int) -> CommittedPlan | None:
         """Turn the balanced, rounded plan into this venue's PlanDelta and advance the delta-sync state."""
+        if sequence <= self.plan_state.sequence:
+            raise ParticipantError(
+                f"{self.venue_id}: plan sequence {sequence} was already applied (state is at "
+                f"{self.plan_state.sequence}); a plan is never committed twice"
+            )
         trades = {a: q for a, q in sorted(self._adjusted.items()) if q != 0}
         session = self._participant()
         for i, asset in enumerate(self._session_assets):

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from agents.agent import EdgeAgent
+from agents.participant import ParticipantError
 from coordinator.engine.contribution import CODEC, FloatArray, Layout
 from coordinator.engine.messages import RoundBroadcast
 from coordinator.engine.rounding import Assignment
@@ -100,7 +101,10 @@ class InProcessLink:
         for venue in members:
             if venue in self.unresponsive:
                 continue
-            plan = self.agents[venue].commit(session_id, sequence, now_ms=0)
+            try:
+                plan = self.agents[venue].commit(session_id, sequence, now_ms=0)
+            except ParticipantError:
+                continue
             if plan is None:
                 continue
             self.committed[venue] = plan

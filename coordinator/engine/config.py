@@ -16,10 +16,8 @@ class AdmmConfig:
     """
 
     rho_scale: float = 1e-2
-    """Initial rho per asset is ``rho_scale * ref_price / size_scale``: the slope of a venue whose marginal
-    price moves ``rho_scale`` (1%) across a typical position of ``size_scale`` units (both public)."""
-    notional_scale: float = 1e5
-    """Typical position notional (quote) used to turn reference prices into size scales."""
+    """Initial rho per asset is ``rho_scale * ref_price / size_scale`` (both public; ``size_scale`` is a
+    thousand of the coarsest lot). Residual balancing moves it from there."""
     mu: float = 10.0
     tau: float = 2.0
     freeze_factor: float = 10.0
@@ -38,7 +36,6 @@ class AdmmConfig:
     def __post_init__(self) -> None:
         checks = {
             "rho_scale": self.rho_scale > 0,
-            "notional_scale": self.notional_scale > 0,
             "mu": self.mu > 1,
             "tau": self.tau > 1,
             "freeze_factor": self.freeze_factor >= 1,

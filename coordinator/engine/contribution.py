@@ -21,8 +21,9 @@ CODEC = FixedPointCodec(frac_bits=32)
 lot-grid sums while ``N * 2**-33`` stays below half the finest lot quantum (N < 43 for 1e-8 lots)."""
 
 DIAGNOSTIC_CLAMP = 1e6
-"""Bound on the squared-step and duality-gap terms. They only feed residuals and the stopping rule, so a
-clamped value still says "far from converged" without overflowing the ring."""
+"""Bound on each agent's squared step and duality-gap term (absolute values, clamped before deltas are
+taken, so running totals stay exact). They only feed residuals and the stopping rule: a clamped value
+still says "far from converged" without overflowing the ring."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class Layout:
         out[:n] = dx
         out[n : 2 * n] = np.minimum(dx_sq, DIAGNOSTIC_CLAMP)
         out[2 * n] = d_cost
-        out[2 * n + 1] = float(np.clip(d_gap, -DIAGNOSTIC_CLAMP, DIAGNOSTIC_CLAMP))
+        out[2 * n + 1] = d_gap
         return out
 
     def unpack(self, vector: FloatArray) -> tuple[FloatArray, FloatArray, float, float]:

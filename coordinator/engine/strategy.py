@@ -81,6 +81,7 @@ class Strategy(ABC):
         else:
             self.rho = self.config.rho_scale * self.ref_price / size_scale
             self.u = -self.ref_price / self.rho
+        self.rho_initial = self.config.rho_scale * self.ref_price / size_scale
         self.totals = np.zeros(self.layout.size, dtype=np.float64)
         self.round_id = 0
         self.previous_mean: FloatArray | None = None

@@ -94,6 +94,10 @@ def _buy_root(seg: Segment, gamma: float, rho: float, w: float, cap: float) -> f
     d = min(d, cap)
     r = xv - d
     s = w - xv
+    if s + r <= 0.0:
+        # Rounding put the start at or past w (huge rho): the root lies below w, so restart just inside
+        # the logarithm's domain; Newton then climbs monotonically as above.
+        r = -s + max(abs(s), xv) * 1e-15
     lk = math.log(xv * yv / (gamma * rho))
     for _ in range(_NEWTON_ITERATIONS):
         t = s + r

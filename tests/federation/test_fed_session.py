@@ -204,3 +204,22 @@ def test_exact_sum_recovers_grid_values(steps: int, lot: Decimal) -> None:
     value = steps * lot
     noisy = float(value) + 1e-9
     assert exact_sum(noisy, lot) == value
+
+
+def test_cpmm_prox_survives_extreme_rho() -> None:
+    """Regression: a runaway rho (6.8e19) put the CPMM Newton start outside the log's domain."""
+    scenario, _, _ = build_region(2, 7)
+    curve = scenario.venues["cpmm-0001"].curves["BTC"]
+    for rho in (1e-12, 1.0, 6.755399441055744e19, 1e25):
+        for v in (1.885943800960945e-10, -1e-10, 1e-3, curve.upper * 2, curve.lower * 2):
+            x = curve.prox(v, rho)
+            assert curve.lower <= x <= curve.upper
+
+
+def test_a_plan_sequence_is_never_committed_twice() -> None:
+    _, agents, infos = build_region(2, 7, latency_budget_ms=600_000)
+    link = InProcessLink(agents)
+    SessionDriver(link, infos).run()
+    agent = next(iter(agents.values()))
+    with pytest.raises(ParticipantError, match="already applied"):
+        agent.commit("again", 1, now_ms=0)
