@@ -28,6 +28,8 @@ from sdk.curves.base import CostCurve, CurveInputError, require_finite
 FloatArray = NDArray[np.float64]
 _EPS = 2.220446049250313e-16
 _MULTIPLIER_ITERATIONS = 200
+_WARM_WIDENINGS = 4
+_STOP = 1e-13  # relative budget residual at which the multiplier search stops
 
 
 class LocalProblem(Protocol):
@@ -166,29 +168,39 @@ class SeparableLocalProblem(_LocalProblemBase):
     ) -> None:
         super().__init__(curves, budget=budget, ref_prices=ref_prices, inventory=inventory)
         self._proxes = tuple(c.prox for c in self._curves)
+        self._weight_list: list[float] = self._weights.tolist()
+        self._lower_list: list[float] = self._lower.tolist()
+        self._upper_list: list[float] = self._upper.tolist()
         self._marginals_at_zero = tuple(c.marginal(0.0) for c in self._curves)
         self.multiplier = 0.0
         """Budget multiplier ``lam`` of the last :meth:`prox` (quote per unit of budget; 0 when slack)."""
+        self._hint = 0.0  # last binding multiplier: the next search starts around it
 
     def prox(self, v: FloatArray, rho: float | FloatArray) -> FloatArray:
-        v = self._vector("v", v)
-        rhos = self._rho(rho)
-        x = self._solve(v, rhos, 0.0)
+        vs = self._vector("v", v).tolist()
+        rhos = self._rho(rho).tolist()
+        x, used = self._solve(vs, rhos, 0.0)
         self.multiplier = 0.0
-        if self._budget is None or self.budget_used(x) <= self._budget:
-            return x
-        if self._budget == 0.0:  # any multiplier that zeroes every asset certifies x = 0
-            self.multiplier = self._multiplier_zeroing_all(v, rhos)
-            return np.zeros_like(x)
-        lam, x = self._budget_multiplier(v, rhos, self._budget)
-        used = self.budget_used(x)
-        if used > self._budget:  # rounding: step inside (0 is in every box)
-            x *= self._budget / used
+        budget = self._budget
+        if budget is None or used <= budget:
+            return np.array(x)
+        if budget == 0.0:  # any multiplier that zeroes every asset certifies x = 0
+            self.multiplier = self._multiplier_zeroing_all(vs, rhos)
+            return np.zeros(len(x))
+        lam, x = self._budget_multiplier(vs, rhos, budget, (x, used))
+        used = math.fsum(w * abs(xi) for w, xi in zip(self._weight_list, x, strict=True))
+        if used > budget:  # rounding: step inside (0 is in every box)
+            x = [xi * (budget / used) for xi in x]
         self.multiplier = lam
-        return x
+        return np.array(x)
 
-    def _budget_multiplier(self, v: FloatArray, rhos: FloatArray, budget: float) -> tuple[float, FloatArray]:
-        """Illinois (bracketing secant) search for ``lam`` with ``budget_used(x(lam)) = budget``.
+    def _budget_multiplier(
+        self, v: list[float], rhos: list[float], budget: float, at_zero: tuple[list[float], float]
+    ) -> tuple[float, list[float]]:
+        """Bracketed search for ``lam`` with ``budget_used(x(lam)) = budget``: secant steps, with a bisection
+        whenever a step fails to halve the bracket (budget use is a staircase in ``lam`` for books, so plain
+        regula falsi stalls). The bracket starts around the previous binding multiplier when there is one
+        (consecutive ADMM steps move it little), else at ``[0, multiplier that zeroes every asset]``.
 
         With a small ``rho`` the budget use is very steep in ``lam`` (slope ``~ ref_price^2 / rho``), so
         ``lam`` alone cannot pin ``x`` to the last digit. The search keeps the ``x`` at both ends of its final
@@ -197,56 +209,71 @@ class SeparableLocalProblem(_LocalProblemBase):
         second-order accurate.
         """
         a, b = 0.0, self._multiplier_zeroing_all(v, rhos)
-        xa, xb = self._solve(v, rhos, a), self._solve(v, rhos, b)
-        ga, gb = self.budget_used(xa) - budget, self.budget_used(xb) - budget  # ga > 0 >= gb
-        side = 0
-        for _ in range(_MULTIPLIER_ITERATIONS):
-            if b - a <= 4.0 * _EPS * b or min(ga, -gb) <= _EPS * budget:
+        (xa, ua), (xb, ub) = at_zero, ([0.0] * len(v), 0.0)  # at b every penalised prox is 0
+        hint, width = self._hint, self._hint * 1e-3
+        for _ in range(_WARM_WIDENINGS if 0.0 < hint < b else 0):  # ADMM re-solves: lam barely moves
+            for c in (max(hint - width, a), min(hint + width, b)):
+                if a < c < b:
+                    xc, uc = self._solve(v, rhos, c)
+                    if uc > budget:
+                        a, xa, ua = c, xc, uc
+                    else:
+                        b, xb, ub = c, xc, uc
+            if b - a <= 2.0 * width * (1.0 + 1e-9):
                 break
-            c = (a * gb - b * ga) / (gb - ga)
+            width *= 32.0
+        ga, gb = ua - budget, ub - budget  # ga > 0 >= gb
+        tol = _STOP * budget
+        bisect_next = False
+        for _ in range(_MULTIPLIER_ITERATIONS):
+            width = b - a
+            # residual that rounding lam alone produces: no point in refining below it
+            floor = max(tol, (ga - gb) / width * 4.0 * _EPS * b)
+            if width <= 4.0 * _EPS * b or ga <= floor or -gb <= floor:
+                break
+            c = 0.5 * (a + b) if bisect_next else (a * gb - b * ga) / (gb - ga)
             if not a < c < b:
                 c = 0.5 * (a + b)
-            xc = self._solve(v, rhos, c)
-            gc = self.budget_used(xc) - budget
+            xc, uc = self._solve(v, rhos, c)
+            gc = uc - budget
             if gc > 0.0:
                 a, xa, ga = c, xc, gc
-                if side == 1:
-                    gb *= 0.5
-                side = 1
             else:
                 b, xb, gb = c, xc, gc
-                if side == -1:
-                    ga *= 0.5
-                side = -1
-        ua, ub = self.budget_used(xa), self.budget_used(xb)
-        theta = 1.0 if ua == ub else min(max((ua - budget) / (ua - ub), 0.0), 1.0)
-        return a + theta * (b - a), xa + theta * (xb - xa)
+            bisect_next = b - a > 0.5 * width
+        theta = 1.0 if ga == gb else min(max(ga / (ga - gb), 0.0), 1.0)
+        lam = a + theta * (b - a)
+        self._hint = lam
+        return lam, [p + theta * (q - p) for p, q in zip(xa, xb, strict=True)]
 
-    def _solve(self, v: FloatArray, rhos: FloatArray, lam: float) -> FloatArray:
-        out = np.empty_like(v)
-        lower, upper = self._lower, self._upper
-        for i, prox in enumerate(self._proxes):
-            vi = float(v[i])
-            rho = float(rhos[i])
-            c = lam * float(self._weights[i])
-            if (
-                c > 0.0
-            ):  # prox of f + c|x|: the prox of f + c x if that buys, of f - c x if that sells, else 0
+    def _solve(self, v: list[float], rhos: list[float], lam: float) -> tuple[list[float], float]:
+        """Per-asset prox of ``f_a + lam w_a |x|`` clipped to the box, and the budget it uses."""
+        out: list[float] = []
+        used = 0.0
+        for prox, vi, rho, w, lo, hi in zip(
+            self._proxes, v, rhos, self._weight_list, self._lower_list, self._upper_list, strict=True
+        ):
+            c = lam * w
+            if c > 0.0:  # the prox of f + c x if that buys, of f - c x if that sells, else 0
                 xi = prox(vi - c / rho, rho)
                 if xi <= 0.0:
                     xi = min(prox(vi + c / rho, rho), 0.0)
             else:
                 xi = prox(vi, rho)
-            out[i] = min(max(xi, lower[i]), upper[i])
-        return out
+            xi = min(max(xi, lo), hi)
+            out.append(xi)
+            used += w * abs(xi)
+        return out, used
 
-    def _multiplier_zeroing_all(self, v: FloatArray, rhos: FloatArray) -> float:
+    def _multiplier_zeroing_all(self, v: list[float], rhos: list[float]) -> float:
         """A multiplier large enough that every asset's penalised prox is 0 (so the budget is unused)."""
         lam = 0.0
-        for i, (left, right) in enumerate(self._marginals_at_zero):
-            rv = float(rhos[i]) * float(v[i])
+        for (left, right), vi, rho, w in zip(
+            self._marginals_at_zero, v, rhos, self._weight_list, strict=True
+        ):
+            rv = rho * vi
             need = max(rv - right if right < math.inf else 0.0, left - rv if left > -math.inf else 0.0, 0.0)
-            lam = max(lam, need / float(self._weights[i]))
+            lam = max(lam, need / w)
         return lam * (1.0 + 1e-12) + 1e-300
 
 
@@ -272,24 +299,18 @@ class CvxpyLocalProblem(_LocalProblemBase):
 
         cp: Any = cvxpy
 
-        from sdk.curves.cvx import cvxpy_cost
+        from sdk.curves.cvx import cvxpy_costs
 
         super().__init__(curves, budget=budget, ref_prices=ref_prices, inventory=inventory)
         n = len(self._assets)
         self._x = cp.Variable(n)
         self._rho_param = cp.Parameter(n, nonneg=True, value=np.ones(n))
         self._rho_v = cp.Parameter(n, value=np.zeros(n))
-        terms: list[Any] = []
-        constraints: list[Any] = [self._x >= self._lower, self._x <= self._upper]
-        for i, curve in enumerate(self._curves):
-            expr, cons = cvxpy_cost(curve, self._x[i])
-            terms.append(expr)
-            constraints.extend(cons)
+        cost, constraints = cvxpy_costs(self._curves, self._x)
+        constraints += [self._x >= self._lower, self._x <= self._upper]
         if self._budget is not None:
             constraints.append(self._weights @ cp.abs(self._x) <= self._budget)
-        objective = (
-            cp.sum(cp.hstack(terms)) + 0.5 * (self._rho_param @ cp.square(self._x)) - self._rho_v @ self._x
-        )
+        objective = cost + 0.5 * (self._rho_param @ cp.square(self._x)) - self._rho_v @ self._x
         self._problem = cp.Problem(cp.Minimize(objective), constraints)
         if not self._problem.is_dpp():
             raise RuntimeError("local cvxpy model is not DPP: it would be re-canonicalised on every solve")

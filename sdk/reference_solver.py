@@ -22,7 +22,6 @@ dual_bound - profit``.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -277,17 +276,11 @@ def _interpolate(
 
 
 def as_piecewise(curve: CostCurve) -> PiecewiseLinearCurve:
-    """A book-like curve as a :class:`PiecewiseLinearCurve` (perpetuals: slopes plus carry, cut to the margin
-    box)."""
+    """A book-like curve as a :class:`PiecewiseLinearCurve` (perpetuals: slopes plus carry, margin box)."""
     if isinstance(curve, PiecewiseLinearCurve):
         return curve
     if isinstance(curve, PerpetualCurve):
-        knots = [curve.lower]
-        knots += [t for t in curve.book.knots if curve.lower < t < curve.upper]
-        if curve.upper > curve.lower:
-            knots.append(curve.upper)
-        slopes = [curve.book.marginal(0.5 * (a + b))[0] + curve.carry for a, b in itertools.pairwise(knots)]
-        return PiecewiseLinearCurve(knots, slopes)
+        return curve.as_piecewise()
     raise CurveInputError(f"method 'merge' needs order-book-like curves, got {type(curve).__name__}")
 
 
@@ -335,10 +328,9 @@ def _solve_asset_merge(curves: Mapping[str, CostCurve]) -> AssetAnswer:
 def _solve_cvxpy(by_asset: Mapping[str, Mapping[str, CostCurve]]) -> dict[str, AssetAnswer]:
     import cvxpy
 
+    from sdk.curves.cvx import cvxpy_costs
+
     cp: Any = cvxpy
-
-    from sdk.curves.cvx import cvxpy_cost
-
     terms: list[Any] = []
     constraints: list[Any] = []
     balance: dict[str, Any] = {}
@@ -346,10 +338,9 @@ def _solve_cvxpy(by_asset: Mapping[str, Mapping[str, CostCurve]]) -> dict[str, A
     for asset, curves in by_asset.items():
         xa = cp.Variable(len(curves))
         variables[asset] = xa
-        for j, curve in enumerate(curves.values()):
-            expr, cons = cvxpy_cost(curve, xa[j])
-            terms.append(expr)
-            constraints += cons
+        cost, cons = cvxpy_costs(list(curves.values()), xa)
+        terms.append(cost)
+        constraints += cons
         balance[asset] = cp.sum(xa) == 0
         constraints.append(balance[asset])
     problem = cp.Problem(cp.Minimize(cp.sum(cp.hstack(terms))), constraints)

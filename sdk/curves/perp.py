@@ -10,10 +10,12 @@ clipped prox, so the box costs nothing either. A position already beyond the cap
 
 from __future__ import annotations
 
+import itertools
 import math
 
 from sdk.curves.base import CurveInputError, require_finite
 from sdk.curves.order_book import OrderBookCurve
+from sdk.curves.piecewise import PiecewiseLinearCurve
 
 _INF = math.inf
 
@@ -110,3 +112,11 @@ class PerpetualCurve:
         box."""
         lo, hi = self.book.demand(price - self.carry)
         return (min(max(lo, self._lower), self._upper), min(max(hi, self._lower), self._upper))
+
+    def as_piecewise(self) -> PiecewiseLinearCurve:
+        """The same cost as a :class:`PiecewiseLinearCurve`: book slopes plus carry, cut to the margin box."""
+        knots = [self._lower, *[t for t in self.book.knots if self._lower < t < self._upper]]
+        if self._upper > self._lower:
+            knots.append(self._upper)
+        slopes = [self.book.marginal(0.5 * (a + b))[0] + self.carry for a, b in itertools.pairwise(knots)]
+        return PiecewiseLinearCurve(knots, slopes)

@@ -198,7 +198,7 @@ def brute_force_convex(
 ) -> float:
     """Prox of any convex curve: a grid (plus known breakpoints) to bracket the minimum, then golden section.
 
-    Convexity puts the minimiser between the neighbours of the best grid point (two a side, for rounding ties);
+    Convexity puts the minimiser between the neighbours of the best grid point (two a side, for rounding);
     golden section on a convex function then converges to it (to within rounding of the objective).
     """
     lo, hi = curve.lower, curve.upper

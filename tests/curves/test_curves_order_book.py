@@ -21,13 +21,14 @@ ASKS = [(101.0, 1.0), (102.0, 2.0), (103.0, 4.0)]
 def walk(levels: list[tuple[float, float]], qty: float, unit: float) -> float:
     """Cash for ``qty`` units walked level by level at ``price * unit``; ``inf`` when the ladder runs out."""
     cash = 0.0
+    total = sum(size for _, size in levels)
     for price, size in levels:
         take = min(size, qty)
         cash += take * price * unit
         qty -= take
         if qty <= 0.0:
             return cash
-    return math.inf if qty > 1e-12 else cash
+    return math.inf if qty > 1e-12 * total else cash  # leftover beyond rounding: the ladder ran out
 
 
 def test_is_a_cost_curve_with_the_documented_shape() -> None:

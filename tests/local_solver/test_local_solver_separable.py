@@ -144,3 +144,23 @@ def test_bad_calls_are_refused() -> None:
     with pytest.raises(CurveInputError, match="must be a CostCurve"):
         SeparableLocalProblem({"X": 3.0})  # type: ignore[dict-item]
     assert math.isinf(problem.cost(np.array([5.0, 0.0])))
+
+
+def test_warm_started_multiplier_search_gives_the_cold_answer() -> None:
+    """Consecutive calls start the multiplier search around the last one; answers must not depend on it."""
+    curves = venue_curves(0)
+    prices = ref_prices(curves)
+    weights = np.array([prices[a] for a in curves])
+    rho = np.array([prices[a] * 1e-3 / (c.upper - c.lower) for a, c in curves.items()])
+    rng = np.random.default_rng(3)
+    mids = weights.copy()
+    budget = 0.3 * float(weights @ np.abs(SeparableLocalProblem(curves).prox(mids / rho, rho)))
+    warm = SeparableLocalProblem(curves, budget=budget, ref_prices=prices)
+    for step in range(40):
+        mids = mids * (1 + rng.normal(0, 1e-4 if step % 10 else 1e-2, len(mids)))
+        v = mids / rho
+        cold = SeparableLocalProblem(curves, budget=budget, ref_prices=prices)
+        x_warm, x_cold = warm.prox(v, rho), cold.prox(v, rho)
+        o_warm, o_cold = objective(warm, x_warm, v, rho), objective(cold, x_cold, v, rho)
+        assert abs(o_warm - o_cold) <= 1e-9 * (float(weights @ np.abs(x_cold)) + abs(o_cold))
+        assert warm.budget_used(x_warm) <= budget * (1 + 1e-12)
