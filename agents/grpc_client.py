@@ -84,6 +84,7 @@ class AgentRunner:
         server_name: str = "localhost",
         on_plan: Callable[[CommittedPlan], None] | None = None,
         before_session: Callable[[int], None] | None = None,
+        credential: Callable[[], str] | None = None,
         backoff: Backoff | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -94,6 +95,7 @@ class AgentRunner:
         self.server_name = server_name
         self.on_plan = on_plan
         self.before_session = before_session
+        self.credential = credential
         self.backoff = backoff or Backoff()
         self.clock = clock
         self.stats = AgentStats()
@@ -150,7 +152,11 @@ class AgentRunner:
         self._renew = False
         bundle = self._fresh_bundle()
         outbox: queue.Queue[cpb.AgentMessage | None] = queue.Queue()
-        hello = wire.hello_message(self.info(), last_sequence=self.agent.plan_state.sequence)
+        hello = wire.hello_message(
+            self.info(),
+            last_sequence=self.agent.plan_state.sequence,
+            credential=self.credential() if self.credential is not None else "",
+        )
         outbox.put(cpb.AgentMessage(hello=hello))
 
         def requests() -> Iterator[cpb.AgentMessage]:

@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
@@ -24,7 +25,8 @@ from typing import IO, Any
 from rich.console import Console
 from rich.table import Table
 
-from registry.pki import DevCertificateAuthority, write_bundle
+from registry.identity import AgentClaims, DidKeyPair, JwtCredentialService
+from registry.pki import DevCertificateAuthority, SpiffeId, write_bundle
 from sdk.reference_solver import centralised_optimum
 from sdk.scenarios import generate_scenario
 
@@ -64,12 +66,30 @@ def _lines(stream: IO[str]) -> Iterator[dict[str, Any]]:
             yield json.loads(line)
 
 
-def run_case(case: Case, workdir: Path, ca: DevCertificateAuthority, console: Console) -> CaseResult:
+def issue_credential(registry: DidKeyPair, venue: str, path: Path) -> None:
+    """The registry binds a fresh agent DID to the venue, its adapter and its SPIFFE identity."""
+    claims = AgentClaims(
+        subject_did=DidKeyPair.generate().did,
+        venue=venue,
+        adapter="arbsphere-reference",
+        adapter_version="0.1.0",
+        spiffe_id=SpiffeId.agent(REGION, venue),
+    )
+    issued = JwtCredentialService().issue(
+        registry, claims, issued_at=datetime.now(UTC), ttl=timedelta(hours=1)
+    )
+    path.write_text(issued.encoded)
+
+
+def run_case(
+    case: Case, workdir: Path, ca: DevCertificateAuthority, registry: DidKeyPair, console: Console
+) -> CaseResult:
     scenario = generate_scenario(case.n_venues, SEED, kinds=case.kinds)
     venues = sorted(scenario.venues)
     write_bundle(workdir / "coordinator", ca.issue_coordinator())
     for venue in venues:
         write_bundle(workdir / venue, ca.issue_agent(venue))
+        issue_credential(registry, venue, workdir / venue / "credential.jwt")
     port_file = workdir / "port"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     coordinator = subprocess.Popen(  # noqa: S603 (our own CLI, argument list, no shell)
@@ -90,6 +110,8 @@ def run_case(case: Case, workdir: Path, ca: DevCertificateAuthority, console: Co
             f"sqlite:///{workdir / 'ledger.sqlite'}",
             "--log-key-file",
             str(workdir / "log.key"),
+            "--trusted-issuer",
+            registry.did,
         ),
         stdout=subprocess.PIPE,
         text=True,
@@ -121,6 +143,8 @@ def run_case(case: Case, workdir: Path, ca: DevCertificateAuthority, console: Co
                         str(SEED),
                         "--kinds",
                         ",".join(case.kinds),
+                        "--credential-file",
+                        str(workdir / venue / "credential.jwt"),
                     ),
                     stdout=subprocess.PIPE,
                     text=True,
@@ -188,7 +212,7 @@ def report(case: Case, result: CaseResult, console: Console) -> bool:
     console.print(
         f"  net per instrument: { {k: str(v) for k, v in sorted(net.items())} }  balanced: {balanced}"
     )
-    console.print("  ledger checkpoint (C2SP signed note):")
+    console.print("  ledger checkpoint (C2SP signed note; joins carry the agents' credential ids):")
     for line in result.checkpoint.splitlines():
         console.print(f"    {line}", highlight=False)
     return balanced and ratio >= 0.999 and bool(result.plans)
@@ -200,11 +224,12 @@ def run_demo() -> int:
     with tempfile.TemporaryDirectory(prefix="arbsphere-demo-") as scratch:
         root = Path(scratch)
         ca = DevCertificateAuthority.create(root / "ca", REGION)
+        registry = DidKeyPair.generate()
         for n, case in enumerate(CASES, start=1):
             console.rule(f"[bold]case {n}: {case.title}")
             workdir = root / f"case{n}"
             workdir.mkdir()
-            result = run_case(case, workdir, ca, console)
+            result = run_case(case, workdir, ca, registry, console)
             ok = report(case, result, console) and ok
     console.rule("[bold green]demo passed" if ok else "[bold red]demo failed")
     return 0 if ok else 1

@@ -12,9 +12,10 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import grpc
@@ -30,6 +31,7 @@ from coordinator.engine.strategy import SessionError
 from coordinator.secagg import AggregateResult, Aggregator, RetryWith, SecAggError
 from coordinator.session import CommitAck, Gathered, VenueInfo
 from energibridge.errors import EnergiBridgeError
+from registry.identity import IdentityError, check_join
 from registry.pki.certificates import CertificateBundle
 from registry.pki.errors import PeerIdentityError
 from registry.pki.grpc_tls import RotatingServerCredentials, authorize_peer
@@ -54,6 +56,8 @@ class Connection:
     venue_id: str
     info: VenueInfo
     last_sequence: int
+    agent_did: str = ""
+    credential_id: str = ""
     outbox: queue.Queue[cpb.CoordinatorMessage | None] = field(default_factory=queue.Queue)
     alive: bool = True
 
@@ -116,9 +120,11 @@ class Hub:
 
 
 class CoordinatorServicer(cpb_grpc.CoordinatorServicer):
-    def __init__(self, hub: Hub, region: str) -> None:
+    def __init__(self, hub: Hub, region: str, trusted_issuers: Collection[str] = ()) -> None:
         self.hub = hub
         self.region = region
+        self.trusted_issuers = tuple(trusted_issuers)
+        """Registry DIDs whose credentials admit an agent; empty means certificates alone decide."""
 
     def RoundStream(  # noqa: N802 (gRPC method name)
         self, request_iterator: Iterator[cpb.AgentMessage], context: grpc.ServicerContext
@@ -143,6 +149,19 @@ class CoordinatorServicer(cpb_grpc.CoordinatorServicer):
                 f"Hello.venue_id {info.venue_id!r} does not match the certificate identity {identity.uri}",
             )
         connection = Connection(info.venue_id, info, int(first.hello.last_sequence))
+        if self.trusted_issuers:
+            try:
+                verified = check_join(
+                    first.hello.credential,
+                    trusted_issuers=self.trusted_issuers,
+                    peer=identity,
+                    now=datetime.now(UTC),
+                    venue=info.venue_id,
+                )
+            except IdentityError as exc:
+                context.abort(grpc.StatusCode.PERMISSION_DENIED, f"Hello.credential: {exc}")
+            connection.agent_did = verified.claims.subject_did
+            connection.credential_id = verified.parsed.credential_id
         self.hub.register(connection)
         log.info("agent %s joined", info.venue_id)
         reader = threading.Thread(target=self._read, args=(connection, request_iterator), daemon=True)
@@ -415,13 +434,19 @@ class RunningServer:
 
 
 def serve(
-    bundle: CertificateBundle, *, region: str, host: str = "127.0.0.1", port: int = 0, max_workers: int = 64
+    bundle: CertificateBundle,
+    *,
+    region: str,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    max_workers: int = 64,
+    trusted_issuers: Collection[str] = (),
 ) -> RunningServer:
     """Start the coordinator's mTLS gRPC server (there is no plaintext variant)."""
     hub = Hub()
     credentials = RotatingServerCredentials(bundle)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=SERVER_OPTIONS)
-    cpb_grpc.add_CoordinatorServicer_to_server(CoordinatorServicer(hub, region), server)
+    cpb_grpc.add_CoordinatorServicer_to_server(CoordinatorServicer(hub, region, trusted_issuers), server)
     bound = server.add_secure_port(f"{host}:{port}", credentials.credentials)
     if bound == 0:
         raise OSError(f"could not bind {host}:{port}")

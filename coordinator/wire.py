@@ -50,7 +50,9 @@ def _decimal(text: str, field: str) -> Decimal:
     return value
 
 
-def hello_message(info: VenueInfo, *, agent_did: str = "", last_sequence: int = 0) -> cpb.Hello:
+def hello_message(
+    info: VenueInfo, *, agent_did: str = "", last_sequence: int = 0, credential: str = ""
+) -> cpb.Hello:
     assets = sorted(info.lot_sizes)
     return cpb.Hello(
         ir_version=_version(),
@@ -61,6 +63,7 @@ def hello_message(info: VenueInfo, *, agent_did: str = "", last_sequence: int = 
         lot_sizes=[format(info.lot_sizes[a], "f") for a in assets],
         reference_prices=[info.reference_prices[a] for a in assets],
         last_sequence=last_sequence,
+        credential=credential,
     )
 
 

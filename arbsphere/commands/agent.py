@@ -58,6 +58,9 @@ def run_command(
     ] = "localhost",
     latency_budget_ms: Annotated[int, typer.Option(help="This venue's latency budget.")] = 5000,
     tick_bps: Annotated[float, typer.Option(help="Synthetic feed: common mid move per session (bps).")] = 0.0,
+    credential_file: Annotated[
+        Path | None, typer.Option(help="Registry-issued verifiable credential presented at join.")
+    ] = None,
 ) -> None:
     """Join the region, answer its rounds privately and print this venue's committed plans."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
@@ -92,6 +95,7 @@ def run_command(
         server_name=server_name,
         on_plan=on_plan,
         before_session=before_session,
+        credential=(lambda: credential_file.read_text().strip()) if credential_file is not None else None,
     )
     stats = runner.run(max_sessions=sessions or None)
     print(

@@ -57,6 +57,12 @@ def serve_command(
         Path, typer.Option(help="The log's note signing key (created 0600 if absent).")
     ] = (Path("var/ledger-log.key")),
     progress: Annotated[bool, typer.Option(help="Print one line per round.")] = True,
+    trusted_issuer: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Registry did:key whose credentials admit agents (repeatable); none: certificates only."
+        ),
+    ] = None,
 ) -> None:
     """Serve agents over mutual TLS, run federated sessions and record them on the ledger."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
@@ -69,14 +75,22 @@ def serve_command(
     bundle = read_bundle(cert_dir)
     ledger = Ledger.open(ledger_url, load_or_create_log_key(log_key_file, f"arbsphere.{region}.log"))
     audit = LedgerAudit(ledger, Ed25519Signer.generate())
-    server = serve(bundle, region=region, host=host, port=port)
+    server = serve(bundle, region=region, host=host, port=port, trusted_issuers=tuple(trusted_issuer or ()))
     if port_file is not None:
         port_file.write_text(str(server.port))
     _emit("listening", host=host, port=server.port, region=region)
     try:
         server.hub.wait_for(expect, join_timeout)
-        for venue in sorted(server.hub.connected()):
-            audit.record("join", venue, {"region": region})
+        for venue, connection in sorted(server.hub.connected().items()):
+            audit.record(
+                "join",
+                venue,
+                {
+                    "region": region,
+                    "agent_did": connection.agent_did,
+                    "credential_id": connection.credential_id,
+                },
+            )
 
         def on_round(summary: RoundSummary) -> None:
             if progress:

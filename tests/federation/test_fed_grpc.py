@@ -18,7 +18,8 @@ from coordinator import wire
 from coordinator.grpc_server import GrpcLink, RunningServer, serve, venues_of
 from coordinator.inprocess import InProcessLink
 from coordinator.session import SessionDriver
-from registry.pki import CertificateBundle, DevCertificateAuthority
+from registry.identity import AgentClaims, DidKeyPair, JwtCredentialService
+from registry.pki import CertificateBundle, DevCertificateAuthority, SpiffeId
 from registry.pki.grpc_tls import secure_channel
 
 REGION = "test"
@@ -238,3 +239,39 @@ def test_replayed_and_out_of_order_contributions_are_refused(
     finally:
         stop(runners)
     assert any(r.startswith(f"{venue}: ") for r in server.hub.refused), server.hub.refused
+
+
+def test_credentials_are_checked_at_join(ca: DevCertificateAuthority) -> None:
+    issuer = DidKeyPair.generate()
+    service = JwtCredentialService()
+    running = serve(ca.issue_coordinator(), region=REGION, trusted_issuers=[issuer.did])
+    try:
+
+        def credential(venue: str, spiffe_venue: str | None = None, signer: DidKeyPair = issuer) -> str:
+            claims = AgentClaims(
+                subject_did=DidKeyPair.generate().did,
+                venue=venue,
+                adapter="arbsphere-reference",
+                adapter_version="0.1.0",
+                spiffe_id=SpiffeId.agent(REGION, spiffe_venue or venue),
+            )
+            issued = service.issue(signer, claims, issued_at=datetime.now(UTC), ttl=timedelta(hours=1))
+            return issued.encoded
+
+        for bad in ("", credential("other", "other"), credential("alice", signer=DidKeyPair.generate())):
+            message = _hello("alice")
+            message.hello.credential = bad
+            with pytest.raises(grpc.RpcError) as info:
+                _hello_stream(ca.issue_agent("alice"), running.port, message)
+            assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            assert "Hello.credential" in (info.value.details() or "")
+        good = _hello("alice")
+        good.hello.credential = credential("alice")
+        bundle = ca.issue_agent("alice")
+        with secure_channel(f"127.0.0.1:{running.port}", bundle, server_name="localhost") as channel:
+            stream = cpb_grpc.CoordinatorStub(channel).RoundStream(iter([good]))
+            running.hub.wait_for(1, 10)
+            assert running.hub.connected()["alice"].credential_id
+            stream.cancel()
+    finally:
+        running.stop(0)

@@ -75,12 +75,15 @@ class Hello(_message.Message):
     LOT_SIZES_FIELD_NUMBER: _builtins.int
     REFERENCE_PRICES_FIELD_NUMBER: _builtins.int
     LAST_SEQUENCE_FIELD_NUMBER: _builtins.int
+    CREDENTIAL_FIELD_NUMBER: _builtins.int
     venue_id: _builtins.str
     agent_did: _builtins.str
     latency_budget_ms: _builtins.int
     resume_session_id: _builtins.str
     last_sequence: _builtins.int
     """last plan sequence the agent applied (restart resync)"""
+    credential: _builtins.str
+    """registry-issued verifiable credential (VC-JWT or signed JSON-LD)"""
     @_builtins.property
     def ir_version(self) -> _ir_pb2.IrVersion: ...
     @_builtins.property
@@ -107,10 +110,11 @@ class Hello(_message.Message):
         lot_sizes: _abc.Iterable[_builtins.str] | None = ...,
         reference_prices: _abc.Iterable[_builtins.float] | None = ...,
         last_sequence: _builtins.int = ...,
+        credential: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["ir_version", b"ir_version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_did", b"agent_did", "assets", b"assets", "ir_version", b"ir_version", "last_sequence", b"last_sequence", "latency_budget_ms", b"latency_budget_ms", "lot_sizes", b"lot_sizes", "reference_prices", b"reference_prices", "resume_session_id", b"resume_session_id", "venue_id", b"venue_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_did", b"agent_did", "assets", b"assets", "credential", b"credential", "ir_version", b"ir_version", "last_sequence", b"last_sequence", "latency_budget_ms", b"latency_budget_ms", "lot_sizes", b"lot_sizes", "reference_prices", b"reference_prices", "resume_session_id", b"resume_session_id", "venue_id", b"venue_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
