@@ -2,7 +2,7 @@
 
 Exit codes: 0 success; 1 the registration is (or would be) refused, or no answer exists (unknown version,
 no upgrade path); 2 invalid input. ``--json`` prints one JSON document for scripts. Verdicts are recorded
-through a JSON-lines log (``--verdict-log``) until the governance ledger is wired in.
+on the governance ledger (``--ledger-url``) or, without one, in a JSON-lines log (``--verdict-log``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from arbsphere.commands.coordinator import load_or_create_log_key
 from registry.contracts import (
     AdapterManifest,
     ContractError,
@@ -31,6 +32,9 @@ from registry.contracts import (
     parse_ir_version,
 )
 from registry.contracts.manifest import venue_kind_label
+from registry.identity import DidKeyPair
+from registry.identity.keystore import load_did_key, save_did_key
+from registry.ledger import Ledger
 
 app = typer.Typer(help="Graph-of-Contracts adapter registry.", no_args_is_help=True)
 
@@ -43,6 +47,9 @@ T = TypeVar("T")
 class _Settings:
     db: str
     verdict_log: Path
+    ledger_url: str | None = None
+    ledger_key_file: Path = Path("var/ledger-log.key")
+    signer_key_file: Path = Path("var/registry-signer.key")
 
 
 @app.callback()
@@ -61,9 +68,28 @@ def main(
             help="Where verdicts are recorded (JSONL).",
         ),
     ] = DEFAULT_VERDICT_LOG,
+    ledger_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Record verdicts on this governance ledger (SQLAlchemy URL) instead of --verdict-log."
+        ),
+    ] = None,
+    ledger_key_file: Annotated[Path, typer.Option(help="The ledger's log signing key file.")] = Path(
+        "var/ledger-log.key"
+    ),
+    signer_key_file: Annotated[
+        Path,
+        typer.Option(help="The registry's did:key (Ed25519, 0600; created if absent) signing its entries."),
+    ] = Path("var/registry-signer.key"),
 ) -> None:
     """Graph-of-Contracts adapter registry."""
-    ctx.obj = _Settings(db=db, verdict_log=verdict_log)
+    ctx.obj = _Settings(
+        db=db,
+        verdict_log=verdict_log,
+        ledger_url=ledger_url,
+        ledger_key_file=ledger_key_file,
+        signer_key_file=signer_key_file,
+    )
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -78,10 +104,33 @@ def _registry(ctx: typer.Context) -> Iterator[ContractRegistry]:
         store = ContractStore.open(settings.db)
     except Exception as exc:
         raise _fail(f"cannot open the registry store {settings.db!r}: {exc}", 2) from None
+    if settings.ledger_url is None:
+        try:
+            yield ContractRegistry(store, JsonLinesVerdictSink(settings.verdict_log))
+        finally:
+            store.close()
+        return
     try:
-        yield ContractRegistry(store, JsonLinesVerdictSink(settings.verdict_log))
-    finally:
+        ledger = Ledger.open(
+            settings.ledger_url, load_or_create_log_key(settings.ledger_key_file, "arbsphere.log")
+        )
+    except Exception as exc:
         store.close()
+        raise _fail(f"cannot open the ledger {settings.ledger_url!r}: {exc}", 2) from None
+    try:
+        yield ContractRegistry(store, ledger.recorder(_registry_signer(settings.signer_key_file)))
+    finally:
+        ledger.close()
+        store.close()
+
+
+def _registry_signer(path: Path) -> DidKeyPair:
+    if path.exists():
+        return load_did_key(path)
+    pair = DidKeyPair.generate()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_did_key(path, pair)
+    return pair
 
 
 def _guard(action: Callable[[], T]) -> T:
