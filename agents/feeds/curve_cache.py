@@ -29,6 +29,8 @@ CurveBuilder = Callable[[list[Level], list[Level]], CurveT]
 DEFAULT_DEPTH = 20
 """Levels per side a curve is built from."""
 
+_MARKING = (BookUpdate, BookSnapshot, Resync)
+
 
 @dataclass(slots=True)
 class _Entry(Generic[CurveT]):
@@ -71,7 +73,7 @@ class CurveCache(Generic[CurveT]):
         """Mark the symbol of every book event and resync among ``events``."""
         dirty = self._dirty
         for event in events:
-            if isinstance(event, BookUpdate | BookSnapshot | Resync):
+            if isinstance(event, _MARKING):
                 dirty.add(event.symbol)
 
     @property
@@ -87,37 +89,44 @@ class CurveCache(Generic[CurveT]):
             return changed
         self._dirty = set()
         for symbol in sorted(dirty) if len(dirty) > 1 else dirty:
-            before = self._entries.get(symbol)
-            after = self._update(symbol, before)
-            if after is not before:
-                changed[symbol] = None if after is None else after.curve
+            moved, curve = self._pull(symbol)
+            if moved:
+                changed[symbol] = curve
         return changed
 
     def curve(self, symbol: str) -> CurveT | None:
         """The curve of ``symbol``'s current book (rebuilt first if its watched levels changed), ``None``
         while the book is void."""
         self._dirty.discard(symbol)
-        entry = self._update(symbol, self._entries.get(symbol))
-        return None if entry is None else entry.curve
+        return self._pull(symbol)[1]
 
     def curves(self) -> Mapping[str, CurveT]:
         """Every curve as of the last ``refresh`` (or direct pull), by symbol."""
         return {symbol: entry.curve for symbol, entry in self._entries.items()}
 
-    def _update(self, symbol: str, entry: _Entry[CurveT] | None) -> _Entry[CurveT] | None:
+    def _pull(self, symbol: str) -> tuple[bool, CurveT | None]:
+        """``(changed, curve)`` of ``symbol`` now, rebuilding when its watched levels moved."""
+        entry = self._entries.get(symbol)
         book = self._books(symbol)
         if book is None:
-            if entry is not None:
-                del self._entries[symbol]
-            return None
-        if entry is not None and entry.book is book and entry.version == book.top_version:
-            self.reused += 1
-            return entry
-        if entry is None or entry.book is not book:
+            if entry is None:
+                return False, None
+            del self._entries[symbol]
+            return True, None
+        if entry is not None and entry.book is book:
+            version = book.top_version
+            if entry.version == version:
+                self.reused += 1
+                return False, entry.curve
+        else:
             book.watch(self.depth)
-        version = book.top_version
+            version = book.top_version
         asks, bids = book.curve_levels(self.depth)
-        fresh = _Entry(book, version, self._build(bids, asks))
-        self._entries[symbol] = fresh
+        curve = self._build(bids, asks)
+        if entry is not None and entry.book is book:
+            entry.version = version
+            entry.curve = curve
+        else:
+            self._entries[symbol] = _Entry(book, version, curve)
         self.builds += 1
-        return fresh
+        return True, curve

@@ -1,4 +1,4 @@
-"""The venue paths that bypass cryptofeed's Decimal book: same books, one book only, exact sequences."""
+"""Venues whose levels go from cryptofeed's decoded messages straight into our book: one book, exact ids."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_binance_snapshot_address_is_cryptofeeds(shared_data):
     )
 
 
-@pytest.mark.parametrize("venue", ["binance", "bitstamp", "gemini"])
+@pytest.mark.parametrize("venue", ["binance", "bitstamp", "gemini", "kraken"])
 def test_only_our_book_is_maintained(shared_data, venue):
     source, events = replay(shared_data, venue)
     library_books = source.session.feed._l2_book.values()  # Gemini's subscribe creates empty ones

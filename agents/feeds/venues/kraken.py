@@ -2,6 +2,10 @@
 
 cryptofeed validates the checksum only when ``c`` sits in the first dict of the message, so updates that carry
 both asks and bids (``c`` in the second dict) go unchecked there; here every update carrying ``c`` is checked.
+
+cryptofeed decodes and dispatches every message (and parses trades and tickers); the book parts of a message
+(``as``/``bs`` snapshot, ``a``/``b`` updates) go from its decoded message straight into our book and the
+checksum texts. cryptofeed's own Decimal book would only duplicate ours (two ``Decimal`` per level).
 """
 
 from __future__ import annotations
@@ -18,7 +22,12 @@ from sdk.adapters.events import Level
 
 
 class _KrakenFeed(Kraken):  # type: ignore[misc]
-    """cryptofeed's Kraken, unchanged: subclassed so the session can be attached to it."""
+    arb_session: KrakenSession
+
+    async def _book(self, msg: list[Any], pair: str, timestamp: float) -> None:
+        """``[channel id, part, (part,) checksum-bearing..., channel name, pair]``: the parts go to the
+        session (cryptofeed's ``_book`` slices them the same way)."""
+        self.arb_session.on_book_parts(pair, msg[1:-2])
 
 
 class KrakenSession(CryptofeedSession):
@@ -38,10 +47,15 @@ class KrakenSession(CryptofeedSession):
 
         return compute
 
-    def on_library_snapshot(self, book: Any) -> None:
-        symbol = book.symbol
+    def on_book_parts(self, symbol: str, parts: list[dict[str, Any]]) -> None:
+        """The book dicts of one decoded message: a snapshot (``as``/``bs``) or updates (``a``/``b``)."""
+        if "as" in parts[0]:
+            self._snapshot(symbol, parts[0])
+        else:
+            self._update(symbol, parts)
+
+    def _snapshot(self, symbol: str, raw: dict[str, Any]) -> None:
         texts = self._texts[symbol] = KrakenChecksum()
-        raw = book.raw[0]
         asks: list[Level] = []
         for price_text, volume_text, *_ in raw["as"]:
             price = float(price_text)
@@ -52,23 +66,16 @@ class KrakenSession(CryptofeedSession):
             price = float(price_text)
             texts.set_bid(price, price_text, volume_text, False)
             bids.append((price, float(volume_text)))
-        self.maintainer.snapshot(
-            symbol, bids, asks, self._now, exchange_ts=book.timestamp, sequence=book.sequence_number
-        )
+        self.maintainer.snapshot(symbol, bids, asks, self._now)
 
-    async def _on_book(self, book: Any, _receipt_ts: float) -> None:
-        if book.delta is None:
-            self.on_library_snapshot(book)
-            return
-        symbol = book.symbol
+    def _update(self, symbol: str, parts: list[dict[str, Any]]) -> None:
         texts = self._texts.get(symbol)
-        raw = book.raw
         checksum: int | None = None
-        if "c" in raw[-1]:
-            checksum = int(raw[-1]["c"])
-        bids: list[tuple[float, float]] = []
-        asks: list[tuple[float, float]] = []
-        for part in raw:
+        if "c" in parts[-1]:
+            checksum = int(parts[-1]["c"])
+        bids: list[Level] = []
+        asks: list[Level] = []
+        for part in parts:
             for key, target, setter in (
                 ("a", asks, texts.set_ask if texts else None),
                 ("b", bids, texts.set_bid if texts else None),
