@@ -280,7 +280,8 @@ class SeparableLocalProblem(_LocalProblemBase):
 class CvxpyLocalProblem(_LocalProblemBase):
     """The local step as a parametrised cvxpy model, built once and solved by Clarabel on every call.
 
-    Same parameters as :class:`SeparableLocalProblem`. The objective is written
+    Same parameters as :class:`SeparableLocalProblem`, plus ``solver_options`` for Clarabel (default: gap and
+    feasibility tolerances 1e-10, falling back to Clarabel's defaults if that fails). The objective is written
     ``sum_a f_a(x_a) + sum_a rho_a/2 x_a^2 - (rho v)^T x`` (the prox objective up to a constant) so that
     ``rho`` and ``rho v`` enter as Parameters without products of parameters: the model is DPP, cvxpy
     canonicalises it once, and each call only refills the parameters.
@@ -299,7 +300,7 @@ class CvxpyLocalProblem(_LocalProblemBase):
 
         cp: Any = cvxpy
 
-        from sdk.curves.cvx import cvxpy_costs
+        from sdk.curves.cvx import cvxpy_costs, solve_with_clarabel
 
         super().__init__(curves, budget=budget, ref_prices=ref_prices, inventory=inventory)
         n = len(self._assets)
@@ -314,8 +315,8 @@ class CvxpyLocalProblem(_LocalProblemBase):
         self._problem = cp.Problem(cp.Minimize(objective), constraints)
         if not self._problem.is_dpp():
             raise RuntimeError("local cvxpy model is not DPP: it would be re-canonicalised on every solve")
-        self._solver_options = dict(solver_options or {})
-        self._cp = cp
+        self._solver_options = None if solver_options is None else dict(solver_options)
+        self._solve = solve_with_clarabel
 
     @property
     def problem(self) -> Any:
@@ -327,12 +328,9 @@ class CvxpyLocalProblem(_LocalProblemBase):
         rhos = self._rho(rho)
         self._rho_param.value = rhos
         self._rho_v.value = rhos * v
-        self._problem.solve(solver=self._cp.CLARABEL, **self._solver_options)
-        if (
-            self._problem.status not in (self._cp.OPTIMAL, self._cp.OPTIMAL_INACCURATE)
-            or self._x.value is None
-        ):
-            raise RuntimeError(f"Clarabel failed on the local step: status {self._problem.status}")
+        self._solve(self._problem, self._solver_options)
+        if self._x.value is None:
+            raise RuntimeError(f"Clarabel returned no local step: status {self._problem.status}")
         x = np.clip(np.asarray(self._x.value, dtype=np.float64), self._lower, self._upper)
         if self._budget is not None:
             used = self.budget_used(x)

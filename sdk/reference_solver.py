@@ -328,7 +328,7 @@ def _solve_asset_merge(curves: Mapping[str, CostCurve]) -> AssetAnswer:
 def _solve_cvxpy(by_asset: Mapping[str, Mapping[str, CostCurve]]) -> dict[str, AssetAnswer]:
     import cvxpy
 
-    from sdk.curves.cvx import cvxpy_costs
+    from sdk.curves.cvx import cvxpy_costs, solve_with_clarabel
 
     cp: Any = cvxpy
     terms: list[Any] = []
@@ -344,9 +344,7 @@ def _solve_cvxpy(by_asset: Mapping[str, Mapping[str, CostCurve]]) -> dict[str, A
         balance[asset] = cp.sum(xa) == 0
         constraints.append(balance[asset])
     problem = cp.Problem(cp.Minimize(cp.sum(cp.hstack(terms))), constraints)
-    problem.solve(solver=cp.CLARABEL)
-    if problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
-        raise RuntimeError(f"Clarabel failed on the centralised problem: status {problem.status}")
+    solve_with_clarabel(problem)
     out: dict[str, AssetAnswer] = {}
     for asset, curves in by_asset.items():
         values = [float(t) for t in variables[asset].value]
