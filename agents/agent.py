@@ -73,6 +73,8 @@ class EdgeAgent:
         self.config = config
         self.curves = dict(curves)
         self.plan_state = PlanState(venue_id=config.venue_id)
+        self.reference_prices: dict[str, float] = {}
+        """Public mids of its assets (from the public feed), reported at each session start."""
         self._warm: dict[str, float] = {}
         self._session: Participant | None = None
         self._session_assets: tuple[str, ...] = ()

@@ -258,8 +258,13 @@ class AgentRunner:
             self.before_session(self.stats.sessions)
         key = self.agent.start_session(start.session_id, self._assets, secure=True)
         assert key is not None
+        current = self.reference_prices()
         return cpb.AgentMessage(
-            session_key=cpb.SessionKey(session_id=start.session_id, x25519_public_key=key)
+            session_key=cpb.SessionKey(
+                session_id=start.session_id,
+                x25519_public_key=key,
+                reference_prices=[current.get(a, 0.0) for a in self._assets],
+            )
         )
 
     def _masked(

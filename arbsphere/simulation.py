@@ -37,7 +37,9 @@ def agent_for(scenario: Scenario, venue_id: str, *, latency_budget_ms: int | Non
         for asset in venue.curves
     }
     budget = latency_budget_ms if latency_budget_ms is not None else max(1, int(venue.latency_budget_ms))
-    return EdgeAgent(VenueConfig(venue_id, instruments, latency_budget_ms=budget), venue.curves)
+    agent = EdgeAgent(VenueConfig(venue_id, instruments, latency_budget_ms=budget), venue.curves)
+    agent.reference_prices = {a: scenario.mids[a] for a in venue.curves}
+    return agent
 
 
 def venue_info(agent: EdgeAgent, scenario: Scenario) -> VenueInfo:

@@ -9,6 +9,7 @@ in-process link. No plaintext port is ever opened.
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -242,7 +243,7 @@ class GrpcLink:
 
     def start(
         self, session_id: str, assets: Sequence[str], members: Sequence[str], *, cold: bool = False
-    ) -> None:
+    ) -> Mapping[str, Mapping[str, float]]:
         self._session = session_id
         self._assets = tuple(assets)
         self._length = Layout(len(assets)).size
@@ -252,6 +253,7 @@ class GrpcLink:
             )
         )
         keys: dict[str, bytes] = {}
+        mids: dict[str, dict[str, float]] = {}
         sent_to: dict[str, Connection] = {}
         deadline = time.monotonic() + self.reply_timeout_s
         while set(members) - set(keys) and time.monotonic() < deadline:
@@ -267,6 +269,13 @@ class GrpcLink:
             venue, message = item
             if message.WhichOneof("body") == "session_key" and message.session_key.session_id == session_id:
                 keys[venue] = bytes(message.session_key.x25519_public_key)
+                reported = list(message.session_key.reference_prices)
+                if len(reported) == len(assets):
+                    mids[venue] = {
+                        a: float(p)
+                        for a, p in zip(assets, reported, strict=True)
+                        if math.isfinite(p) and p > 0
+                    }
             else:
                 self._unexpected(venue, message)
         directory = {v: keys[v] for v in sorted(keys) if v in members}
@@ -282,6 +291,7 @@ class GrpcLink:
         for venue in directory:
             self.hub.send(venue, announcement)
         self._aggregator = Aggregator(sorted(directory), self._length, codec=CODEC)
+        return mids
 
     def _aggregate(
         self, open_message: Callable[[int, Sequence[str]], cpb.CoordinatorMessage], round_id: int

@@ -34,7 +34,7 @@ class InProcessLink:
 
     def start(
         self, session_id: str, assets: Sequence[str], members: Sequence[str], *, cold: bool = False
-    ) -> None:
+    ) -> Mapping[str, Mapping[str, float]]:
         self._length = Layout(len(assets)).size
         if cold:
             for venue in members:
@@ -46,6 +46,7 @@ class InProcessLink:
             for venue in members:
                 self.agents[venue].set_peers(directory)
             self._aggregator = Aggregator(members, self._length, codec=CODEC)
+        return {v: dict(self.agents[v].reference_prices) for v in members}
 
     def _sum(self, vectors: Mapping[str, FloatArray], members: Sequence[str]) -> Gathered:
         if not self.secure:

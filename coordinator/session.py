@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Protocol
 
@@ -56,7 +56,9 @@ class AgentLink(Protocol):
 
     def start(
         self, session_id: str, assets: Sequence[str], members: Sequence[str], *, cold: bool = False
-    ) -> None: ...
+    ) -> Mapping[str, Mapping[str, float]]:
+        """Open the session with ``members``; returns the public mids they report now (may be empty)."""
+        ...
 
     def gather(self, broadcast: RoundBroadcast, members: Sequence[str]) -> Gathered: ...
 
@@ -151,10 +153,17 @@ class SessionDriver:
             else min(v.latency_budget_ms for v in self.venues.values()) / 1e3
         )
         assets = self.assets()
+        mids = self.link.start(sid, assets, sorted(self.venues), cold=cold)
+        for venue, reported in mids.items():
+            info = self.venues.get(venue)
+            if info is None:
+                continue
+            usable = {a: p for a, p in reported.items() if a in info.lot_sizes and p > 0}
+            if usable:
+                self.venues[venue] = replace(info, reference_prices={**info.reference_prices, **usable})
         strategy = STRATEGIES[self.strategy_name](
             sid, assets, self.venues, self.scales(), config=self.config, warm=self.warm
         )
-        self.link.start(sid, assets, strategy.active, cold=cold)
         self._record("session_start", sid, {"session": sid, "participants": list(strategy.active)})
         dropped: list[str] = []
         while not strategy.converged and strategy.round_id < self.config.max_rounds:

@@ -83,6 +83,7 @@ def run_command(
                 mids=ticked_mids(dict(scenario.mids), seed, index, tick_bps),
             )
             agent.update_curves(moved.venues[venue].curves)
+            mids.update({a: moved.mids[a] for a in mids})
 
     def on_plan(plan: CommittedPlan) -> None:
         print(json.dumps(plan_event(plan), sort_keys=True), flush=True)

@@ -38,7 +38,9 @@ class PriceSpace(ExchangeAdmm):
         warm: WarmStart | None = kwargs.get("warm")
         self._first_step = _FIRST_STEP if warm is None else _WARM_FIRST_STEP
         n = len(self.assets)
-        self._warm_bracket = warm.bracket if warm is not None and warm.bracket is not None else None
+        self._warm_bracket = None
+        if warm is not None and warm.bracket is not None:
+            self._warm_bracket = (warm.bracket[0] * self.warm_shift, warm.bracket[1] * self.warm_shift)
         self._lo_p = np.full(n, np.nan)
         self._lo_e = np.full(n, np.nan)
         self._hi_p = np.full(n, np.nan)
@@ -71,14 +73,22 @@ class PriceSpace(ExchangeAdmm):
             self._balanced_profit = abs(profit)
             budget = self._gap_budget()
             bounds = (self._hi_p - self._lo_p) * (self._hi_true - self._lo_true)
-            self._settled &= ~(bounds > 0.5 * budget)
+            value = np.abs(self.totals[: len(self.assets)] * self.prices)
+            self._settled &= ~((bounds > 0.5 * budget) | (value > 0.5 * budget))
             if self.round_id >= self.max_price_rounds or np.all(self._settled):
                 self.mode = Mode.ADMM
                 self.rho_frozen = False
                 return
             new = self.prices.copy()
             for k in np.flatnonzero(~self._settled).tolist():
-                new[k] = self._next_price(k, float(new[k]), 0.0)
+                if self._lo_p[k] == self._hi_p[k]:
+                    # Settled on a point in lots but not in value: reopen the side its imbalance rules out.
+                    excess_k = float(self.totals[k])
+                    self._clear_side(k, above=excess_k < 0)
+                    self._step[k] = 0.0
+                    new[k] = self._next_price(k, float(new[k]), excess_k)
+                else:
+                    new[k] = self._next_price(k, float(new[k]), 0.0)
             self.u = -new / self.rho
             return
         prices = self.prices
@@ -89,7 +99,10 @@ class PriceSpace(ExchangeAdmm):
         for a in range(len(self.assets)):
             if self._settled[a]:
                 continue
-            if abs(excess[a]) <= tolerance[a]:
+            # Settled in lots and, once a balanced profit scales the budget, in value: |E * p| enters the
+            # certified gap directly (a 1e-5 BTC imbalance is under a lot but worth 0.6 USD).
+            in_value = self._balanced_profit == 0.0 or abs(excess[a] * prices[a]) <= 0.5 * gap_budget
+            if abs(excess[a]) <= tolerance[a] and in_value:
                 self._settled[a] = True
                 self._lo_p[a] = self._hi_p[a] = prices[a]
                 self._lo_true[a] = self._hi_true[a] = excess[a]
@@ -108,12 +121,23 @@ class PriceSpace(ExchangeAdmm):
     def warm_state(self) -> WarmStart:
         base = super().warm_state()
         if np.all(np.isfinite(self._lo_p)) and np.all(np.isfinite(self._hi_p)):
-            return WarmStart(base.rho, base.scaled_duals, bracket=(self._lo_p.copy(), self._hi_p.copy()))
+            return WarmStart(
+                base.rho,
+                base.scaled_duals,
+                bracket=(self._lo_p.copy(), self._hi_p.copy()),
+                ref_price=base.ref_price,
+            )
         return base
 
     def _gap_budget(self) -> float:
         """Per-asset share of the gap tolerance; relative to the last balanced profit (0 before one)."""
         return (self.config.gap_tol_abs + self.config.gap_tol_rel * self._balanced_profit) / len(self.assets)
+
+    def _clear_side(self, a: int, *, above: bool) -> None:
+        if above:
+            self._hi_p[a] = self._hi_e[a] = self._hi_true[a] = np.nan
+        else:
+            self._lo_p[a] = self._lo_e[a] = self._lo_true[a] = np.nan
 
     def _record(self, a: int, price: float, excess: float) -> None:
         """Move one end of the bracket; Illinois: halve the kept end's value if it was kept twice."""

@@ -32,6 +32,8 @@ class WarmStart:
     scaled_duals: FloatArray
     bracket: tuple[FloatArray, FloatArray] | None = None
     """Price-space: last session's per-asset price bracket (low, high), reused as first probes."""
+    ref_price: FloatArray | None = None
+    """Public reference mids the warm state was found at: the next session shifts prices by the move."""
 
 
 @dataclass(frozen=True)
@@ -75,9 +77,13 @@ class Strategy(ABC):
         self.lot = np.array([scales[a].lot_size for a in self.assets], dtype=np.float64)
         size_scale = np.array([scales[a].size_scale for a in self.assets], dtype=np.float64)
         self.size_scale = size_scale
+        self.warm_shift = np.ones(n)
         if warm is not None:
             self.rho = np.array(warm.rho, dtype=np.float64)
-            self.u = np.array(warm.scaled_duals, dtype=np.float64)
+            if warm.ref_price is not None:
+                # Clearing prices move with the public mids between ticks: carry the warm prices along.
+                self.warm_shift = self.ref_price / np.asarray(warm.ref_price, dtype=np.float64)
+            self.u = np.array(warm.scaled_duals, dtype=np.float64) * self.warm_shift
         else:
             self.rho = self.config.rho_scale * self.ref_price / size_scale
             self.u = -self.ref_price / self.rho
@@ -212,4 +218,4 @@ class Strategy(ABC):
 
     def warm_state(self) -> WarmStart:
         """State to warm-start the region's next session from."""
-        return WarmStart(rho=self.rho.copy(), scaled_duals=self.u.copy())
+        return WarmStart(rho=self.rho.copy(), scaled_duals=self.u.copy(), ref_price=self.ref_price.copy())

@@ -157,17 +157,23 @@ class SessionKey(_message.Message):
 
     SESSION_ID_FIELD_NUMBER: _builtins.int
     X25519_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    REFERENCE_PRICES_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     x25519_public_key: _builtins.bytes
+    @_builtins.property
+    def reference_prices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """current public mids, aligned with SessionStart.assets (0: none)"""
+
     def __init__(
         self,
         *,
         session_id: _builtins.str = ...,
         x25519_public_key: _builtins.bytes = ...,
+        reference_prices: _abc.Iterable[_builtins.float] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["session_id", b"session_id", "x25519_public_key", b"x25519_public_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reference_prices", b"reference_prices", "session_id", b"session_id", "x25519_public_key", b"x25519_public_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
