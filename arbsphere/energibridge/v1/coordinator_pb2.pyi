@@ -58,6 +58,40 @@ ROUND_PHASE_ITERATE: RoundPhase.ValueType  # 1
 ROUND_PHASE_ROUNDING: RoundPhase.ValueType  # 2
 Global___RoundPhase: _TypeAlias = RoundPhase  # noqa: Y015
 
+class _ExecutionStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ExecutionStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ExecutionStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    EXECUTION_STATUS_UNSPECIFIED: _ExecutionStatus.ValueType  # 0
+    EXECUTION_STATUS_FILLED: _ExecutionStatus.ValueType  # 1
+    """every leg filled in full"""
+    EXECUTION_STATUS_PARTIAL: _ExecutionStatus.ValueType  # 2
+    """a leg filled short and nothing was left to hedge it with (below a lot)"""
+    EXECUTION_STATUS_HEDGED: _ExecutionStatus.ValueType  # 3
+    """a leg fell short and marketable hedges restored the venue's obligation"""
+    EXECUTION_STATUS_LEG_OUT: _ExecutionStatus.ValueType  # 4
+    """a shortfall is left unhedged: the residual goes back to the federation"""
+    EXECUTION_STATUS_REFUSED: _ExecutionStatus.ValueType  # 5
+    """risk gates refused the legs (observe-only, pause, caps): nothing traded"""
+
+class ExecutionStatus(_ExecutionStatus, metaclass=_ExecutionStatusEnumTypeWrapper):
+    """How a venue's legs of a committed plan ended."""
+
+EXECUTION_STATUS_UNSPECIFIED: ExecutionStatus.ValueType  # 0
+EXECUTION_STATUS_FILLED: ExecutionStatus.ValueType  # 1
+"""every leg filled in full"""
+EXECUTION_STATUS_PARTIAL: ExecutionStatus.ValueType  # 2
+"""a leg filled short and nothing was left to hedge it with (below a lot)"""
+EXECUTION_STATUS_HEDGED: ExecutionStatus.ValueType  # 3
+"""a leg fell short and marketable hedges restored the venue's obligation"""
+EXECUTION_STATUS_LEG_OUT: ExecutionStatus.ValueType  # 4
+"""a shortfall is left unhedged: the residual goes back to the federation"""
+EXECUTION_STATUS_REFUSED: ExecutionStatus.ValueType  # 5
+"""risk gates refused the legs (observe-only, pause, caps): nothing traded"""
+Global___ExecutionStatus: _TypeAlias = ExecutionStatus  # noqa: Y015
+
 @_typing.final
 class Hello(_message.Message):
     """First message on the stream: who the agent is and what it makes public. The coordinator checks
@@ -526,6 +560,67 @@ class ErrorReply(_message.Message):
 Global___ErrorReply: _TypeAlias = ErrorReply  # noqa: Y015
 
 @_typing.final
+class ExecutionReport(_message.Message):
+    """After executing its legs of a committed plan the agent reports the outcome for the ledger. Like PlanAck
+    it carries no leg, price or size: the venue's realised PnL is reported relative to its own prediction
+    (the raw cash flow of one venue's legs is its trade notional, which the federation never reveals); the
+    sum over a plan's venues is the plan's realised minus committed profit.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    VENUE_ID_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    PLAN_DIGEST_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    FILL_COUNT_FIELD_NUMBER: _builtins.int
+    PNL_VS_PLAN_QUOTE_FIELD_NUMBER: _builtins.int
+    LEGS_FIELD_NUMBER: _builtins.int
+    LEGS_SHORT_FIELD_NUMBER: _builtins.int
+    RISK_GATES_FIELD_NUMBER: _builtins.int
+    COMPLETED_UNIX_MS_FIELD_NUMBER: _builtins.int
+    session_id: _builtins.str
+    venue_id: _builtins.str
+    sequence: _builtins.int
+    plan_digest: _builtins.bytes
+    """PlanAck.plan_digest of the plan executed"""
+    status: Global___ExecutionStatus.ValueType
+    fill_count: _builtins.int
+    pnl_vs_plan_quote: _builtins.str
+    """decimal: realised minus predicted PnL of this venue's legs"""
+    legs: _builtins.int
+    legs_short: _builtins.int
+    """legs that did not fill in full"""
+    completed_unix_ms: _builtins.int
+    @_builtins.property
+    def risk_gates(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """gates that refused legs of this plan"""
+
+    def __init__(
+        self,
+        *,
+        session_id: _builtins.str = ...,
+        venue_id: _builtins.str = ...,
+        sequence: _builtins.int = ...,
+        plan_digest: _builtins.bytes = ...,
+        status: Global___ExecutionStatus.ValueType = ...,
+        fill_count: _builtins.int = ...,
+        pnl_vs_plan_quote: _builtins.str = ...,
+        legs: _builtins.int = ...,
+        legs_short: _builtins.int = ...,
+        risk_gates: _abc.Iterable[_builtins.str] | None = ...,
+        completed_unix_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["completed_unix_ms", b"completed_unix_ms", "fill_count", b"fill_count", "legs", b"legs", "legs_short", b"legs_short", "plan_digest", b"plan_digest", "pnl_vs_plan_quote", b"pnl_vs_plan_quote", "risk_gates", b"risk_gates", "sequence", b"sequence", "session_id", b"session_id", "status", b"status", "venue_id", b"venue_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExecutionReport: _TypeAlias = ExecutionReport  # noqa: Y015
+
+@_typing.final
 class AgentMessage(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -535,6 +630,7 @@ class AgentMessage(_message.Message):
     SESSION_KEY_FIELD_NUMBER: _builtins.int
     ADJUST_REPLY_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    EXECUTION_REPORT_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def hello(self) -> Global___Hello: ...
     @_builtins.property
@@ -549,6 +645,8 @@ class AgentMessage(_message.Message):
     def adjust_reply(self) -> Global___AdjustReply: ...
     @_builtins.property
     def error(self) -> Global___ErrorReply: ...
+    @_builtins.property
+    def execution_report(self) -> Global___ExecutionReport: ...
     def __init__(
         self,
         *,
@@ -558,12 +656,13 @@ class AgentMessage(_message.Message):
         session_key: Global___SessionKey | None = ...,
         adjust_reply: Global___AdjustReply | None = ...,
         error: Global___ErrorReply | None = ...,
+        execution_report: Global___ExecutionReport | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "adjust_reply", b"adjust_reply", "body", b"body", "contribution", b"contribution", "error", b"error", "hello", b"hello", "session_key", b"session_key"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "adjust_reply", b"adjust_reply", "body", b"body", "contribution", b"contribution", "error", b"error", "execution_report", b"execution_report", "hello", b"hello", "session_key", b"session_key"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "adjust_reply", b"adjust_reply", "body", b"body", "contribution", b"contribution", "error", b"error", "hello", b"hello", "session_key", b"session_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "adjust_reply", b"adjust_reply", "body", b"body", "contribution", b"contribution", "error", b"error", "execution_report", b"execution_report", "hello", b"hello", "session_key", b"session_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["hello", "contribution", "ack", "session_key", "adjust_reply", "error"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["hello", "contribution", "ack", "session_key", "adjust_reply", "error", "execution_report"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
