@@ -23,6 +23,7 @@ import numpy as np
 
 from agents.agent import CommittedPlan, EdgeAgent
 from agents.participant import ParticipantError
+from agents.runtime import ExecutionStatus, PlanOutcome
 from arbsphere.energibridge.v1 import coordinator_pb2 as cpb
 from arbsphere.energibridge.v1 import coordinator_pb2_grpc as cpb_grpc
 from coordinator import wire
@@ -69,6 +70,33 @@ class AgentStats:
     connects: int = 0
     refused: list[str] = field(default_factory=list)
     plans: list[CommittedPlan] = field(default_factory=list)
+    reports: int = 0
+
+
+_STATUSES = {
+    ExecutionStatus.FILLED: cpb.EXECUTION_STATUS_FILLED,
+    ExecutionStatus.PARTIAL: cpb.EXECUTION_STATUS_PARTIAL,
+    ExecutionStatus.HEDGED: cpb.EXECUTION_STATUS_HEDGED,
+    ExecutionStatus.LEG_OUT: cpb.EXECUTION_STATUS_LEG_OUT,
+    ExecutionStatus.REFUSED: cpb.EXECUTION_STATUS_REFUSED,
+}
+
+
+def execution_report(outcome: PlanOutcome) -> cpb.ExecutionReport:
+    """The ledger-bound summary of a plan's execution: no leg, price or size leaves the agent."""
+    return cpb.ExecutionReport(
+        session_id=outcome.session_id,
+        venue_id=outcome.venue_id,
+        sequence=outcome.sequence,
+        plan_digest=outcome.plan_digest,
+        status=_STATUSES[outcome.status],
+        fill_count=outcome.fill_count,
+        pnl_vs_plan_quote=format(outcome.pnl_vs_plan, "f"),
+        legs=outcome.legs,
+        legs_short=outcome.legs_short,
+        risk_gates=list(outcome.risk_gates),
+        completed_unix_ms=outcome.completed_ms,
+    )
 
 
 class AgentRunner:
@@ -84,6 +112,7 @@ class AgentRunner:
         server_name: str = "localhost",
         on_plan: Callable[[CommittedPlan], None] | None = None,
         before_session: Callable[[int], None] | None = None,
+        before_close: Callable[[], None] | None = None,
         credential: Callable[[], str] | None = None,
         backoff: Backoff | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -95,6 +124,8 @@ class AgentRunner:
         self.server_name = server_name
         self.on_plan = on_plan
         self.before_session = before_session
+        self.before_close = before_close
+        """Called after the last session, before the stream closes (e.g. wait for open executions)."""
         self.credential = credential
         self.backoff = backoff or Backoff()
         self.clock = clock
@@ -106,6 +137,20 @@ class AgentRunner:
         self._last_vector: FloatArray | None = None
         self._renew = False
         self._in_session = False
+        self._send_lock = threading.Lock()
+        self._outbox: queue.Queue[cpb.AgentMessage | None] | None = None
+        self._unsent: list[cpb.AgentMessage] = []
+
+    def send_report(self, report: cpb.ExecutionReport) -> None:
+        """Queue an execution report for the coordinator (thread-safe). Sent on the live stream, or right
+        after the next Hello when none is up; a report in flight when a stream breaks is not resent."""
+        message = cpb.AgentMessage(execution_report=report)
+        with self._send_lock:
+            self.stats.reports += 1
+            if self._outbox is None:
+                self._unsent.append(message)
+            else:
+                self._outbox.put(message)
 
     def info(self) -> VenueInfo:
         return VenueInfo(
@@ -158,6 +203,12 @@ class AgentRunner:
             credential=self.credential() if self.credential is not None else "",
         )
         outbox.put(cpb.AgentMessage(hello=hello))
+        with self._send_lock:
+            for unsent in self._unsent:
+                outbox.put(unsent)
+            self._unsent = []
+            self._outbox = outbox
+        graceful = False
 
         def requests() -> Iterator[cpb.AgentMessage]:
             while True:
@@ -190,6 +241,7 @@ class AgentRunner:
                         outbox.put(reply)
                     if message.WhichOneof("body") == "end":
                         if max_sessions is not None and self.stats.sessions >= max_sessions:
+                            graceful = True
                             break
                         if self._bundle is not None and self._bundle.renewal_due(self.clock()):
                             self._renew = True
@@ -201,8 +253,37 @@ class AgentRunner:
                     raise
             finally:
                 done.set()
+                if graceful:
+                    self._close_gracefully(outbox, responses)
+                with self._send_lock:
+                    self._outbox = None
                 outbox.put(None)
                 responses.cancel()  # type: ignore[no-untyped-call]
+
+    def _close_gracefully(
+        self,
+        outbox: queue.Queue[cpb.AgentMessage | None],
+        responses: grpc.CallIterator[cpb.CoordinatorMessage],
+    ) -> None:
+        """Last session done: let pending work report, half-close, and let the server end the stream, so
+        every queued message (execution reports) reaches the coordinator before the channel closes."""
+        if self.before_close is not None:
+            try:
+                self.before_close()
+            except Exception:
+                log.exception("%s: before_close failed", self.agent.venue_id)
+        with self._send_lock:
+            self._outbox = None
+        outbox.put(None)
+        timer = threading.Timer(2.0, responses.cancel)
+        timer.start()
+        try:
+            for _ in responses:
+                pass
+        except grpc.RpcError:
+            pass
+        finally:
+            timer.cancel()
 
     # -- dispatch ------------------------------------------------------------------------------------
 
@@ -341,7 +422,10 @@ class AgentRunner:
             )
         self.stats.plans.append(plan)
         if self.on_plan is not None:
-            self.on_plan(plan)
+            try:
+                self.on_plan(plan)
+            except Exception:  # execution trouble must not keep the commit from being acknowledged
+                log.exception("%s: on_plan failed for plan %s", self.agent.venue_id, plan.delta.sequence)
         return cpb.AgentMessage(
             ack=cpb.PlanAck(
                 session_id=commit.session_id,

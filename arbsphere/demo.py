@@ -1,10 +1,13 @@
-"""`make demo`: the federated multi-venue demo as real processes over mutual TLS.
+"""`make demo`: the federated multi-venue demo as real processes over mutual TLS, the whole loop.
 
 Two cases, each a coordinator process plus one process per venue on loopback: the two-venue MVP (two
 order books with an injected mispricing) and a mixed five-venue region (books, a constant-product pool,
-a concentrated-liquidity pool). Every agent builds only its own venue from the seeded synthetic market.
-The launcher is the only party that sees everything, so it can print each venue's plan next to the
-centralised full-information optimum and check that every asset nets to exactly zero.
+a concentrated-liquidity pool). Every agent builds only its own venue from the seeded synthetic market,
+solves its local problem inside the federated plan, executes its own legs on paper against its own market,
+keeps the fills in its execution store and reports the outcome to the coordinator, which records joins,
+plan commits and execution reports on the ledger. The launcher is the only party that sees everything,
+so it can print each venue's plan and fills next to the centralised full-information optimum, check that
+every asset nets to exactly zero and count what the ledger holds.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from registry.identity import AgentClaims, DidKeyPair, JwtCredentialService
+from registry.ledger import Ledger, kind_name
 from registry.pki import DevCertificateAuthority, SpiffeId, write_bundle
 from sdk.reference_solver import centralised_optimum
 from sdk.scenarios import generate_scenario
@@ -52,7 +56,9 @@ class CaseResult:
     session: dict[str, Any] = field(default_factory=dict)
     checkpoint: str = ""
     plans: list[dict[str, Any]] = field(default_factory=list)
+    executions: list[dict[str, Any]] = field(default_factory=list)
     rounds: list[dict[str, Any]] = field(default_factory=list)
+    ledger_kinds: dict[str, int] = field(default_factory=dict)
 
 
 def _cli(*args: str) -> list[str]:
@@ -145,6 +151,8 @@ def run_case(
                         ",".join(case.kinds),
                         "--credential-file",
                         str(workdir / venue / "credential.jwt"),
+                        "--state-dir",
+                        str(workdir / venue / "state"),
                     ),
                     stdout=subprocess.PIPE,
                     text=True,
@@ -172,9 +180,14 @@ def run_case(
             raise RuntimeError(f"the coordinator exited with {coordinator.returncode}")
         for process in agents:
             assert process.stdout is not None
-            result.plans.extend(e for e in _lines(process.stdout) if e["event"] == "plan")
+            for event in _lines(process.stdout):
+                if event["event"] == "plan":
+                    result.plans.append(event)
+                elif event["event"] == "execution":
+                    result.executions.append(event)
             if process.wait(timeout=60) != 0:
                 raise RuntimeError(f"an agent exited with {process.returncode}")
+        result.ledger_kinds = ledger_kinds(workdir / "ledger.sqlite")
         return result
     finally:
         for process in (coordinator, *agents):
@@ -182,19 +195,64 @@ def run_case(
                 process.kill()
 
 
+def ledger_kinds(path: Path) -> dict[str, int]:
+    """Entries per kind, read the way an auditor would: the ledger opened read-only after the run."""
+    counts: dict[str, int] = {}
+    with Ledger.open(f"sqlite:///{path}") as ledger:
+        for entry in ledger.query(limit=100_000):
+            name = kind_name(entry.kind)
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def _fills_text(fills: list[dict[str, Any]], instrument: str) -> str:
+    mine = [f for f in fills if f["instrument"] == instrument]
+    size = sum((Decimal(f["size"]) for f in mine), Decimal(0))
+    if not mine or size == 0:
+        return "none"
+    average = sum((Decimal(f["price"]) * Decimal(f["size"]) for f in mine), Decimal(0)) / size
+    return f"{len(mine)} fill{'s' if len(mine) > 1 else ''}, {size.normalize():f} @ {average:.4f}"
+
+
 def report(case: Case, result: CaseResult, console: Console) -> bool:
     scenario = generate_scenario(case.n_venues, SEED, kinds=case.kinds)
     reference = centralised_optimum(scenario.curves())
-    table = Table(title="committed plan per venue (each agent's own legs)")
-    for column in ("venue", "instrument", "side", "size", "limit price cap"):
+    table = Table(title="committed plan per venue (each agent's own legs) and its paper fills")
+    for column in ("venue", "instrument", "side", "size", "limit price cap", "paper fills (avg price)"):
         table.add_column(column)
+    executions = {(e["venue"], e["sequence"]): e for e in result.executions}
     net: dict[str, Decimal] = {}
     for plan in sorted(result.plans, key=lambda p: p["venue"]):
+        fills = executions.get((plan["venue"], plan["sequence"]), {}).get("fills", [])
         for leg in plan["legs"]:
-            table.add_row(plan["venue"], leg["instrument"], leg["side"], leg["size"], leg["limit_price"])
+            table.add_row(
+                plan["venue"],
+                leg["instrument"],
+                leg["side"],
+                leg["size"],
+                leg["limit_price"],
+                _fills_text(fills, leg["instrument"]),
+            )
             signed = Decimal(leg["size"]) * (1 if leg["side"] == "BUY" else -1)
             net[leg["instrument"]] = net.get(leg["instrument"], Decimal(0)) + signed
     console.print(table)
+    pnl = Table(title="execution per venue (quote cash flows: predicted by the plan, realised by the fills)")
+    for column in ("venue", "status", "fills", "predicted PnL", "realised PnL", "realised - predicted"):
+        pnl.add_column(column, justify="left" if column in ("venue", "status") else "right")
+    realised_total = Decimal(0)
+    predicted_total = Decimal(0)
+    for execution in sorted(result.executions, key=lambda e: e["venue"]):
+        realised_total += Decimal(execution["realised_pnl"])
+        predicted_total += Decimal(execution["predicted_pnl"])
+        pnl.add_row(
+            execution["venue"],
+            execution["status"],
+            str(len(execution["fills"])),
+            f"{Decimal(execution['predicted_pnl']):.4f}",
+            f"{Decimal(execution['realised_pnl']):.4f}",
+            f"{Decimal(execution['pnl_vs_plan']):+.4f}",
+        )
+    console.print(pnl)
     profit = float(result.session.get("profit", float("nan")))
     ratio = profit / reference.profit if reference.profit else float("nan")
     balanced = all(v == 0 for v in net.values())
@@ -212,10 +270,24 @@ def report(case: Case, result: CaseResult, console: Console) -> bool:
     console.print(
         f"  net per instrument: { {k: str(v) for k, v in sorted(net.items())} }  balanced: {balanced}"
     )
+    filled = all(e["status"] == "FILLED" for e in result.executions)
+    executed = {(e["venue"], e["sequence"]) for e in result.executions}
+    all_executed = executed == {(p["venue"], p["sequence"]) for p in result.plans}
+    console.print(
+        f"  paper execution: realised plan profit {realised_total:.4f} USD "
+        f"(predicted {predicted_total:.4f} USD); all legs filled: {filled}",
+        highlight=False,
+    )
+    kinds = result.ledger_kinds
+    reported = kinds.get("EXECUTION_REPORT", 0) == len(result.plans)
+    console.print(
+        "  ledger entries: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())),
+        highlight=False,
+    )
     console.print("  ledger checkpoint (C2SP signed note; joins carry the agents' credential ids):")
     for line in result.checkpoint.splitlines():
         console.print(f"    {line}", highlight=False)
-    return balanced and ratio >= 0.999 and bool(result.plans)
+    return balanced and ratio >= 0.999 and bool(result.plans) and all_executed and reported
 
 
 def run_demo() -> int:

@@ -18,6 +18,8 @@ KINDS: Mapping[str, str] = {
     "plan_committed": "PLAN_COMMITTED",
     "asset_abandoned": "RISK_HALT",
     "certificate_issued": "CERTIFICATE_ISSUED",
+    "execution_report": "EXECUTION_REPORT",
+    "leg_out": "LEG_OUT",
 }
 
 

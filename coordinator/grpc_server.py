@@ -30,8 +30,8 @@ from coordinator.engine.messages import RoundBroadcast
 from coordinator.engine.rounding import Assignment
 from coordinator.engine.strategy import SessionError
 from coordinator.secagg import AggregateResult, Aggregator, RetryWith, SecAggError
-from coordinator.session import CommitAck, Gathered, VenueInfo
-from energibridge.errors import EnergiBridgeError
+from coordinator.session import AuditSink, CommitAck, Gathered, VenueInfo
+from energibridge.errors import EnergiBridgeError, IrValidationError
 from registry.identity import IdentityError, check_join
 from registry.pki.certificates import CertificateBundle
 from registry.pki.errors import PeerIdentityError
@@ -70,6 +70,8 @@ class Hub:
         self._lock = threading.Condition()
         self.connections: dict[str, Connection] = {}
         self.inbox: queue.Queue[tuple[str, cpb.AgentMessage]] = queue.Queue()
+        self.reports: queue.Queue[tuple[str, cpb.ExecutionReport]] = queue.Queue()
+        """Execution reports arrive at any time, so they bypass the session inbox (``ExecutionReports``)."""
         self.refused: list[str] = []
 
     def register(self, connection: Connection) -> None:
@@ -184,7 +186,10 @@ class CoordinatorServicer(cpb_grpc.CoordinatorServicer):
     def _read(self, connection: Connection, request_iterator: Iterator[cpb.AgentMessage]) -> None:
         try:
             for message in request_iterator:
-                self.hub.inbox.put((connection.venue_id, message))
+                if message.WhichOneof("body") == "execution_report":
+                    self.hub.reports.put((connection.venue_id, message.execution_report))
+                else:
+                    self.hub.inbox.put((connection.venue_id, message))
         except grpc.RpcError:
             pass
         finally:
@@ -430,6 +435,144 @@ class GrpcLink:
             leaving = [v for v in members if v in self._aggregator.members]
             if leaving:
                 self._aggregator.drop(leaving)
+
+
+_STATUS_NAMES = {
+    cpb.EXECUTION_STATUS_FILLED: "FILLED",
+    cpb.EXECUTION_STATUS_PARTIAL: "PARTIAL",
+    cpb.EXECUTION_STATUS_HEDGED: "HEDGED",
+    cpb.EXECUTION_STATUS_LEG_OUT: "LEG_OUT",
+    cpb.EXECUTION_STATUS_REFUSED: "REFUSED",
+}
+MAX_REPORT_TEXT = 256
+MAX_REPORT_COUNT = 1_000_000
+
+
+def _report_text(value: str, field_name: str, *, limit: int = MAX_REPORT_TEXT) -> str:
+    if not value or len(value) > limit or not value.isprintable():
+        raise IrValidationError(field_name, f"expected 1..{limit} printable characters, got {value!r:.80}")
+    return value
+
+
+def report_payload(venue_id: str, report: cpb.ExecutionReport) -> dict[str, object]:
+    """Validate an agent's ExecutionReport; returns its ledger payload (errors name the field)."""
+    where = "ExecutionReport"
+    if report.venue_id != venue_id:
+        raise IrValidationError(
+            f"{where}.venue_id", f"expected {venue_id!r} (the stream's identity), got {report.venue_id!r:.80}"
+        )
+    session = _report_text(report.session_id, f"{where}.session_id")
+    if report.sequence < 1:
+        raise IrValidationError(f"{where}.sequence", f"expected >= 1, got {report.sequence}")
+    if len(report.plan_digest) != 32:
+        raise IrValidationError(f"{where}.plan_digest", f"expected 32 bytes, got {len(report.plan_digest)}")
+    status = _STATUS_NAMES.get(report.status)
+    if status is None:
+        raise IrValidationError(
+            f"{where}.status", f"expected one of {sorted(_STATUS_NAMES.values())}, got {report.status}"
+        )
+    text = _report_text(report.pnl_vs_plan_quote, f"{where}.pnl_vs_plan_quote", limit=64)
+    try:
+        pnl = Decimal(text)
+    except ArithmeticError:
+        raise IrValidationError(
+            f"{where}.pnl_vs_plan_quote", f"expected a decimal string, got {text!r}"
+        ) from None
+    if not pnl.is_finite():
+        raise IrValidationError(f"{where}.pnl_vs_plan_quote", f"must be finite, got {text!r}")
+    for name in ("fill_count", "legs", "legs_short"):
+        if getattr(report, name) > MAX_REPORT_COUNT:
+            raise IrValidationError(
+                f"{where}.{name}", f"expected <= {MAX_REPORT_COUNT}, got {getattr(report, name)}"
+            )
+    if report.legs < 1 or report.legs_short > report.legs:
+        raise IrValidationError(
+            f"{where}.legs_short",
+            f"expected legs >= 1 and legs_short <= legs, got {report.legs_short} of {report.legs}",
+        )
+    if len(report.risk_gates) > 32:
+        raise IrValidationError(
+            f"{where}.risk_gates", f"expected at most 32 gates, got {len(report.risk_gates)}"
+        )
+    gates = [_report_text(g, f"{where}.risk_gates[{i}]", limit=64) for i, g in enumerate(report.risk_gates)]
+    if report.completed_unix_ms < 0:
+        raise IrValidationError(
+            f"{where}.completed_unix_ms", f"expected >= 0, got {report.completed_unix_ms}"
+        )
+    return {
+        "session": session,
+        "sequence": int(report.sequence),
+        "plan_digest": bytes(report.plan_digest).hex(),
+        "status": status,
+        "fill_count": int(report.fill_count),
+        "pnl_vs_plan_quote": format(pnl, "f"),
+        "legs": int(report.legs),
+        "legs_short": int(report.legs_short),
+        "risk_gates": gates,
+        "completed_unix_ms": int(report.completed_unix_ms),
+    }
+
+
+class ExecutionReports:
+    """Agents' execution reports onto the audit sink: validated, matched to a plan this coordinator
+    committed, recorded once each (EXECUTION_REPORT, plus LEG_OUT when a residual was left unhedged).
+    A malformed or unmatched report is refused back to its agent and the coordinator carries on."""
+
+    def __init__(self, hub: Hub, audit: AuditSink) -> None:
+        self.hub = hub
+        self.audit = audit
+        self.committed: dict[tuple[str, int], tuple[str, bytes]] = {}
+        self.recorded: set[tuple[str, int]] = set()
+        self.refused = 0
+
+    def expect(self, session_id: str, acks: Sequence[CommitAck]) -> None:
+        for ack in acks:
+            self.committed[(ack.venue_id, ack.sequence)] = (session_id, ack.plan_digest)
+
+    def outstanding(self) -> set[tuple[str, int]]:
+        """Committed plans of still-connected agents without a report yet."""
+        live = set(self.hub.connected())
+        return {key for key in self.committed if key not in self.recorded and key[0] in live}
+
+    def drain(self, timeout_s: float = 0.0) -> int:
+        """Record every report that arrived; wait up to ``timeout_s`` for the outstanding ones."""
+        deadline = time.monotonic() + timeout_s
+        count = 0
+        while True:
+            try:
+                remaining = deadline - time.monotonic()
+                if remaining > 0 and self.outstanding():
+                    venue, report = self.hub.reports.get(timeout=min(remaining, 0.05))
+                else:
+                    venue, report = self.hub.reports.get_nowait()
+            except queue.Empty:
+                if time.monotonic() >= deadline or not self.outstanding():
+                    return count
+                continue
+            count += self._record(venue, report)
+
+    def _record(self, venue: str, report: cpb.ExecutionReport) -> int:
+        try:
+            payload = report_payload(venue, report)
+            key = (venue, int(report.sequence))
+            expected = self.committed.get(key)
+            if expected is None or expected != (report.session_id, bytes(report.plan_digest)):
+                raise IrValidationError(
+                    "ExecutionReport.plan_digest",
+                    f"no plan {report.sequence} of session {report.session_id!r:.80} with this digest was "
+                    f"committed for {venue}",
+                )
+        except EnergiBridgeError as exc:
+            self.refused += 1
+            self.hub.error(venue, "REFUSED", str(exc), "execution_report")
+            return 0
+        if key in self.recorded:
+            return 0
+        self.recorded.add(key)
+        self.audit.record("execution_report", venue, payload)
+        if payload["status"] == "LEG_OUT":
+            self.audit.record("leg_out", venue, payload)
+        return 1
 
 
 @dataclass

@@ -1,20 +1,29 @@
-"""`arbsphere agent run`: one venue's edge agent, connected to its coordinator over mutual TLS."""
+"""`arbsphere agent run`: one venue's edge agent, connected to its coordinator over mutual TLS.
+
+After each committed plan the agent executes its own legs (paper execution by default, ``agents.runtime``),
+keeps orders, fills, positions and inventory in ``STATE_DIR/execution.sqlite`` and reports how the plan
+ended to the coordinator, which records it on the governance ledger.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
+import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from agents.agent import CommittedPlan
-from agents.grpc_client import AgentRunner
+from agents.grpc_client import AgentRunner, execution_report
+from agents.risk.limits import RiskLimits
+from agents.runtime import AgentRuntime, PlanOutcome
 from arbsphere.simulation import agent_for, ticked_mids
 from registry.pki import read_bundle
-from sdk.scenarios import generate_scenario
+from sdk.scenarios import Scenario, generate_scenario
 
 app = typer.Typer(help="Edge agent.", no_args_is_help=True)
 
@@ -41,6 +50,42 @@ def plan_event(plan: CommittedPlan) -> dict[str, object]:
     }
 
 
+def execution_event(outcome: PlanOutcome, tick_ns: int) -> dict[str, object]:
+    """What the operator sees of one plan's execution (local output: fills, prices and cash flows)."""
+    return {
+        "event": "execution",
+        "venue": outcome.venue_id,
+        "session": outcome.session_id,
+        "sequence": outcome.sequence,
+        "status": outcome.status.name,
+        "predicted_pnl": format(outcome.predicted, "f"),
+        "realised_pnl": format(outcome.realised, "f"),
+        "pnl_vs_plan": format(outcome.pnl_vs_plan, "f"),
+        "fees": format(outcome.fees, "f"),
+        "risk_gates": list(outcome.risk_gates),
+        "fills": [
+            {
+                "instrument": f.instrument,
+                "side": f.side.name,
+                "price": format(f.price, "f"),
+                "size": format(f.size, "f"),
+                "fee": format(f.fee, "f"),
+            }
+            for f in outcome.fills
+        ],
+        "tick_ns": tick_ns,
+        "orders_ns": outcome.submitted_ns,
+    }
+
+
+def starting_inventory(scenario: Scenario, venue: str, quote: str = "USD") -> dict[str, Decimal]:
+    """The synthetic venue's balances: its budget in quote, and as much of each asset as its box may sell."""
+    spec = scenario.venues[venue]
+    balances = {a: Decimal(repr(-curve.lower)) for a, curve in spec.curves.items()}
+    balances[quote] = Decimal(repr(spec.budget_quote))
+    return balances
+
+
 @app.command("run")
 def run_command(
     *,
@@ -61,9 +106,20 @@ def run_command(
     credential_file: Annotated[
         Path | None, typer.Option(help="Registry-issued verifiable credential presented at join.")
     ] = None,
+    state_dir: Annotated[
+        Path | None, typer.Option(help="Execution store and journal (default var/agents/VENUE).")
+    ] = None,
+    observe_only: Annotated[bool, typer.Option(help="Compute and commit plans, send no orders.")] = False,
+    daily_notional_cap: Annotated[float, typer.Option(help="Risk: quote notional per UTC day.")] = 1e6,
+    max_trades_per_minute: Annotated[int, typer.Option(help="Risk: orders per rolling minute.")] = 100,
+    paper_latency_ms: Annotated[int, typer.Option(help="Paper execution: order latency (ms).")] = 0,
 ) -> None:
-    """Join the region, answer its rounds privately and print this venue's committed plans."""
+    """Join the region, answer its rounds privately, execute this venue's legs on paper and report them."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if not daily_notional_cap >= 0 or daily_notional_cap == float("inf"):
+        raise typer.BadParameter(
+            f"expected a finite cap >= 0, got {daily_notional_cap}", param_hint="--daily-notional-cap"
+        )
     scenario = generate_scenario(scenario_venues, seed, kinds=tuple(k.strip() for k in kinds.split(",")))
     if venue not in scenario.venues:
         raise typer.BadParameter(
@@ -72,9 +128,33 @@ def run_command(
     agent = agent_for(scenario, venue, latency_budget_ms=latency_budget_ms)
     mids = {a: scenario.mids[a] for a in agent.assets}
     kind_list = tuple(k.strip() for k in kinds.split(","))
+    runner: AgentRunner | None = None
+    tick_ns = [time.monotonic_ns()]
+
+    def on_outcome(outcome: PlanOutcome) -> None:
+        print(json.dumps(execution_event(outcome, tick_ns[0]), sort_keys=True), flush=True)
+        if runner is not None:
+            runner.send_report(execution_report(outcome))
+
+    limits = RiskLimits(
+        daily_notional_cap=Decimal(repr(daily_notional_cap)),
+        max_trades=max_trades_per_minute,
+        trades_window_ms=60_000,
+    )
+    runtime = AgentRuntime(
+        agent,
+        state_dir if state_dir is not None else Path("var/agents") / venue,
+        inventory=starting_inventory(scenario, venue),
+        limits=limits,
+        latency_ms=paper_latency_ms,
+        on_outcome=on_outcome,
+    )
+    if observe_only:
+        runtime.risk.observe_only("operator started the agent observe-only", runtime.clock.now_ms())
 
     def before_session(index: int) -> None:
         # The demo feed: the synthetic market ticks between sessions (a real agent reads its exchange).
+        tick_ns[0] = time.monotonic_ns()
         if tick_bps and index > 0:
             moved = generate_scenario(
                 scenario_venues,
@@ -84,9 +164,15 @@ def run_command(
             )
             agent.update_curves(moved.venues[venue].curves)
             mids.update({a: moved.mids[a] for a in mids})
+        runtime.market_moved()
 
     def on_plan(plan: CommittedPlan) -> None:
         print(json.dumps(plan_event(plan), sort_keys=True), flush=True)
+        runtime.execute(plan)
+
+    def settle() -> None:
+        if not runtime.settle(5.0):
+            print(f"{venue}: executions still open at shutdown", file=sys.stderr)
 
     runner = AgentRunner(
         agent,
@@ -96,9 +182,14 @@ def run_command(
         server_name=server_name,
         on_plan=on_plan,
         before_session=before_session,
+        before_close=settle,
         credential=(lambda: credential_file.read_text().strip()) if credential_file is not None else None,
     )
-    stats = runner.run(max_sessions=sessions or None)
+    runtime.start()
+    try:
+        stats = runner.run(max_sessions=sessions or None)
+    finally:
+        runtime.close()
     print(
         json.dumps(
             {
@@ -108,6 +199,8 @@ def run_command(
                 "rounds": stats.rounds,
                 "connects": stats.connects,
                 "refused": stats.refused,
+                "execution_reports": stats.reports,
+                "inventory": {a: format(q, "f") for a, q in sorted(runtime.inventory().items())},
             },
             sort_keys=True,
         ),

@@ -13,7 +13,7 @@ import typer
 
 from coordinator.audit import LedgerAudit
 from coordinator.engine.messages import RoundSummary
-from coordinator.grpc_server import GrpcLink, last_sequence, serve, venues_of
+from coordinator.grpc_server import ExecutionReports, GrpcLink, last_sequence, serve, venues_of
 from coordinator.session import STRATEGIES, SessionDriver
 from registry.ledger import Ed25519Signer, Ledger, NoteSigner
 from registry.pki import read_bundle
@@ -57,6 +57,9 @@ def serve_command(
         Path, typer.Option(help="The log's note signing key (created 0600 if absent).")
     ] = (Path("var/ledger-log.key")),
     progress: Annotated[bool, typer.Option(help="Print one line per round.")] = True,
+    report_timeout: Annotated[
+        float, typer.Option(help="Seconds to wait after a commit for the agents' execution reports.")
+    ] = 2.0,
     trusted_issuer: Annotated[
         list[str] | None,
         typer.Option(
@@ -111,6 +114,7 @@ def serve_command(
             on_round=on_round,
         )
         driver.sequence = last_sequence(server.hub)
+        reports = ExecutionReports(server.hub, audit)
         count = 0
         while sessions == 0 or count < sessions:
             driver.venues = dict(venues_of(server.hub))
@@ -119,6 +123,8 @@ def serve_command(
                 continue
             driver.sequence = max(driver.sequence, last_sequence(server.hub))
             result = driver.run(f"{region}-{int(time.time() * 1000)}-{count + 1}")
+            reports.expect(result.session_id, result.acks)
+            recorded = reports.drain(report_timeout)
             audit.flush()
             checkpoint = ledger.checkpoint()
             _emit(
@@ -133,6 +139,7 @@ def serve_command(
                 dropped=list(result.dropped),
                 sequence=result.sequence,
                 committed=[a.venue_id for a in result.acks],
+                execution_reports=recorded,
                 ledger_size=checkpoint.size,
                 ledger_root=checkpoint.root_hash.hex(),
             )
