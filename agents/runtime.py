@@ -424,11 +424,12 @@ class AgentRuntime:
 
     # -- market ------------------------------------------------------------------------------------------
     def market_moved(self) -> None:
-        """The agent's market changed or was confirmed (a feed tick): books are re-read at the next use,
-        mids feed the anomaly gate."""
+        """The agent's market changed or was confirmed (a feed tick): books are re-read at their next use
+        (at once for orders in flight), mids feed the anomaly gate."""
         with self._lock:
             now = self.clock.now_ms()
             self._market_ms = now
+            self._sync_pending()
             for asset, curve in self.agent.curves.items():
                 left, right = curve.marginal(0.0)
                 mid = 0.5 * (left + right)
@@ -454,6 +455,11 @@ class AgentRuntime:
                     self._paper[symbol].update_book(symbol, snapshot)
             books[(self.venue, symbol)] = snapshot
         return MarketState(books)
+
+    def _sync_pending(self) -> None:
+        """Orders in flight meet the market as it is when they arrive."""
+        if self._pending:
+            self._sync(sorted({leg.asset for p in self._pending.values() for leg in p.plan.legs}))
 
     def _install(self, asset: str, symbol: str, curve: CostCurve) -> BookSnapshot:
         self._curves[asset] = curve
@@ -537,6 +543,7 @@ class AgentRuntime:
 
     def _advance(self) -> list[PlanOutcome]:
         now = self.clock.now_ms()
+        self._sync_pending()
         self.scheduler.run_due(now)
         self.runner.tick(self._quotes())
         done = []
