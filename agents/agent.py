@@ -5,11 +5,18 @@ aggregation is on, rounds its own plan onto its lots, accepts or refuses residua
 private bounds, and turns the committed plan into a PlanDelta (legs with limit-price caps from its own
 marginal prices, deterministic idempotency keys, delta-sync state hash). Transports (in-process or gRPC)
 call these methods; the same code runs in simulation and deployment.
+
+Privacy is per agent and off by default: ``EdgeAgent(config, curves, privacy=AgentPrivacy(accountant,
+SessionPrivacy.for_epsilon(3.0, 1e-6)))`` makes every session's answers released values under the
+accountant's budget (``agents.private_release``). A refused release raises ``PrivacyRefusal`` (a
+``ParticipantError``), which transports treat as "not responding"; the spend records of each session
+are in ``privacy_records`` (and go to the accountant's ``on_spend`` hook, e.g. a ledger queue).
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -19,6 +26,8 @@ import numpy as np
 from agents.curve_problem import CurveProblem
 from agents.participant import Participant, ParticipantError
 from agents.plan_state import PlanState, idempotency_key
+from agents.privacy import PrivacySpendRecord
+from agents.private_release import AgentPrivacy, PrivateRelease
 from coordinator.engine.contribution import CODEC, FloatArray
 from coordinator.engine.messages import RoundBroadcast
 from coordinator.engine.rounding import Assignment, round_toward_zero
@@ -26,6 +35,9 @@ from coordinator.secagg import MaskingClient, generate_private_key
 from energibridge.models import PlanDelta, PlanLeg, Side
 from energibridge.version import CURRENT
 from sdk.curves.base import CostCurve
+
+PRIVACY_SESSIONS_KEPT = 256
+"""Sessions whose spend records ``EdgeAgent.privacy_records`` keeps in memory."""
 
 
 @dataclass(frozen=True)
@@ -66,11 +78,22 @@ class CommittedPlan:
 class EdgeAgent:
     """Private state of one venue's agent."""
 
-    def __init__(self, config: VenueConfig, curves: Mapping[str, CostCurve]) -> None:
+    def __init__(
+        self,
+        config: VenueConfig,
+        curves: Mapping[str, CostCurve],
+        *,
+        privacy: AgentPrivacy | None = None,
+    ) -> None:
         missing = sorted(set(curves) - set(config.instruments))
         if missing:
             raise ValueError(f"{config.venue_id}: curves for assets {missing} have no instrument spec")
+        if privacy is not None and not isinstance(privacy, AgentPrivacy):
+            raise ValueError(f"privacy: expected an AgentPrivacy or None, got {type(privacy).__name__}")
         self.config = config
+        self.privacy = privacy
+        """None: answers are exact (the default). Otherwise every answer is a private release."""
+        self._releases: deque[PrivateRelease] = deque(maxlen=PRIVACY_SESSIONS_KEPT)
         self.curves = dict(curves)
         self.plan_state = PlanState(venue_id=config.venue_id)
         self.reference_prices: dict[str, float] = {}
@@ -109,7 +132,14 @@ class EdgeAgent:
         warm = np.array(
             [_clip(self._warm.get(a, 0.0), self.curves[a]) if a in self.curves else 0.0 for a in assets]
         )
-        self._session = Participant(self.venue_id, session_id, assets, problem, warm_plan=warm)
+        release = None
+        if self.privacy is not None:
+            boxes = {a: (c.lower, c.upper) for a, c in self.curves.items() if a in assets}
+            release = PrivateRelease(self.venue_id, session_id, assets, boxes, self.privacy)
+            self._releases.append(release)
+        self._session = Participant(
+            self.venue_id, session_id, assets, problem, warm_plan=warm, release=release
+        )
         self._session_assets = tuple(assets)
         self._rounded = {}
         self._adjusted = {}
@@ -130,8 +160,23 @@ class EdgeAgent:
         return self._session
 
     def answer_round(self, broadcast: RoundBroadcast) -> FloatArray:
-        """This venue's contribution to the round's secure sum (unmasked)."""
+        """This venue's contribution to the round's secure sum (unmasked).
+
+        Raises ``PrivacyRefusal`` once its budget refused a release: it answers no more rounds this session.
+        """
         return self._participant().step(broadcast)
+
+    def privacy_records(self, session_id: str | None = None) -> tuple[PrivacySpendRecord, ...]:
+        """Spend records of the last sessions' releases (``session_id``'s only, if given), in order.
+
+        Kept for the last ``PRIVACY_SESSIONS_KEPT`` sessions; the accountant's ``on_spend`` hook sees all.
+        """
+        return tuple(
+            record
+            for release in self._releases
+            if session_id is None or release.session_id == session_id
+            for record in release.records
+        )
 
     def mask(self, secagg_round: int, mask_set: Sequence[str], vector: FloatArray) -> list[int]:
         if self._masking is None:
@@ -143,12 +188,14 @@ class EdgeAgent:
     def round_plan(self) -> FloatArray:
         """Round the final plan toward zero onto the lot grid; contribute ``[rounded (n), cost]``."""
         session = self._participant()
+        # An agent whose budget refused a release is counted at its last accepted answer: round that
+        # (a post-processing of its releases, so it costs nothing and reveals nothing more).
+        refused = session.release is not None and session.release.refusal is not None
+        plan = session.counted_plan() if refused else session.x
         rounded: dict[str, Decimal] = {}
         for i, asset in enumerate(self._session_assets):
             if asset in self.curves:
-                rounded[asset] = round_toward_zero(
-                    float(session.x[i]), self.config.instruments[asset].lot_size
-                )
+                rounded[asset] = round_toward_zero(float(plan[i]), self.config.instruments[asset].lot_size)
         self._rounded = rounded
         self._adjusted = dict(rounded)
         out = np.zeros(len(self._session_assets) + 1)

@@ -4,17 +4,25 @@ The agent keeps its own plan ``x`` and consensus variable ``z``; from each broad
 proximal step and returns only the *contribution vector* that enters the secure sum: deltas of its plan,
 cost and duality-gap term against what the coordinator's totals already hold for it, plus its squared
 step per asset (for the dual residual). Nothing else leaves the agent.
+
+With privacy configured (a ``PrivateRelease``), every plan the agent answers is a released value:
+clipped and noised through its accountant, or a post-processing of earlier releases, and the agent's
+plan *is* that answer, so the coordinator's exact sums (crossover, rounding) stay balanced and private
+(``agents.private_release`` explains why). Without it, answers are exact and bit-identical to before.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from coordinator.engine.contribution import FloatArray, Layout
 from coordinator.engine.messages import Mode, RoundBroadcast
+
+if TYPE_CHECKING:
+    from agents.private_release import PrivateRelease
 
 
 class LocalProblem(Protocol):
@@ -51,8 +59,12 @@ class Participant:
         assets: Sequence[str],
         problem: LocalProblem,
         warm_plan: FloatArray | None = None,
+        *,
+        release: PrivateRelease | None = None,
     ) -> None:
         self.venue_id = venue_id
+        self.release = release
+        """Privacy on: every answer goes through it (``agents.private_release``); None answers exactly."""
         self.session_id = session_id
         self.assets = tuple(assets)
         self.layout = Layout(len(self.assets))
@@ -76,25 +88,15 @@ class Participant:
         """Answer one round: the contribution vector for the secure sum."""
         self._check(broadcast)
         self._settle(broadcast)
-        rho = broadcast.rho
-        u = broadcast.scaled_duals
-        if broadcast.mode is Mode.ADMM:
-            if broadcast.previous_mean is not None:
-                alpha = broadcast.over_relaxation
-                self.z = alpha * self.x + (1.0 - alpha) * self.z - alpha * broadcast.previous_mean
-            x_new = self.problem.prox(self.z - u, rho)
-        elif broadcast.mix is not None:
-            low, high, weight = broadcast.mix
-            x_low = self.problem.demand(low)
-            x_new = x_low + weight * (self.problem.demand(high) - x_low)
-        else:
-            x_new = self.problem.demand(broadcast.prices)
+        x_new = self._local_step(broadcast) if self.release is None else self._private_step(broadcast)
         if x_new.shape != self.x.shape or not np.all(np.isfinite(x_new)):
             raise ParticipantError(f"{self.venue_id}: local step returned an invalid plan {x_new!r}")
         cost = self.problem.cost(x_new)
-        gap = max(
-            cost - float(broadcast.prices @ x_new) - self.problem.dual_value(broadcast.prices, x_new), 0.0
-        )
+        # The dual bound is tightest near a minimiser: a released answer is not one, so with privacy on
+        # the hint is the exact best response (private; only the gap scalar leaves, as always).
+        prices = broadcast.prices
+        hint = x_new if self.release is None else self.problem.demand(prices)
+        gap = max(cost - float(prices @ x_new) - self.problem.dual_value(prices, hint), 0.0)
         dx = x_new - self.x
         self._previous_x = self.x
         self.x = x_new
@@ -105,6 +107,43 @@ class Participant:
         return self.layout.pack(
             x_new - self.counted_x, dx * dx, cost - self.counted_cost, gap - self.counted_gap
         )
+
+    def _local_step(self, broadcast: RoundBroadcast) -> FloatArray:
+        """The exact answer: proximal step (ADMM), crossover of best responses, or best response."""
+        if broadcast.mode is Mode.ADMM:
+            self._relax(broadcast)
+            return self.problem.prox(self.z - broadcast.scaled_duals, broadcast.rho)
+        if broadcast.mix is not None:
+            low, high, weight = broadcast.mix
+            x_low = self.problem.demand(low)
+            return x_low + weight * (self.problem.demand(high) - x_low)
+        return self.problem.demand(broadcast.prices)
+
+    def _private_step(self, broadcast: RoundBroadcast) -> FloatArray:
+        """The same answers as released values: noised, reused or interpolated (``PrivateRelease``)."""
+        release = self.release
+        assert release is not None
+        if broadcast.mode is Mode.ADMM:
+            if not release.price_phase:
+                self._relax(broadcast)
+            return release.admm(
+                lambda: self.problem.prox(self.z - broadcast.scaled_duals, broadcast.rho), self.x
+            )
+        if broadcast.mix is not None:
+            low, high, weight = broadcast.mix
+            return release.crossover(low, high, weight, self.problem.demand, self.x)
+        prices = broadcast.prices
+        return release.at_prices(prices, lambda: self.problem.demand(prices), self.x)
+
+    def _relax(self, broadcast: RoundBroadcast) -> None:
+        """Over-relaxed consensus update of ``z`` from the previous round's mean."""
+        if broadcast.previous_mean is not None:
+            alpha = broadcast.over_relaxation
+            self.z = alpha * self.x + (1.0 - alpha) * self.z - alpha * broadcast.previous_mean
+
+    def counted_plan(self) -> FloatArray:
+        """The plan the coordinator's totals hold for this agent (its last accepted answer)."""
+        return self.counted_x.copy()
 
     def _check(self, broadcast: RoundBroadcast) -> None:
         if broadcast.session_id != self.session_id:
