@@ -110,7 +110,7 @@ class AgentRunner:
         reference_prices: Callable[[], dict[str, float]],
         *,
         server_name: str = "localhost",
-        on_plan: Callable[[CommittedPlan], None] | None = None,
+        on_plan: Callable[[CommittedPlan], object] | None = None,
         before_session: Callable[[int], None] | None = None,
         before_close: Callable[[], None] | None = None,
         credential: Callable[[], str] | None = None,
