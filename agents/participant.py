@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from coordinator.engine.contribution import FloatArray, Layout
+from coordinator.engine.contribution import DIAGNOSTIC_CLAMP, FloatArray, Layout
 from coordinator.engine.messages import Mode, RoundBroadcast
 
 if TYPE_CHECKING:
@@ -97,6 +97,7 @@ class Participant:
         prices = broadcast.prices
         hint = x_new if self.release is None else self.problem.demand(prices)
         gap = max(cost - float(prices @ x_new) - self.problem.dual_value(prices, hint), 0.0)
+        gap = min(gap, DIAGNOSTIC_CLAMP)  # absolute, before the delta: the running total stays exact
         dx = x_new - self.x
         self._previous_x = self.x
         self.x = x_new

@@ -114,6 +114,22 @@ def rho_for_epsilon(epsilon: float, delta: float) -> float:
     return low
 
 
+def notional_resolution(notional: float, mids: Mapping[str, float]) -> dict[str, float]:
+    """Per-asset resolution worth ``notional`` quote units at the public ``mids`` (e.g. "blur my plan to
+    1,000 USD of each asset")."""
+    if isinstance(notional, bool) or not isinstance(notional, int | float) or not math.isfinite(notional):
+        raise ValueError(f"notional: expected a finite number > 0, got {notional!r}")
+    if notional <= 0:
+        raise ValueError(f"notional: expected a finite number > 0, got {notional!r}")
+    out: dict[str, float] = {}
+    for asset, mid in mids.items():
+        ok = not isinstance(mid, bool) and isinstance(mid, int | float)
+        if not ok or not math.isfinite(mid) or mid <= 0:
+            raise ValueError(f"mids[{asset!r}]: expected a finite price > 0, got {mid!r}")
+        out[asset] = float(notional) / float(mid)
+    return out
+
+
 def _count(value: object, field_name: str, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
         raise ValueError(f"SessionPrivacy.{field_name}: expected an integer in 1..{high}, got {value!r}")
