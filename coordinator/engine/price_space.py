@@ -106,6 +106,7 @@ class PriceSpace(ExchangeAdmm):
                 self._settled[a] = True
                 self._lo_p[a] = self._hi_p[a] = prices[a]
                 self._lo_true[a] = self._hi_true[a] = excess[a]
+                self._lo_e[a] = self._hi_e[a] = excess[a]
                 continue
             self._record(a, prices[a], excess[a])
             width = self._hi_p[a] - self._lo_p[a]
@@ -160,7 +161,8 @@ class PriceSpace(ExchangeAdmm):
             widths.append(hi_p - lo_p)
             # Safeguard (as in Brent's method): order books make E a step function on which regula
             # falsi creeps; bisect whenever the last two steps did not halve the bracket.
-            if excess == 0.0 or (len(widths) >= 3 and widths[-1] > 0.5 * widths[-3]):
+            stale = not (np.isfinite(lo_e) and np.isfinite(hi_e)) or hi_e <= lo_e
+            if stale or excess == 0.0 or (len(widths) >= 3 and widths[-1] > 0.5 * widths[-3]):
                 widths.clear()
                 return float(0.5 * (lo_p + hi_p))
             candidate = lo_p - lo_e * (hi_p - lo_p) / (hi_e - lo_e)

@@ -1,7 +1,7 @@
-"""Federation defects the backtest ran into, pinned as strict xfails for their owners.
+"""Federation defects the backtest ran into, kept as regression tests once fixed.
 
-The harness works around them (it drops sub-lot levels and abandons a session that raises); once the
-coordinator is fixed these tests start passing and the xfail marks must go.
+A crossing worth less than one lot used to leave the price-space bracket with undefined values and
+broadcast non-finite duals; the session must instead end cleanly with nothing to trade.
 """
 
 from __future__ import annotations
@@ -18,10 +18,6 @@ from sdk.curves.order_book import OrderBookCurve
 LOT = Decimal("0.0001")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="price-space session broadcasts non-finite duals when the only crossing is below one lot",
-)
 def test_a_sub_lot_crossing_does_not_break_the_session() -> None:
     # binance's bid (net of 10 bps) is above kraken's ask (plus 26 bps) for 5e-5 units, half a lot.
     books = {
