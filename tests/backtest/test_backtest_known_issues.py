@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import pytest
-
 from agents.agent import EdgeAgent, InstrumentSpec, VenueConfig
 from coordinator.inprocess import InProcessLink
 from coordinator.session import SessionDriver, VenueInfo
