@@ -418,6 +418,7 @@ class AgentRuntime:
         self._pending: dict[str, _Pending] = {}
         self._market_ms = self.clock.now_ms()
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
         self.market_moved()
@@ -532,6 +533,8 @@ class AgentRuntime:
             gates = tuple(sorted({r.gate.value for r in decision.refused}))
             self._pending[plan.plan_id] = _Pending(plan, plan_digest, gates, submitted)
             done = self._advance()
+            if self._pending:
+                self._wake.set()
         return next((o for o in done if o.plan_id == plan.plan_id), None)
 
     def poll(self) -> list[PlanOutcome]:
@@ -621,13 +624,16 @@ class AgentRuntime:
         return outcome
 
     # -- lifecycle ---------------------------------------------------------------------------------------
-    def start(self, interval_s: float = 0.02) -> None:
-        """Poll on a daemon thread (paper latency, leg-out deadlines, the journal)."""
+    def start(self, interval_s: float = 0.005, idle_s: float = 0.5) -> None:
+        """Poll on a daemon thread: every ``interval_s`` while orders are in flight (paper latency,
+        leg-out deadlines), otherwise every ``idle_s`` (the journal) or when a plan leaves orders open."""
         if self._thread is not None:
             return
 
         def loop() -> None:
-            while not self._stop.wait(interval_s):
+            while not self._stop.is_set():
+                self._wake.wait(interval_s if self._pending else idle_s)
+                self._wake.clear()
                 try:
                     self.poll()
                 except Exception:  # the loop must survive one bad poll; the error is logged
@@ -654,6 +660,7 @@ class AgentRuntime:
     def close(self) -> None:
         """Stop polling, write everything queued, close the store writer."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None

@@ -50,8 +50,9 @@ def plan_event(plan: CommittedPlan) -> dict[str, object]:
     }
 
 
-def execution_event(outcome: PlanOutcome, tick_ns: int) -> dict[str, object]:
-    """What the operator sees of one plan's execution (local output: fills, prices and cash flows)."""
+def execution_event(outcome: PlanOutcome, tick_ns: int, plan_ns: int) -> dict[str, object]:
+    """What the operator sees of one plan's execution (local output: fills, prices and cash flows), with
+    ``time.monotonic_ns()`` stamps of the session's feed tick, the plan's commit and the orders sent."""
     return {
         "event": "execution",
         "venue": outcome.venue_id,
@@ -74,6 +75,7 @@ def execution_event(outcome: PlanOutcome, tick_ns: int) -> dict[str, object]:
             for f in outcome.fills
         ],
         "tick_ns": tick_ns,
+        "plan_ns": plan_ns,
         "orders_ns": outcome.submitted_ns,
     }
 
@@ -130,9 +132,11 @@ def run_command(
     kind_list = tuple(k.strip() for k in kinds.split(","))
     runner: AgentRunner | None = None
     tick_ns = [time.monotonic_ns()]
+    plan_ns: dict[int, int] = {}
 
     def on_outcome(outcome: PlanOutcome) -> None:
-        print(json.dumps(execution_event(outcome, tick_ns[0]), sort_keys=True), flush=True)
+        event = execution_event(outcome, tick_ns[0], plan_ns.pop(outcome.sequence, 0))
+        print(json.dumps(event, sort_keys=True), flush=True)
         if runner is not None:
             runner.send_report(execution_report(outcome))
 
@@ -167,8 +171,9 @@ def run_command(
         runtime.market_moved()
 
     def on_plan(plan: CommittedPlan) -> None:
-        print(json.dumps(plan_event(plan), sort_keys=True), flush=True)
+        plan_ns[plan.delta.sequence] = time.monotonic_ns()
         runtime.execute(plan)
+        print(json.dumps(plan_event(plan), sort_keys=True), flush=True)
 
     def settle() -> None:
         if not runtime.settle(5.0):
