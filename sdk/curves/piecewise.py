@@ -214,7 +214,7 @@ def ladder_side(
         map(gt if sell else lt, path, path[1:])
     ):
         last = -path[-1] if sell else path[-1]
-        if last < cap:
+        if not last >= cap:  # (a NaN cap cuts nothing, as in the walk)
             return path, prices
         if not cap > 0.0:
             return [0.0], []
