@@ -54,13 +54,14 @@ from agents.execution.paper import PaperConfig, PaperVenue
 from agents.execution.plan import ExecLeg, ExecPlan, derive_key, plan_from_model
 from agents.execution.runner import PlanRunner
 from agents.feeds.curve_cache import DEFAULT_DEPTH
-from agents.feeds.replay import ReplaySource, load_recording, start, step
+from agents.feeds.replay import LoadedRecording, ReplaySource, load_recording, start, step
 from agents.feeds.simulator import MarketSimulator, SimConfig, VenueProfile
 from agents.participant import ParticipantError
 from agents.risk.market import MarketState
 from coordinator.engine.rounding import BalanceError
 from coordinator.engine.strategy import SessionError
 from coordinator.inprocess import InProcessLink
+from coordinator.secagg.errors import SecAggError
 from coordinator.session import SessionDriver, VenueInfo
 from sdk.adapters.events import BookSnapshot as FeedSnapshot
 from sdk.adapters.events import BookUpdate, FeedEvent, Resync
@@ -290,7 +291,9 @@ class RecordedMarket:
             raise BacktestError(f"anchor must be 'tick' or 'start', got {anchor!r}")
         if isinstance(levels, bool) or not isinstance(levels, int) or levels <= 0:
             raise BacktestError(f"levels must be an int > 0, got {levels!r}")
-        if max_frames is not None and (isinstance(max_frames, bool) or max_frames < 1):
+        if max_frames is not None and (
+            isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1
+        ):
             raise BacktestError(f"max_frames must be an int >= 1 or None, got {max_frames!r}")
         self.reference_price = _finite("reference_price", reference_price, positive=True)
         self.tick_ms = tick_ms
@@ -299,7 +302,7 @@ class RecordedMarket:
         self.max_frames = max_frames
         self.dislocations = dislocations
         self.venues = tuple(venues)
-        self._loaded = {}
+        self._loaded: dict[str, LoadedRecording] = {}
         for spec in venues:
             loaded = load_recording(spec.venue, directory)
             if spec.symbol not in loaded.symbols:
@@ -667,7 +670,13 @@ class Strategy(Protocol):
 
 class ArbSphereStrategy:
     """The federation: one ``EdgeAgent`` per venue, each holding only its own venue's cost curve, solved by
-    ``SessionDriver`` (price-space strategy) over ``InProcessLink`` with secure aggregation on."""
+    ``SessionDriver`` (price-space strategy) over ``InProcessLink`` with secure aggregation on.
+
+    ``book_usage`` defaults to 1.0 here: on paper the plan executes against the very book it was planned
+    on, so the production haircut (0.3, for displayed depth that vanishes live) would only hide depth that
+    is there. ``warm=False`` starts every session cold (a control for the warm re-plans deployed by default).
+    A session that raises is abandoned for that tick and listed in ``failures``; the next one starts cold.
+    """
 
     def __init__(
         self,
@@ -729,7 +738,7 @@ class ArbSphereStrategy:
         optimum = centralised_optimum(curves).profit if self.with_optimum else None
         try:
             result = self.driver.run(deadline_s=self.session_deadline_s, cold=self._cold or not self.warm)
-        except (ParticipantError, SessionError, BalanceError) as exc:
+        except (ParticipantError, SessionError, BalanceError, SecAggError) as exc:
             # Crash-only: the session is abandoned (nothing committed, nothing traded), logged, and the
             # next one starts cold so no state of the failed one carries over.
             self.failures.append(f"tick {tick}: {type(exc).__name__}: {exc}")
