@@ -4,9 +4,12 @@ Ours = cryptofeed's parser + normalized book + checks (checksum, sequence, cross
 The cost-curve update is what the agent does: every book event marks its symbol (``CurveCache.observe``);
 the planner pulls the curves once per planning tick (``CURVE_TICK_S`` = 10 ms of recorded time, at least
 twice the rate a plan can complete at its 20 ms tick-to-plan target) and a curve is rebuilt, from the top
-``CURVE_DEPTH`` levels per side into ``sdk.curves.order_book.OrderBookCurve``, only when those levels changed.
-Two more variants bracket it: the curve pulled after every message (the upper bound: a planner that
-re-plans on every book event) and no curve at all.
+``CURVE_DEPTH`` levels per side into ``sdk.curves.order_book.OrderBookCurve``, only when those levels changed
+(``agents.feeds.curve_cache.order_book_curves``: the bulk-checked ``from_sorted_levels`` path, and only the
+side that moved when one did; the served curve equals the validating constructor's float for float, see
+tests/feeds/test_feeds_curve_cache_sides.py). Variants bracket it: the curve pulled after every message (a
+planner that re-plans on every book event), no curve at all, whole curves through the validating
+constructor (the path before the fast one), and coarser planning ticks (what a slower planner would cost).
 
 Bare = the unmodified cryptofeed exchange class on the same messages with a no-op callback (Kraken with its
 own checksum validation on). Both drive the handler coroutine the same way (no event loop). Bitstamp's bare
@@ -31,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.feeds.book import L2Book
-from agents.feeds.curve_cache import CurveCache
+from agents.feeds.curve_cache import CurveCache, order_book_curves
 from agents.feeds.recording import LineKind
 from agents.feeds.replay import LoadedRecording, load_recording, replay_events, start, step
 from agents.feeds.session import RecordedRest
@@ -48,19 +51,25 @@ MIN_MEASURED_S = 0.25
 """Rounds continue until every variant has this much measured time (or ``MAX_ROUNDS``)."""
 CURVE_DEPTH = 20
 CURVE_TICK_S = 0.010
+COARSER_TICKS_S = (0.025, 0.050, 0.100)
+"""Informational only: the target is judged at ``CURVE_TICK_S``."""
 TAKER_FEE_BPS = 10.0
 TARGET_MSGS_PER_S = 20_000
 TARGET_OVERHEAD_PCT = 25.0
 
-Run = tuple[float, int, int]
-"""(CPU seconds, messages, curve builds)."""
+Run = tuple[float, int, int, int]
+"""(CPU seconds, messages, curve builds, of which one-side rebuilds)."""
 
 
-def _curve_builder() -> Callable[..., OrderBookCurve]:
-    return partial(OrderBookCurve, taker_fee_bps=TAKER_FEE_BPS)
+def _curve_cache(session: Any, *, validating: bool) -> CurveCache[OrderBookCurve]:
+    if validating:  # whole curves through the per-level validating constructor
+        return CurveCache(
+            session.book, partial(OrderBookCurve, taker_fee_bps=TAKER_FEE_BPS), depth=CURVE_DEPTH
+        )
+    return order_book_curves(session.book, depth=CURVE_DEPTH, taker_fee_bps=TAKER_FEE_BPS)
 
 
-def _ours(loaded: LoadedRecording, curve_tick_s: float | None) -> Run:
+def _ours(loaded: LoadedRecording, curve_tick_s: float | None, *, validating: bool = False) -> Run:
     """Our whole path; ``curve_tick_s``: ``None`` = no curve, ``0.0`` = pull after every message."""
     source = loaded.open()
     session = source.session
@@ -71,8 +80,8 @@ def _ours(loaded: LoadedRecording, curve_tick_s: float | None) -> Run:
         t0 = time.thread_time()
         for record in records:
             step(session, record)
-        return time.thread_time() - t0, messages, 0
-    cache = CurveCache(session.book, _curve_builder(), depth=CURVE_DEPTH)
+        return time.thread_time() - t0, messages, 0, 0
+    cache = _curve_cache(session, validating=validating)
     observe = cache.observe
     refresh = cache.refresh
     if curve_tick_s == 0.0:
@@ -80,7 +89,7 @@ def _ours(loaded: LoadedRecording, curve_tick_s: float | None) -> Run:
         for record in records:
             observe(step(session, record))
             refresh()
-        return time.thread_time() - t0, messages, cache.builds
+        return time.thread_time() - t0, messages, cache.builds, cache.side_builds
     next_tick = -float("inf")
     t0 = time.thread_time()
     for record in records:
@@ -89,7 +98,7 @@ def _ours(loaded: LoadedRecording, curve_tick_s: float | None) -> Run:
             next_tick = (record.ts // curve_tick_s + 1.0) * curve_tick_s
         observe(step(session, record))
     refresh()
-    return time.thread_time() - t0, messages, cache.builds
+    return time.thread_time() - t0, messages, cache.builds, cache.side_builds
 
 
 def _bare(loaded: LoadedRecording, *, time_snapshot_install: bool = False) -> Run | None:
@@ -150,7 +159,7 @@ def _bare(loaded: LoadedRecording, *, time_snapshot_install: bool = False) -> Ru
     elapsed = time.thread_time() - t0
     if time_snapshot_install:
         elapsed += install_s
-    return elapsed, len(records), 0
+    return elapsed, len(records), 0, 0
 
 
 def _measure(variants: dict[str, Callable[[], Run | None]]) -> dict[str, Run]:
@@ -170,26 +179,31 @@ def _measure(variants: dict[str, Callable[[], Run | None]]) -> dict[str, Run]:
     return best
 
 
-def _curve_build_us() -> tuple[float, float]:
-    """CPU microseconds to read the top levels of a maintained book and to build its ``OrderBookCurve``."""
+def _curve_build_us() -> dict[str, float]:
+    """CPU microseconds to read the top levels of a maintained book and to build its ``OrderBookCurve``:
+    validating constructor, bulk-checked fast path, and one side rebuilt (``with_levels``)."""
     source = load_recording("kraken", DATA).open()
     list(replay_events(source.session, source.records))
     books = [b for b in (source.session.book(s) for s in source.symbols) if b is not None]
-    build = _curve_builder()
+    validating = partial(OrderBookCurve, taker_fee_bps=TAKER_FEE_BPS)
+    fast = OrderBookCurve.sorted_levels_builder(taker_fee_bps=TAKER_FEE_BPS)
     reps = 200
-    t_levels: list[float] = []
-    t_build: list[float] = []
+    samples: dict[str, list[float]] = {}
+
+    def timed(name: str, fn: Callable[[], object]) -> None:
+        t0 = time.thread_time()
+        for _ in range(reps):
+            fn()
+        samples.setdefault(name, []).append((time.thread_time() - t0) / reps * 1e6)
+
     for book in books:
-        t0 = time.thread_time()
-        for _ in range(reps):
-            book.curve_levels(CURVE_DEPTH)
-        t_levels.append((time.thread_time() - t0) / reps)
         asks, bids = book.curve_levels(CURVE_DEPTH)
-        t0 = time.thread_time()
-        for _ in range(reps):
-            build(bids, asks)
-        t_build.append((time.thread_time() - t0) / reps)
-    return statistics.median(t_levels) * 1e6, statistics.median(t_build) * 1e6
+        curve = fast(bids, asks)
+        timed("curve_levels_read_us", partial(book.curve_levels, CURVE_DEPTH))
+        timed("curve_build_validating_us", partial(validating, bids, asks))
+        timed("curve_build_us", partial(fast, bids, asks))
+        timed("curve_build_one_side_us", partial(curve.with_levels, None, asks))
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def _book_structures() -> dict[str, float]:
@@ -253,6 +267,10 @@ def _pct(ours_rate: float, bare_rate: float) -> float:
     return (bare_rate / ours_rate - 1.0) * 100.0
 
 
+def _ms(tick_s: float) -> str:
+    return f"{tick_s * 1e3:g}ms"
+
+
 def main() -> dict[str, object]:
     metrics: dict[str, object] = {
         "curve_tick_ms": CURVE_TICK_S * 1e3,
@@ -262,12 +280,16 @@ def main() -> dict[str, object]:
     }
     rows: list[list[object]] = []
     curve_rows: list[list[object]] = []
+    path_rows: list[list[object]] = []
+    tick_rows: list[list[object]] = []
     for venue in VENUES:
         loaded = load_recording(venue, DATA)
         variants: dict[str, Callable[[], Run | None]] = {
             "tick": partial(_ours, loaded, CURVE_TICK_S),
             "event": partial(_ours, loaded, 0.0),
             "none": partial(_ours, loaded, None),
+            "validating": partial(_ours, loaded, CURVE_TICK_S, validating=True),
+            **{f"tick_{_ms(t)}": partial(_ours, loaded, t) for t in COARSER_TICKS_S},
             "bare": partial(_bare, loaded),
         }
         if venue == "bitstamp":
@@ -279,20 +301,38 @@ def main() -> dict[str, object]:
         metrics[f"{venue}_ours_msgs_per_s"] = round(rate["tick"])
         metrics[f"{venue}_ours_curve_per_event_msgs_per_s"] = round(rate["event"])
         metrics[f"{venue}_ours_no_curve_msgs_per_s"] = round(rate["none"])
+        metrics[f"{venue}_ours_validating_constructor_msgs_per_s"] = round(rate["validating"])
         metrics[f"{venue}_curve_builds_tick"] = best["tick"][2]
+        metrics[f"{venue}_curve_one_side_builds_tick"] = best["tick"][3]
         metrics[f"{venue}_curve_builds_per_event"] = best["event"][2]
+        for t in COARSER_TICKS_S:
+            metrics[f"{venue}_ours_tick_{_ms(t)}_msgs_per_s"] = round(rate[f"tick_{_ms(t)}"])
+            metrics[f"{venue}_curve_builds_tick_{_ms(t)}"] = best[f"tick_{_ms(t)}"][2]
         met = rate["tick"] >= TARGET_MSGS_PER_S
-        overhead: list[object] = ["n/a", "n/a", "n/a"]
+        overhead: list[object] = ["n/a", "n/a", "n/a", "n/a"]
+        tick_overheads: list[object] = ["n/a"] * (1 + len(COARSER_TICKS_S))
         if "bare" in rate:
             bare = rate["bare"]
             metrics[f"{venue}_bare_cryptofeed_msgs_per_s"] = round(bare)
-            pcts = [_pct(rate[v], bare) for v in ("tick", "event", "none")]
+            pcts = [_pct(rate[v], bare) for v in ("tick", "event", "none", "validating")]
             for key, pct in zip(
-                ("overhead", "overhead_curve_per_event", "overhead_no_curve"), pcts, strict=True
+                (
+                    "overhead",
+                    "overhead_curve_per_event",
+                    "overhead_no_curve",
+                    "overhead_validating_constructor",
+                ),
+                pcts,
+                strict=True,
             ):
                 metrics[f"{venue}_{key}_pct"] = round(pct, 1)
             overhead = [f"{p:.1f}%" for p in pcts]
             met = met and pcts[0] <= TARGET_OVERHEAD_PCT
+            tick_overheads = [overhead[0]]
+            for t in COARSER_TICKS_S:
+                pct = _pct(rate[f"tick_{_ms(t)}"], bare)
+                metrics[f"{venue}_overhead_tick_{_ms(t)}_pct"] = round(pct, 1)
+                tick_overheads.append(f"{pct:.1f}%")
         if "bare_install" in rate:
             metrics[f"{venue}_bare_incl_snapshot_install_msgs_per_s"] = round(rate["bare_install"])
             metrics[f"{venue}_overhead_vs_bare_incl_snapshot_install_pct"] = round(
@@ -314,6 +354,24 @@ def main() -> dict[str, object]:
         curve_rows.append(
             [venue, round(rate["event"]), overhead[1], best["event"][2], best["tick"][2], messages]
         )
+        path_rows.append(
+            [
+                venue,
+                round(rate["tick"]),
+                overhead[0],
+                round(rate["validating"]),
+                overhead[3],
+                best["tick"][2],
+                best["tick"][3],
+            ]
+        )
+        tick_rows.append(
+            [
+                venue,
+                *tick_overheads,
+                "/".join(str(best[k][2]) for k in ("tick", *(f"tick_{_ms(t)}" for t in COARSER_TICKS_S))),
+            ]
+        )
     rates = [v for k, v in metrics.items() if k.endswith("_ours_msgs_per_s") and isinstance(v, int)]
     metrics["min_ours_msgs_per_s"] = min(rates)
     metrics["median_ours_msgs_per_s"] = round(statistics.median(rates))
@@ -331,13 +389,30 @@ def main() -> dict[str, object]:
             f"{metrics['bitstamp_bare_incl_snapshot_install_msgs_per_s']} msgs/s, ours' overhead vs it "
             f"{metrics['bitstamp_overhead_vs_bare_incl_snapshot_install_pct']}%"
         )
-    level_us, build_us = _curve_build_us()
-    metrics["curve_levels_read_us"] = round(level_us, 2)
-    metrics["curve_build_us"] = round(build_us, 2)
+    print_table(
+        f"Curve path at the {CURVE_TICK_S * 1e3:g} ms tick: fast (bulk-checked from_sorted_levels, one side "
+        "rebuilt when only it moved) vs whole curves through the validating constructor",
+        ["venue", "ours fast", "overhead", "ours validating", "overhead", "builds", "one-side builds"],
+        path_rows,
+    )
+    print_table(
+        "Overhead vs bare cryptofeed by planning tick (informational: the target is judged at "
+        f"{CURVE_TICK_S * 1e3:g} ms; a coarser tick builds fewer curves but plans on older books)",
+        [
+            "venue",
+            *(f"tick {t * 1e3:g} ms" for t in (CURVE_TICK_S, *COARSER_TICKS_S)),
+            "builds per tick size",
+        ],
+        tick_rows,
+    )
+    build = _curve_build_us()
+    metrics.update({k: round(v, 2) for k, v in build.items()})
     print_table(
         f"Curve refresh rate: pulled after every message vs every {CURVE_TICK_S * 1e3:g} ms; one "
-        f"OrderBookCurve build from {CURVE_DEPTH}+{CURVE_DEPTH} levels = {build_us:.1f} us "
-        f"(+ {level_us:.1f} us to read the levels)",
+        f"OrderBookCurve from {CURVE_DEPTH}+{CURVE_DEPTH} levels (Kraken books, median): validating "
+        f"constructor {build['curve_build_validating_us']:.1f} us, fast path "
+        f"{build['curve_build_us']:.1f} us, one side rebuilt {build['curve_build_one_side_us']:.1f} us "
+        f"(+ {build['curve_levels_read_us']:.1f} us to read both sides' levels)",
         ["venue", "ours, curve per msg", "overhead", "builds per msg", "builds per tick", "msgs"],
         curve_rows,
     )
