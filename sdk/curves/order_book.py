@@ -92,30 +92,24 @@ def book_half(
     monotone, positive and finite (so the prices are), every size must strictly move the running depth (so
     it is positive and not NaN) and the deepest knot must be finite. Crossing is the caller's check.
     """
+    if not levels:
+        return [0.0], []
     if sell:
-        prices = [p * (1.0 - fee) for p, _ in levels]
-        if (
-            bulk_checked
-            and prices
-            and not (prices[-1] > 0.0 and prices[0] < _INF and all(map(gt, prices, prices[1:])))
-        ):
+        unit = 1.0 - fee
+        prices = [p * unit for p, _ in levels]
+        if bulk_checked and not (prices[-1] > 0.0 and prices[0] < _INF and all(map(gt, prices, prices[1:]))):
             return None
-        walked = ladder_side(prices, [q * -usage for _, q in levels], cap, sell=True, strict=bulk_checked)
+        step = -usage
     else:
-        prices = [p * (1.0 + fee) for p, _ in levels]
-        if (
-            bulk_checked
-            and prices
-            and not (prices[0] > 0.0 and prices[-1] < _INF and all(map(lt, prices, prices[1:])))
-        ):
+        unit = 1.0 + fee
+        prices = [p * unit for p, _ in levels]
+        if bulk_checked and not (prices[0] > 0.0 and prices[-1] < _INF and all(map(lt, prices, prices[1:]))):
             return None
-        walked = ladder_side(prices, [q * usage for _, q in levels], cap, strict=bulk_checked)
-    if walked is None:
+        step = usage
+    walked = ladder_side(prices, [q * step for _, q in levels], cap, sell=sell, strict=bulk_checked)
+    if walked is None or (bulk_checked and not -_INF < walked[0][-1] < _INF):
         return None
-    path, slopes = walked
-    if bulk_checked and not -_INF < path[-1] < _INF:
-        return None
-    return lower_half(path, slopes) if sell else walked
+    return lower_half(*walked) if sell else walked
 
 
 CheckedParams = tuple[float, float, float, float, float, float]
