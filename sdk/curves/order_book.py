@@ -210,9 +210,9 @@ class OrderBookCurve(PiecewiseLinearCurve):
         max_buy: float | None = None,
         max_sell: float | None = None,
     ) -> OrderBookCurve:
-        """The curve ``OrderBookCurve(bids, asks, ...)`` builds, the same floats, about 3x faster from
-        levels as a maintained book holds them: float ``(price, size)`` pairs, bids strictly descending, asks
-        strictly ascending, prices finite and > 0, sizes finite and > 0, best bid < best ask.
+        """The curve ``OrderBookCurve(bids, asks, ...)`` builds, the same floats, in well under half its time
+        from levels as a maintained book holds them: float ``(price, size)`` pairs, bids strictly descending,
+        asks strictly ascending, prices finite and > 0, sizes finite and > 0, best bid < best ask.
 
         Those conditions are checked in bulk instead of level by level (see :func:`book_half`), and any
         doubt (a zero size, a rounding tie, a bad level, a bad parameter) goes through the constructor,
