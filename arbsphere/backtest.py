@@ -1,7 +1,7 @@
 """Backtest: ArbSphere's federated plans against the common two-venue bot, on the same replayed books.
 
-What is real and what is synthetic (``recorded_frames``)
---------------------------------------------------------
+What is real and what is synthetic (``RecordedMarket``)
+-------------------------------------------------------
 The shared recordings (``../shared/data/recordings/cryptofeed``) are real exchange messages, replayed here
 through the live parsing path (``agents.feeds.replay``: cryptofeed sessions, ``BookMaintainer`` checks). They
 were made on different days (Coinbase and Kraken 2021-04-17, five minutes apart; Gemini 2021-06-24; Binance
@@ -26,7 +26,9 @@ book up to their cap, taker fee per venue), a ``PlanRunner`` (leg-out hedging on
 ``Portfolio``. Orders execute against the frame's book with no latency. Liquidity a strategy took stays
 gone in *its* world until the replay reports a new size for that level (or a new snapshot); there is no
 other market-impact model, and nobody else reacts to our trades. There are no inventory or balance limits
-(both strategies alike): selling on a venue does not require holding the asset there.
+(both strategies alike): selling on a venue does not require holding the asset there. Common-instrument
+prices and sizes sit on fixed decimal grids (``PRICE_QUANTUM``, ``SIZE_QUANTUM``) so the paper accounting
+is exact, and levels smaller than one lot are left out.
 
 Fees: ``TAKER_FEE_BPS`` holds each venue's entry-tier taker fee from its public schedule in force when the
 recording was made (see ``FEE_SOURCES``). A high-volume desk pays less; every fee is configurable.
