@@ -60,6 +60,7 @@ from agents.execution.plan import ExecPlan, plan_from_model
 from agents.execution.runner import ExecutionVenue, PlanRunner
 from agents.persistence.store import ExecutionStore
 from agents.persistence.writer import StoreWriter
+from agents.risk.events import Mode
 from agents.risk.limits import RiskLimits
 from agents.risk.manager import RiskManager
 from agents.risk.market import MarketState
@@ -67,6 +68,7 @@ from energibridge.canonical import digest
 from sdk.curves.base import CostCurve
 from sdk.curves.order_book import OrderBookCurve
 from sdk.curves.perp import PerpetualCurve
+from sdk.reference_solver import demand_interval
 
 log = logging.getLogger(__name__)
 
@@ -179,11 +181,78 @@ def pool_snapshot(curve: CostCurve, ts_ms: int) -> BookSnapshot:
 
 def book_of(curve: CostCurve) -> OrderBookCurve | None:
     """The order book a curve trades on, or ``None`` for pools and other curves."""
+    curve = unboxed(curve)
     if isinstance(curve, OrderBookCurve):
         return curve
     if isinstance(curve, PerpetualCurve):
         return curve.book
     return None
+
+
+class BoxedCurve:
+    """A curve restricted to ``[lower, upper]`` (which contains 0): what the runtime lets the agent plan.
+
+    In one dimension the prox of a convex cost restricted to an interval is its prox clipped to the
+    interval, and the best response is the unrestricted one projected onto it, so the wrapper costs one
+    clip per call and every solver path (prox, demand, certified dual bound) stays exact.
+    """
+
+    __slots__ = ("_lower", "_upper", "inner")
+
+    def __init__(self, inner: CostCurve, lower: float, upper: float) -> None:
+        if not (math.isfinite(lower) and math.isfinite(upper)) or lower > 0 or upper < 0:
+            raise ExecutionInputError(f"box must be finite and contain 0, got [{lower}, {upper}]")
+        self.inner = inner
+        self._lower = max(inner.lower, lower)
+        self._upper = min(inner.upper, upper)
+
+    @property
+    def lower(self) -> float:
+        return self._lower
+
+    @property
+    def upper(self) -> float:
+        return self._upper
+
+    def cost(self, x: float) -> float:
+        if x < self._lower - 1e-12 or x > self._upper + 1e-12:
+            return math.inf
+        return self.inner.cost(x)
+
+    def marginal(self, x: float) -> tuple[float, float]:
+        left, right = self.inner.marginal(x)
+        if x <= self._lower and self._lower > self.inner.lower:
+            left = -math.inf
+        if x >= self._upper and self._upper < self.inner.upper:
+            right = math.inf
+        return left, right
+
+    def prox(self, v: float, rho: float) -> float:
+        return min(max(self.inner.prox(v, rho), self._lower), self._upper)
+
+    def demand(self, price: float) -> tuple[float, float]:
+        lo, hi = demand_interval(self.inner, price)
+        return min(max(lo, self._lower), self._upper), min(max(hi, self._lower), self._upper)
+
+
+def unboxed(curve: CostCurve) -> CostCurve:
+    return curve.inner if isinstance(curve, BoxedCurve) else curve
+
+
+def _largest_buy(curve: CostCurve, cash: float) -> float:
+    """The largest ``x`` in ``[0, upper]`` whose cost stays within ``cash`` (cost rises with buys)."""
+    if cash <= 0 or curve.upper <= 0:
+        return 0.0
+    if curve.cost(curve.upper) <= cash:
+        return curve.upper
+    lo, hi = 0.0, curve.upper
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if curve.cost(mid) <= cash:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 def fee_bps(book: OrderBookCurve) -> Decimal:
@@ -395,6 +464,7 @@ class AgentRuntime:
             now = self.clock.now_ms()
             for asset, amount in sorted(starting.items()):
                 self.store.set_inventory(self.venue, asset, amount, now)
+        self._balances = {a: q for (v, a), q in self.store.inventory().items() if v == self.venue}
         self.writer = StoreWriter(self.store)
         self.risk = RiskManager(limits if limits is not None else RiskLimits(), self.events)
         self.runner = PlanRunner(
@@ -432,7 +502,7 @@ class AgentRuntime:
             self._market_ms = now
             self._sync_pending()
             for asset, curve in self.agent.curves.items():
-                left, right = curve.marginal(0.0)
+                left, right = unboxed(curve).marginal(0.0)
                 mid = 0.5 * (left + right)
                 if math.isfinite(mid) and mid > 0:
                     self.risk.observe_price(self.venue, self._symbol(asset), _dec(mid), now)
@@ -444,7 +514,7 @@ class AgentRuntime:
         """Bring the paper venues of ``assets`` to the agent's current curves; the risk view of them."""
         books: dict[tuple[str, str], BookSnapshot] = {}
         for asset in assets:
-            curve = self.agent.curves[asset]
+            curve = unboxed(self.agent.curves[asset])
             symbol = self._symbol(asset)
             snapshot = self._books.get(symbol)
             if self._curves.get(asset) is not curve or snapshot is None:
@@ -507,6 +577,45 @@ class AgentRuntime:
                 quotes.append(HedgeQuote(self.venue, spec.symbol, asset, book, spec.lot_size, spec.tick_size))
         return quotes
 
+    # -- what the agent may plan ------------------------------------------------------------------------
+    def constrain(self, *, inventory_limits: bool = True) -> dict[str, tuple[float, float]]:
+        """Bound the agent's next plan by what this runtime will execute, before the session starts.
+
+        The agent must not commit to legs its own gates would refuse: that would leave the other venues
+        of the plan exposed. Per asset (the caps split evenly across assets, keeping the local problem
+        separable): nothing while trading is paused, killed, observe-only or past the daily loss cap;
+        otherwise the daily notional still unused, and with ``inventory_limits`` sells up to the asset
+        held and buys up to the quote cash (spot venues and pools; a perpetual's margin is in its curve).
+        Returns the boxes; the agent's curves become ``BoxedCurve``s of the market's curves.
+        """
+        with self._lock:
+            now = self.clock.now_ms()
+            curves = {a: unboxed(c) for a, c in self.agent.curves.items()}
+            limits = self.risk.limits
+            halted = self.risk.mode is not Mode.ACTIVE or self.risk.pnl_today(now) <= -limits.daily_loss_cap
+            share = max(len(curves), 1)
+            notional = float(limits.daily_notional_cap - self.risk.notional_used(now)) * (1 - 1e-3) / share
+            cash = float(self._balances.get(self.quote, Decimal(0))) / share
+            boxes: dict[str, tuple[float, float]] = {}
+            for asset, curve in curves.items():
+                if halted or notional <= 0:
+                    boxes[asset] = (0.0, 0.0)
+                    continue
+                lower, upper = curve.lower, curve.upper
+                prices = [
+                    abs(m) for m in (*curve.marginal(lower), *curve.marginal(upper)) if math.isfinite(m)
+                ]
+                worst = max(prices, default=0.0)
+                if worst > 0:
+                    lower, upper = max(lower, -notional / worst), min(upper, notional / worst)
+                if inventory_limits and not isinstance(curve, PerpetualCurve):
+                    held = float(self._balances.get(asset, Decimal(0)))
+                    lower = max(lower, -max(held, 0.0))
+                    upper = min(upper, _largest_buy(curve, cash))
+                boxes[asset] = (min(lower, 0.0), max(upper, 0.0))
+            self.agent.update_curves({a: BoxedCurve(curves[a], *boxes[a]) for a in curves})
+            return boxes
+
     # -- execution ---------------------------------------------------------------------------------------
     def _on_venue_event(self, event: ExecutionEvent) -> None:
         if isinstance(event, FillEvent):
@@ -516,6 +625,9 @@ class AgentRuntime:
             self._fill_counts[event.client_order_id] = n
             event = dataclasses.replace(event, fill_id=f"{event.client_order_id}-{n}")
             self._fills.setdefault(event.plan_id, []).append(event)
+            balances = self._balances
+            balances[event.asset] = balances.get(event.asset, Decimal(0)) + event.signed_size
+            balances[event.quote] = balances.get(event.quote, Decimal(0)) + event.cash_flow
         self.runner.on_event(event)
 
     def execute(self, committed: CommittedPlan) -> PlanOutcome | None:

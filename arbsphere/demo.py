@@ -28,6 +28,7 @@ from typing import IO, Any
 from rich.console import Console
 from rich.table import Table
 
+from arbsphere.book_feed import SimulatedBookFeed, book_venues
 from registry.identity import AgentClaims, DidKeyPair, JwtCredentialService
 from registry.ledger import Ledger, kind_name
 from registry.pki import DevCertificateAuthority, SpiffeId, write_bundle
@@ -46,7 +47,9 @@ class Case:
 
 
 CASES = (
-    Case("two-venue MVP: two order books, injected mispricing", 2, ("order_book",)),
+    Case(
+        "two-venue MVP: two order books fed by the market simulator, injected mispricing", 2, ("order_book",)
+    ),
     Case("mixed region: order books, a CPMM pool, a CLMM pool", 5, ("order_book", "cpmm", "clmm")),
 )
 
@@ -153,6 +156,8 @@ def run_case(
                         str(workdir / venue / "credential.jwt"),
                         "--state-dir",
                         str(workdir / venue / "state"),
+                        "--book-feed",
+                        "simulator",
                     ),
                     stdout=subprocess.PIPE,
                     text=True,
@@ -216,7 +221,10 @@ def _fills_text(fills: list[dict[str, Any]], instrument: str) -> str:
 
 def report(case: Case, result: CaseResult, console: Console) -> bool:
     scenario = generate_scenario(case.n_venues, SEED, kinds=case.kinds)
-    reference = centralised_optimum(scenario.curves())
+    curves = scenario.curves()
+    for venue in book_venues(scenario):  # the launcher replays the same seeded feed the agents read
+        curves[venue] = {**curves[venue], **SimulatedBookFeed(scenario, venue, SEED).curves()}
+    reference = centralised_optimum(curves)
     table = Table(title="committed plan per venue (each agent's own legs) and its paper fills")
     for column in ("venue", "instrument", "side", "size", "limit price cap", "paper fills (avg price)"):
         table.add_column(column)

@@ -21,6 +21,7 @@ from agents.agent import CommittedPlan
 from agents.grpc_client import AgentRunner, execution_report
 from agents.risk.limits import RiskLimits
 from agents.runtime import AgentRuntime, PlanOutcome
+from arbsphere.book_feed import BOOK_KIND, SimulatedBookFeed
 from arbsphere.simulation import agent_for, ticked_mids
 from registry.pki import read_bundle
 from sdk.scenarios import Scenario, generate_scenario
@@ -115,6 +116,17 @@ def run_command(
     daily_notional_cap: Annotated[float, typer.Option(help="Risk: quote notional per UTC day.")] = 1e6,
     max_trades_per_minute: Annotated[int, typer.Option(help="Risk: orders per rolling minute.")] = 100,
     paper_latency_ms: Annotated[int, typer.Option(help="Paper execution: order latency (ms).")] = 0,
+    inventory_limits: Annotated[
+        bool,
+        typer.Option(help="Plan sells within the assets held and buys within the quote cash."),
+    ] = True,
+    book_feed: Annotated[
+        str,
+        typer.Option(
+            help="Order-book venues: 'scenario' (static seeded books) or 'simulator' (the seeded market "
+            "simulator through L2Book and CurveCache, one step per session)."
+        ),
+    ] = "scenario",
 ) -> None:
     """Join the region, answer its rounds privately, execute this venue's legs on paper and report them."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
@@ -127,8 +139,17 @@ def run_command(
         raise typer.BadParameter(
             f"venue {venue!r} is not in the scenario {sorted(scenario.venues)}", param_hint="--venue"
         )
+    if book_feed not in ("scenario", "simulator"):
+        raise typer.BadParameter(
+            f"expected 'scenario' or 'simulator', got {book_feed!r}", param_hint="--book-feed"
+        )
     agent = agent_for(scenario, venue, latency_budget_ms=latency_budget_ms)
     mids = {a: scenario.mids[a] for a in agent.assets}
+    feed = None
+    if book_feed == "simulator" and scenario.venues[venue].kind == BOOK_KIND:
+        feed = SimulatedBookFeed(scenario, venue, seed)
+        agent.update_curves(feed.curves())
+        mids.update(feed.mids())
     kind_list = tuple(k.strip() for k in kinds.split(","))
     runner: AgentRunner | None = None
     tick_ns = [time.monotonic_ns()]
@@ -159,7 +180,12 @@ def run_command(
     def before_session(index: int) -> None:
         # The demo feed: the synthetic market ticks between sessions (a real agent reads its exchange).
         tick_ns[0] = time.monotonic_ns()
-        if tick_bps and index > 0:
+        if feed is not None:
+            if index > 0:
+                feed.step()
+                agent.update_curves(feed.curves())
+                mids.update(feed.mids())
+        elif tick_bps and index > 0:
             moved = generate_scenario(
                 scenario_venues,
                 seed,
@@ -169,6 +195,7 @@ def run_command(
             agent.update_curves(moved.venues[venue].curves)
             mids.update({a: moved.mids[a] for a in mids})
         runtime.market_moved()
+        runtime.constrain(inventory_limits=inventory_limits)  # never commit to legs the gates would refuse
 
     def on_plan(plan: CommittedPlan) -> None:
         plan_ns[plan.delta.sequence] = time.monotonic_ns()

@@ -119,6 +119,8 @@ def test_sessions_are_executed_on_paper_and_reported_on_the_ledger(
                 "2",
                 "--state-dir",
                 str(tmp_path / venue / "state"),
+                "--book-feed",
+                "simulator",
             )
         )
         for venue in venues
@@ -151,7 +153,7 @@ def test_sessions_are_executed_on_paper_and_reported_on_the_ledger(
     assert len(by_kind["EXECUTION_REPORT"]) == len(reports) == len(commits) == len(executions)
     assert {k: r["plan_digest"] for k, r in reports.items()} == commits
     for key, report in reports.items():
-        assert report["status"] == executions[key]["status"] == "FILLED"
+        assert report["status"] == executions[key]["status"] == "FILLED", (key, report["risk_gates"])
         assert report["fill_count"] == len(executions[key]["fills"])
         assert report["pnl_vs_plan_quote"] == executions[key]["pnl_vs_plan"]
     assert "LEG_OUT" not in by_kind

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import queue
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -191,7 +192,7 @@ def test_reports_over_mtls_reach_the_audit_sink_and_malformed_ones_leave_the_coo
         server.hub.wait_for(4, 20)
         audit = Audit()
         reports = ExecutionReports(server.hub, audit)
-        driver = SessionDriver(GrpcLink(server.hub), infos)
+        driver = SessionDriver(GrpcLink(server.hub, round_timeout_s=10.0), infos)
         rogue.put(cpb.AgentMessage(execution_report=good_report(venue_id="rogue", pnl_vs_plan_quote="NaN")))
         rogue.put(cpb.AgentMessage(execution_report=good_report(venue_id="rogue")))  # no such plan
         acks = 0
@@ -207,7 +208,10 @@ def test_reports_over_mtls_reach_the_audit_sink_and_malformed_ones_leave_the_coo
         assert {p["status"] for p in recorded} == {"FILLED"}
         committed = {(v, s): d.hex() for (v, s), (_, d) in reports.committed.items()}
         assert {(actor, p["sequence"]): p["plan_digest"] for _, actor, p in audit.entries} == committed
-        errors = [r.error for r in rogue_replies if r.WhichOneof("body") == "error"]
+        deadline = time.monotonic() + 10  # the refusals travel back on the rogue's own stream
+        while len(errors := [r.error for r in rogue_replies if r.WhichOneof("body") == "error"]) < 2:
+            assert time.monotonic() < deadline, rogue_replies
+            time.sleep(0.02)
         assert [e.field for e in errors] == ["execution_report", "execution_report"]
         assert "pnl_vs_plan_quote" in errors[0].message
     finally:

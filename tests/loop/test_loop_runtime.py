@@ -18,7 +18,7 @@ from agents.execution.model import FillEvent, OrderEvent, OrderRequest, OrderSta
 from agents.execution.model import Side as ExecSide
 from agents.plan_state import PlanState, idempotency_key
 from agents.risk.limits import RiskLimits
-from agents.runtime import AgentRuntime, CurvePaperVenue, ExecutionStatus, PlanOutcome
+from agents.runtime import AgentRuntime, BoxedCurve, CurvePaperVenue, ExecutionStatus, PlanOutcome
 from arbsphere.commands.agent import starting_inventory
 from arbsphere.simulation import build_region
 from coordinator.session import SessionDriver
@@ -27,6 +27,7 @@ from energibridge.version import CURRENT
 from sdk.curves.base import CostCurve
 from sdk.curves.cpmm import ConstantProductCurve
 from sdk.curves.order_book import OrderBookCurve
+from sdk.reference_solver import lagrangian_term
 from tests.loop.loop_helpers import TimedLink, conservation_gaps
 
 START_MS = 1_800_000_000_000
@@ -361,3 +362,96 @@ def test_any_plan_sequence_keeps_cash_positions_and_inventory_exact(
         for outcome in outcomes:
             assert outcome is not None
             assert outcome.realised == sum((f.cash_flow for f in outcome.fills), Decimal(0))
+
+
+# -- the agent plans only what its runtime will execute -----------------------------------------------------
+
+
+def _constrain_all(region: Region) -> dict[str, dict[str, tuple[float, float]]]:
+    return {v: runtime.constrain() for v, runtime in region.runtimes.items()}
+
+
+def test_under_a_small_notional_cap_plans_shrink_instead_of_being_refused(tmp_path: Path) -> None:
+    cap = Decimal(60_000)
+    region = Region(tmp_path, limits=RiskLimits(daily_notional_cap=cap))
+    try:
+        _constrain_all(region)
+        region.driver.run("s1")
+        outcomes = [o for o in region.outcomes if o is not None]
+        assert outcomes and all(o.status is ExecutionStatus.FILLED for o in outcomes)
+        for plan in region.link.plans:
+            assert sum((leg.size * leg.limit_price for leg in plan.delta.legs), Decimal(0)) <= cap
+        net: dict[str, Decimal] = {}
+        for plan in region.link.plans:
+            for leg in plan.delta.legs:
+                net[leg.instrument] = net.get(leg.instrument, Decimal(0)) + leg.signed_size
+        assert set(net.values()) <= {Decimal(0)}
+    finally:
+        region.close()
+
+
+def test_a_paused_agent_sits_the_session_out_and_the_others_stay_balanced(tmp_path: Path) -> None:
+    region = Region(tmp_path)
+    try:
+        paused = sorted(region.runtimes)[0]
+        region.runtimes[paused].risk.pause("test", START_MS)
+        boxes = _constrain_all(region)
+        assert set(boxes[paused].values()) == {(0.0, 0.0)}
+        region.driver.run("s1")
+        assert paused not in {p.delta.venue_id for p in region.link.plans}
+        assert all(o is not None and o.status is ExecutionStatus.FILLED for o in region.outcomes)
+    finally:
+        region.close()
+
+
+def test_the_next_plan_sells_no_more_than_the_agent_holds(tmp_path: Path) -> None:
+    region = Region(tmp_path)
+    try:
+        _constrain_all(region)
+        region.driver.run("s1")
+        for venue, runtime in region.runtimes.items():
+            boxes = runtime.constrain()
+            held = runtime.inventory()
+            for asset, (lower, upper) in boxes.items():
+                curve = region.agents[venue].curves[asset]
+                assert (curve.lower, curve.upper) == (lower, upper)
+                if not venue.startswith("perp"):
+                    assert -lower <= float(held.get(asset, Decimal(0))) + 1e-12
+    finally:
+        region.close()
+
+
+_MIXED = build_region(4, 5, kinds=KINDS, latency_budget_ms=600_000)[0]
+_CURVES = [c for v in sorted(_MIXED.venues) for _, c in sorted(_MIXED.venues[v].curves.items())]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    index=st.integers(0, len(_CURVES) - 1),
+    lo=st.floats(0.0, 1.0),
+    hi=st.floats(0.0, 1.0),
+    v=st.floats(-1.5, 1.5),
+    rho_scale=st.floats(1e-3, 1e3),
+    price_move=st.floats(-0.02, 0.02),
+)
+def test_a_boxed_curve_is_the_curve_restricted_to_its_box(
+    index: int, lo: float, hi: float, v: float, rho_scale: float, price_move: float
+) -> None:
+    inner = _CURVES[index]
+    boxed = BoxedCurve(inner, lo * inner.lower, hi * inner.upper)
+    assert inner.lower <= boxed.lower <= 0 <= boxed.upper <= inner.upper
+    grid = [boxed.lower + (boxed.upper - boxed.lower) * k / 400 for k in range(401)]
+    mid = 0.5 * sum(inner.marginal(0.0))
+    rho = rho_scale / (mid * max(inner.upper - inner.lower, 1e-9))
+    target = v * max(inner.upper, -inner.lower)
+    x = boxed.prox(target, rho)
+    assert boxed.lower <= x <= boxed.upper
+    objective = [boxed.cost(g) + rho / 2 * (g - target) ** 2 for g in grid]
+    assert boxed.cost(x) + rho / 2 * (x - target) ** 2 <= min(objective) + 1e-9 * (1 + abs(min(objective)))
+    price = mid * (1 + price_move)
+    d_lo, d_hi = boxed.demand(price)
+    assert boxed.lower <= d_lo <= d_hi <= boxed.upper
+    best = min(boxed.cost(g) - price * g for g in grid)
+    scale = 1e-9 * (1 + abs(best))
+    assert boxed.cost(d_lo) - price * d_lo <= best + scale
+    assert lagrangian_term(boxed, price) <= best + scale
