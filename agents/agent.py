@@ -88,11 +88,8 @@ class EdgeAgent:
         missing = sorted(set(curves) - set(config.instruments))
         if missing:
             raise ValueError(f"{config.venue_id}: curves for assets {missing} have no instrument spec")
-        if privacy is not None and not isinstance(privacy, AgentPrivacy):
-            raise ValueError(f"privacy: expected an AgentPrivacy or None, got {type(privacy).__name__}")
         self.config = config
         self.privacy = privacy
-        """None: answers are exact (the default). Otherwise every answer is a private release."""
         self._releases: deque[PrivateRelease] = deque(maxlen=PRIVACY_SESSIONS_KEPT)
         self.curves = dict(curves)
         self.plan_state = PlanState(venue_id=config.venue_id)
@@ -104,6 +101,18 @@ class EdgeAgent:
         self._masking: MaskingClient | None = None
         self._rounded: dict[str, Decimal] = {}
         self._adjusted: dict[str, Decimal] = {}
+
+    @property
+    def privacy(self) -> AgentPrivacy | None:
+        """None: answers are exact (the default). Otherwise every answer is a private release. A change
+        takes effect at the next session."""
+        return self._privacy
+
+    @privacy.setter
+    def privacy(self, privacy: AgentPrivacy | None) -> None:
+        if privacy is not None and not isinstance(privacy, AgentPrivacy):
+            raise ValueError(f"privacy: expected an AgentPrivacy or None, got {type(privacy).__name__}")
+        self._privacy = privacy
 
     @property
     def venue_id(self) -> str:

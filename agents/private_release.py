@@ -19,7 +19,10 @@ The decisions, and why:
 * **Crossover from the cache.** The price-space crossover asks for ``x(lo) + w (x(hi) - x(lo))`` with
   ``w`` computed from the coordinator's (noisy) sums at ``lo`` and ``hi``. The agent answers it from the
   values it *sent* at those prices, per asset, so the crossover sums to exactly zero in the released
-  values: balance survives noise, and the lot rounding's residual stays a few lots.
+  values: balance survives noise, and the lot rounding's residual stays a few lots. The rounding phase
+  then sums each venue's answer truncated onto its lot grid: post-processing too, so it stays exact
+  (the residual placement needs that) without revealing anything new. (Residual proposals are still
+  accepted or refused against the private box: one bit each, as without privacy.)
 * **Sensitivity: a declared resolution.** Each traded asset is measured in units of the venue's
   declared, public *resolution* ``g_a`` and released at L2 sensitivity 1 in those units: two plans
   whose per-asset differences ``(x_a - x'_a) / g_a`` have L2 norm at most 1 are ``rho``-zCDP
@@ -31,11 +34,20 @@ The decisions, and why:
   say, 0.05 BTC declares that resolution and keeps most of its profit (``bench_privacy_profit``).
 * **Budget schedule.** A session spends at most ``SessionPrivacy.zcdp_rho``, split into at most
   ``max_releases`` fresh releases (equal shares, folded as OpenDP composes). A price round only
-  releases the assets whose price is new; repeated prices reuse the sent value. Once the session's
-  releases are used, the agent answers new prices by interpolating its released points per asset (post-
-  processing, free), and ADMM rounds with its last answer. ADMM rounds that follow a price-space phase
-  (the strategy's fallback) also keep the last answer: the gap they would chase is the noise's own cost,
-  and the crossover the agent already answered is balanced.
+  releases the assets whose price is new; repeated prices reuse the sent value. Each answer to a new
+  price is the least-squares *non-decreasing* fit of the asset's released points (a best response
+  never falls as the price rises), interpolated at that price: post-processing that pools the noise of
+  the probes the search clusters near the clearing price. Once the session's releases are used, new
+  prices are answered from that fit alone (free), and ADMM rounds with the last answer. ADMM rounds
+  that follow a price-space phase (the strategy's fallback) also keep the last answer: the gap they
+  would chase is the noise's own cost, and the crossover the agent already answered is balanced.
+  Exchange ADMM as the session's strategy needs hundreds of rounds, far more than a release schedule
+  affords: under privacy use the price-space strategy (the default; ``bench_privacy_profit``).
+* **Stopping.** The agent's certified gap term keeps its meaning: it bounds the released plan's
+  distance from optimal, noise included (the dual bound is evaluated at the exact best response, a
+  private hint). So a private session meets the coordinator's stopping rule only if the tolerance
+  allows for the noise (``gap_tol_rel`` ~ 5% of profit in the benchmark); with the default 2e-4 it
+  runs to ``max_rounds`` while the agents keep their balanced crossover: same plan, wasted rounds.
 * **Refusal.** If the accountant refuses a release (``BudgetExhausted``: the window cannot afford it),
   the agent raises ``PrivacyRefusal`` and keeps refusing every round of the session: the transport turns
   that into "not responding", the coordinator reuses its last counted answer and drops it after
