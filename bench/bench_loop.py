@@ -12,7 +12,8 @@ system-wide clock on Linux, so stamps compare across processes):
 - per venue: its feed tick -> its orders, split into tick -> plan committed and plan -> orders.
 
 Side by side: the same loop in one process (``InProcessLink``, secure aggregation on, the same runtime),
-where the feed is moved once per tick for all venues.
+where the feed is moved once per tick for all venues. Inventory limits are off (paper balances may go
+short) so every session trades; the risk caps are raised out of the way for the same reason.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def _agent_args(venue: str, workdir: Path, port: int) -> list[str]:
         "--scenario-venues", str(N), "--seed", str(SEED), "--kinds", ",".join(DEFAULT_KINDS),
         "--sessions", "0", "--tick-bps", str(TICK_BPS), "--latency-budget-ms", "600000",
         "--state-dir", str(workdir / venue / "state"),
-        "--daily-notional-cap", "1e15", "--max-trades-per-minute", "1000000",
+        "--daily-notional-cap", "1e15", "--max-trades-per-minute", "1000000", "--no-inventory-limits",
     ]  # fmt: skip
 
 
@@ -252,7 +253,9 @@ def inprocess_loop(workdir: Path) -> dict[str, list[float]]:
                 for venue, agent in agents.items():
                     agent.update_curves(moved.venues[venue].curves)
                     agent.reference_prices = {a: moved.mids[a] for a in agent.assets}
-                    runtimes[venue].market_moved()
+            for runtime in runtimes.values():  # as each agent process does at its session start
+                runtime.market_moved()
+                runtime.constrain(inventory_limits=False)
             link.orders_ns = []
             ticked = time.monotonic_ns()
             result = driver.run(f"inproc-{index}", deadline_s=600.0)
