@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
+import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -110,7 +112,11 @@ def run_command(
         Path | None, typer.Option(help="Registry-issued verifiable credential presented at join.")
     ] = None,
     state_dir: Annotated[
-        Path | None, typer.Option(help="Execution store and journal (default var/agents/VENUE).")
+        Path | None,
+        typer.Option(
+            help="Execution store and journal, kept across restarts (default: a temporary directory "
+            "removed at exit, so unrelated runs never share balances)."
+        ),
     ] = None,
     observe_only: Annotated[bool, typer.Option(help="Compute and commit plans, send no orders.")] = False,
     daily_notional_cap: Annotated[float, typer.Option(help="Risk: quote notional per UTC day.")] = 1e6,
@@ -161,6 +167,13 @@ def run_command(
         if runner is not None:
             runner.send_report(execution_report(outcome))
 
+    store_dir = state_dir
+    if store_dir is None:
+        store_dir = Path(tempfile.mkdtemp(prefix=f"arbsphere-agent-{venue}-"))
+        print(
+            f"{venue}: execution store in {store_dir} (removed at exit; --state-dir keeps it)",
+            file=sys.stderr,
+        )
     limits = RiskLimits(
         daily_notional_cap=Decimal(repr(daily_notional_cap)),
         max_trades=max_trades_per_minute,
@@ -168,7 +181,7 @@ def run_command(
     )
     runtime = AgentRuntime(
         agent,
-        state_dir if state_dir is not None else Path("var/agents") / venue,
+        store_dir,
         inventory=starting_inventory(scenario, venue),
         limits=limits,
         latency_ms=paper_latency_ms,
@@ -222,6 +235,9 @@ def run_command(
         stats = runner.run(max_sessions=sessions or None)
     finally:
         runtime.close()
+        inventory = runtime.inventory()
+        if state_dir is None:
+            shutil.rmtree(store_dir, ignore_errors=True)
     print(
         json.dumps(
             {
@@ -232,7 +248,7 @@ def run_command(
                 "connects": stats.connects,
                 "refused": stats.refused,
                 "execution_reports": stats.reports,
-                "inventory": {a: format(q, "f") for a, q in sorted(runtime.inventory().items())},
+                "inventory": {a: format(q, "f") for a, q in sorted(inventory.items())},
             },
             sort_keys=True,
         ),
