@@ -20,6 +20,10 @@ Paper fills, by the kind of curve an asset trades on:
   marginal price at zero with its budget box as size, so the book-usage gate caps a leg at that share of
   the box.
 
+Before each session ``constrain`` bounds what the agent may plan by what the runtime will execute (risk
+mode, daily notional left, assets held, quote cash), so the agent never commits to legs its own gates
+would refuse and leave the other venues of the plan exposed.
+
 One agent sees only its own legs, so a leg that falls short cannot be hedged on another venue from here: the
 leg-out monitor records a LegOutEvent and asks for a re-plan, and the outcome says ``LEG_OUT``.
 """
@@ -473,7 +477,7 @@ class AgentRuntime:
             sink=self.events,
             risk=self.risk,
             writer=self.writer,
-            portfolio=Portfolio.starting_with({self.venue: starting.get(self.quote, Decimal(0))}),
+            portfolio=Portfolio.starting_with({self.venue: self._balances.get(self.quote, Decimal(0))}),
         )
         self.router = InstrumentRouter()
         self.runner.add_venue(self.venue, self.router, kind="paper")

@@ -455,3 +455,24 @@ def test_a_boxed_curve_is_the_curve_restricted_to_its_box(
     scale = 1e-9 * (1 + abs(best))
     assert boxed.cost(d_lo) - price * d_lo <= best + scale
     assert lagrangian_term(boxed, price) <= best + scale
+
+
+def test_a_restarted_runtime_keeps_its_balances_and_plans_from_them(tmp_path: Path) -> None:
+    region = Region(tmp_path)
+    try:
+        region.driver.run("s1")
+    finally:
+        region.close()
+    venue = region.link.plans[0].delta.venue_id
+    before = region.runtimes[venue].inventory()
+    assert before != region.start[venue]
+    again = AgentRuntime(region.agents[venue], tmp_path / venue, inventory=region.start[venue])
+    try:
+        assert again.inventory() == before  # the store's balances win over the configured start
+        boxes = again.constrain()
+        for asset, (lower, _) in boxes.items():
+            if not venue.startswith("perp"):
+                assert -lower <= float(before.get(asset, Decimal(0))) + 1e-12
+    finally:
+        again.close()
+    assert set(conservation_gaps(again.store, region.start[venue]).values()) <= {Decimal(0)}
