@@ -51,7 +51,7 @@ MIN_MEASURED_S = 0.25
 """Rounds continue until every variant has this much measured time (or ``MAX_ROUNDS``)."""
 CURVE_DEPTH = 20
 CURVE_TICK_S = 0.010
-COARSER_TICKS_S = (0.025, 0.050, 0.100)
+COARSER_TICKS_S = (0.050, 0.250, 0.500, 1.000)
 """Informational only: the target is judged at ``CURVE_TICK_S``."""
 TAKER_FEE_BPS = 10.0
 TARGET_MSGS_PER_S = 20_000
