@@ -17,6 +17,7 @@ KINDS: Mapping[str, str] = {
     "session_start": "CONFIG_CHANGE",
     "plan_committed": "PLAN_COMMITTED",
     "asset_abandoned": "RISK_HALT",
+    "plan_refused": "RISK_HALT",
     "certificate_issued": "CERTIFICATE_ISSUED",
     "execution_report": "EXECUTION_REPORT",
     "leg_out": "LEG_OUT",

@@ -7,7 +7,7 @@ gRPC; ``unresponsive`` simulates agents that stop answering (crashed or late) to
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -22,7 +22,16 @@ from energibridge.canonical import digest
 
 
 class InProcessLink:
-    def __init__(self, agents: Mapping[str, EdgeAgent], *, secure: bool = True) -> None:
+    def __init__(
+        self,
+        agents: Mapping[str, EdgeAgent],
+        *,
+        secure: bool = True,
+        clock_ms: Callable[[], int] = lambda: 0,
+    ) -> None:
+        # Simulation time by default, so identical sessions give identical plans (deadlines, digests);
+        # pass e.g. ``lambda: int(time.time() * 1000)`` for wall-clock leg deadlines.
+        self.clock_ms = clock_ms
         self.agents = dict(agents)
         self.secure = secure
         self.unresponsive: set[str] = set()
@@ -103,7 +112,7 @@ class InProcessLink:
             if venue in self.unresponsive:
                 continue
             try:
-                plan = self.agents[venue].commit(session_id, sequence, now_ms=0)
+                plan = self.agents[venue].commit(session_id, sequence, now_ms=self.clock_ms())
             except ParticipantError:
                 continue
             if plan is None:

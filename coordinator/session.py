@@ -91,9 +91,11 @@ class SessionResult:
     dropped: tuple[str, ...]
     abandoned_assets: tuple[str, ...]
     elapsed_s: float
-    warm: WarmStart
+    warm: WarmStart | None
     sequence: int
     participants: tuple[str, ...] = field(default=())
+    committed: bool = True
+    """False when the safety gate refused to commit (no positive balanced profit)."""
 
 
 class SessionDriver:
@@ -181,6 +183,29 @@ class SessionDriver:
         members = list(strategy.active)
         last = strategy.history[-1]
         profit, abandoned = self._round_and_balance(sid, assets, members)
+        if not profit > 0.0:
+            # Safety gate from aggregates alone: never commit a plan that is not worth doing (an empty plan,
+            # or a session that ended unconverged at a loss). Agents drop their rounded plans.
+            self._record("plan_refused", sid, {"session": sid, "profit": profit, "rounds": strategy.round_id})
+            self.link.finish(sid, members, "no profitable plan")
+            self.warm = strategy.warm_state() if strategy.converged else None
+            return SessionResult(
+                session_id=sid,
+                strategy=self.strategy_name,
+                converged=strategy.converged,
+                rounds=strategy.round_id,
+                profit=profit,
+                continuous_profit=last.profit,
+                summaries=list(strategy.history),
+                acks=[],
+                dropped=tuple(dropped),
+                abandoned_assets=tuple(abandoned),
+                elapsed_s=time.perf_counter() - started,
+                warm=self.warm,
+                sequence=self.sequence,
+                participants=tuple(members),
+                committed=False,
+            )
         self.sequence += 1
         acks = self.link.commit(sid, self.sequence, members)
         for ack in acks:

@@ -120,7 +120,10 @@ class PriceSpace(ExchangeAdmm):
         self.u = -new / self.rho
 
     def warm_state(self) -> WarmStart:
-        base = super().warm_state()
+        # Carry prices, not penalties: a session that fell back to ADMM may end with a runaway rho, and the
+        # next session must not inherit it (seen: rho 1e7-1e10, then stalled sessions committing losses).
+        prices = self.prices
+        base = WarmStart(self.rho_initial.copy(), -prices / self.rho_initial, ref_price=self.ref_price.copy())
         if np.all(np.isfinite(self._lo_p)) and np.all(np.isfinite(self._hi_p)):
             return WarmStart(
                 base.rho,

@@ -42,7 +42,8 @@ PRIVATE_STOP = AdmmConfig(gap_tol_rel=0.05, max_rounds=300, max_missed_rounds=2)
 
 @pytest.mark.parametrize("strategy", ["price", "admm"])
 def test_private_session_commits_an_exactly_balanced_plan(strategy: str) -> None:
-    _scenario, agents, infos = private_region(5, 7, epsilon=1.0)
+    # A $100 resolution keeps private plans profitable, so the coordinator's safety gate commits them.
+    _scenario, agents, infos = private_region(5, 7, epsilon=1.0, resolution_usd=100.0)
     link = RefusalAwareLink(agents, secure=True)
     result = SessionDriver(link, infos, strategy=strategy, config=PRIVATE_STOP).run()
     assert not link.refusals and not result.dropped
@@ -53,6 +54,21 @@ def test_private_session_commits_an_exactly_balanced_plan(strategy: str) -> None
         records = agent.privacy_records(result.session_id)
         assert 1 <= len(records) <= agent.privacy.session.max_releases
         assert agent.privacy.accountant.spent_zcdp_rho <= agent.privacy.session.zcdp_rho
+
+
+@pytest.mark.parametrize("strategy", ["price", "admm"])
+def test_unprofitable_private_plan_is_refused_not_committed(strategy: str) -> None:
+    """The commit gate: a private plan is committed only with a positive balanced profit (at epsilon=1 and
+    a $1,000 resolution, private ADMM loses money); otherwise nothing is applied anywhere."""
+    _scenario, agents, infos = private_region(5, 7, epsilon=1.0)
+    link = RefusalAwareLink(agents, secure=True)
+    result = SessionDriver(link, infos, strategy=strategy, config=PRIVATE_STOP).run()
+    if result.profit > 0:
+        assert result.committed and committed_plans(link)
+        assert_balanced_within_budgets(link, agents)
+    else:
+        assert not result.committed and not committed_plans(link)
+        assert all(agent.plan_state.sequence == 0 for agent in agents.values())
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
