@@ -35,6 +35,8 @@ from coordinator.secagg import MaskingClient, generate_private_key
 from energibridge.models import PlanDelta, PlanLeg, Side
 from energibridge.version import CURRENT
 from sdk.curves.base import CostCurve
+from sdk.curves.order_book import OrderBookCurve
+from sdk.curves.perp import PerpetualCurve
 
 PRIVACY_SESSIONS_KEPT = 256
 """Sessions whose spend records ``EdgeAgent.privacy_records`` keeps in memory."""
@@ -271,9 +273,7 @@ class EdgeAgent:
     ) -> PlanLeg:
         asset, qty = trade
         spec = self.config.instruments[asset]
-        curve = self.curves[asset]
-        left, right = curve.marginal(float(qty))
-        worst = left if qty > 0 else right
+        worst = execution_price_limit(self.curves[asset], float(qty))
         tick = spec.tick_size
         rounding = ROUND_CEILING if qty > 0 else ROUND_FLOOR
         cap = (Decimal(repr(worst)) / tick).to_integral_value(rounding=rounding) * tick
@@ -289,6 +289,27 @@ class EdgeAgent:
 
     def _plan_cost(self, trades: Mapping[str, Decimal]) -> float:
         return sum(self.curves[a].cost(float(q)) for a, q in trades.items())
+
+
+def execution_price_limit(curve: CostCurve, qty: float) -> float:
+    """The worst price per unit the venue's order for ``qty`` may trade at, as the venue quotes it.
+
+    The curve's marginal cost is the right price for planning but not for an order's limit: on a book it
+    includes the taker fee (the venue charges that separately), and on a perpetual also the funding carry
+    over the horizon (with negative funding a buy cap fell below the book price plus fee). So books and
+    perps use the last book level the plan reaches, fee excluded; pools keep their marginal price (the
+    pool's own price limit, fee included). Wrappers that bound a curve (``inner``) are looked through.
+    """
+    base = curve
+    while hasattr(base, "inner"):
+        base = base.inner
+    if isinstance(base, PerpetualCurve):
+        base = base.book
+    left, right = base.marginal(qty)
+    worst = left if qty > 0 else right
+    if isinstance(base, OrderBookCurve):
+        worst = worst / (1.0 + base.fee) if qty > 0 else worst / (1.0 - base.fee)
+    return worst
 
 
 def _clip(value: float, curve: CostCurve) -> float:

@@ -243,3 +243,18 @@ def test_warm_replan_after_a_price_tick_stays_fast_and_optimal() -> None:
         result = driver.run()
         assert result.converged and result.rounds <= 8, (tick, result.rounds)
         assert result.profit >= 0.999 * centralised_optimum(moved.curves()).profit
+
+
+def test_leg_limit_is_the_book_price_without_fee_or_funding() -> None:
+    from agents.agent import execution_price_limit
+    from sdk.curves.order_book import OrderBookCurve
+    from sdk.curves.perp import PerpetualCurve
+
+    book = OrderBookCurve(
+        [(99.0, 5.0), (98.0, 5.0)], [(101.0, 5.0), (102.0, 5.0)], taker_fee_bps=10.0, book_usage=1.0
+    )
+    assert execution_price_limit(book, 7.0) == pytest.approx(102.0)
+    assert execution_price_limit(book, -7.0) == pytest.approx(98.0)
+    perp = PerpetualCurve(book, mark_price=100.0, funding_rate_per_hour=-0.001, horizon_hours=8.0, margin=1e6)
+    assert execution_price_limit(perp, 3.0) == pytest.approx(101.0)
+    assert perp.marginal(3.0)[0] < 101.0  # the planning marginal (funding carry included) is below the book
