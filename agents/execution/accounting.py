@@ -82,10 +82,15 @@ class Portfolio:
         key = (fill.venue, fill.asset)
         position = self.positions.setdefault(key, Position())
         realised = apply_fill(position, fill.signed_size, fill.price, fill.fee)
-        self.cash[fill.venue] = self.cash.get(fill.venue, Decimal(0)) + fill.cash_flow
-        self.realised[fill.venue] = self.realised.get(fill.venue, Decimal(0)) + realised
-        self.plan_cash_flow[fill.plan_id] = self.plan_cash_flow.get(fill.plan_id, Decimal(0)) + fill.cash_flow
-        self.plan_fees[fill.plan_id] = self.plan_fees.get(fill.plan_id, Decimal(0)) + fill.fee
+        # Cash at the same precision as positions: at Decimal's default 28 digits, 17-digit prices times
+        # sizes broke the conservation identity by ~1e-21 (reported by the backtest and loop work).
+        with localcontext() as ctx:
+            ctx.prec = _PRECISION
+            flow = fill.cash_flow
+            self.cash[fill.venue] = self.cash.get(fill.venue, Decimal(0)) + flow
+            self.realised[fill.venue] = self.realised.get(fill.venue, Decimal(0)) + realised
+            self.plan_cash_flow[fill.plan_id] = self.plan_cash_flow.get(fill.plan_id, Decimal(0)) + flow
+            self.plan_fees[fill.plan_id] = self.plan_fees.get(fill.plan_id, Decimal(0)) + fill.fee
         return realised
 
     def cost_of(self, venue: str) -> Decimal:
@@ -101,7 +106,9 @@ class Portfolio:
 
     def conservation_gap(self) -> Decimal:
         """``cash + positions at cost - (start + realised)``; exactly zero unless the books are broken."""
-        total_cash = sum(self.cash.values(), Decimal(0))
-        total_cost = sum((p.cost for p in self.positions.values()), Decimal(0))
-        start = sum(self.starting_cash.values(), Decimal(0))
-        return total_cash + total_cost - (start + self.total_realised)
+        with localcontext() as ctx:
+            ctx.prec = _PRECISION
+            total_cash = sum(self.cash.values(), Decimal(0))
+            total_cost = sum((p.cost for p in self.positions.values()), Decimal(0))
+            start = sum(self.starting_cash.values(), Decimal(0))
+            return total_cash + total_cost - (start + self.total_realised)
