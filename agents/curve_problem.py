@@ -61,10 +61,11 @@ class CurveProblem:
         return out
 
     def dual_value(self, prices: FloatArray, x: FloatArray) -> float:
-        """A certified lower bound on ``min_y f(y) - p.y``, evaluated near the candidate ``x``."""
+        """A certified lower bound on ``min_y f(y) - p.y``: the tighter of the bounds at the candidate ``x``
+        and at the curve's own best response (both are valid lower bounds, so their maximum is too)."""
         total = 0.0
         for i, curve in self._slots:
-            total += min(
+            total += max(
                 lagrangian_term(curve, float(prices[i]), float(x[i])),
                 lagrangian_term(curve, float(prices[i])),
             )

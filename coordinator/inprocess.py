@@ -80,7 +80,15 @@ class InProcessLink:
                 raise RuntimeError(f"secure aggregation abandoned: {outcome}")
 
     def gather(self, broadcast: RoundBroadcast, members: Sequence[str]) -> Gathered:
-        vectors = {v: self.agents[v].answer_round(broadcast) for v in members if v not in self.unresponsive}
+        vectors = {}
+        for venue in members:
+            if venue in self.unresponsive:
+                continue
+            try:
+                vectors[venue] = self.agents[venue].answer_round(broadcast)
+            except ParticipantError:
+                # The agent refuses (privacy budget spent, bad broadcast): as over gRPC, it does not answer.
+                continue
         return self._sum(vectors, members)
 
     def gather_rounding(self, session_id: str, members: Sequence[str]) -> Gathered:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 import sys
 import tempfile
@@ -121,6 +122,12 @@ def run_command(
     observe_only: Annotated[bool, typer.Option(help="Compute and commit plans, send no orders.")] = False,
     daily_notional_cap: Annotated[float, typer.Option(help="Risk: quote notional per UTC day.")] = 1e6,
     max_trades_per_minute: Annotated[int, typer.Option(help="Risk: orders per rolling minute.")] = 100,
+    daily_loss_cap: Annotated[
+        float, typer.Option(help="Risk: realised loss per UTC day before halting.")
+    ] = 1e4,
+    prediction_error_pct: Annotated[
+        float, typer.Option(help="Risk: realised vs predicted PnL gap (%) that, 3 times in 10 min, halts.")
+    ] = 50.0,
     paper_latency_ms: Annotated[int, typer.Option(help="Paper execution: order latency (ms).")] = 0,
     inventory_limits: Annotated[
         bool,
@@ -174,8 +181,16 @@ def run_command(
             f"{venue}: execution store in {store_dir} (removed at exit; --state-dir keeps it)",
             file=sys.stderr,
         )
+    for name, value in (
+        ("--daily-loss-cap", daily_loss_cap),
+        ("--prediction-error-pct", prediction_error_pct),
+    ):
+        if not (value > 0 and math.isfinite(value)):
+            raise typer.BadParameter(f"expected a finite value > 0, got {value}", param_hint=name)
     limits = RiskLimits(
         daily_notional_cap=Decimal(repr(daily_notional_cap)),
+        daily_loss_cap=Decimal(repr(daily_loss_cap)),
+        prediction_error_pct=Decimal(repr(prediction_error_pct)),
         max_trades=max_trades_per_minute,
         trades_window_ms=60_000,
     )

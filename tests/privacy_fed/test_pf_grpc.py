@@ -61,7 +61,9 @@ def _start(
 def test_refusing_agent_is_dropped_over_grpc_and_the_plan_stays_balanced(
     server: RunningServer, ca: DevCertificateAuthority
 ) -> None:
-    _scenario, agents, infos = private_region(4, 7, epsilon=1.0)
+    # A $100 resolution keeps the survivors' private plan profitable (the commit gate refuses losing plans,
+    # and OpenDP's noise cannot be seeded): the committed plan is then checked for exact balance.
+    _scenario, agents, infos = private_region(4, 7, epsilon=1.0, resolution_usd=100.0)
     victim = sorted(agents)[2]
     privacy = agents[victim].privacy
     assert privacy is not None
