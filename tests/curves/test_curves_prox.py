@@ -154,3 +154,17 @@ def test_prox_survives_extreme_rho(curve: CostCurve, exponent: int, shift: float
     obj = prox_objective(curve, v, rho)
     scale = max(objective_scale(curve, v, rho, ref), objective_scale(curve, v, rho, x))
     assert obj(x) <= obj(ref) + REL * scale or abs(x - ref) <= 1e-12 * size
+
+
+def test_pool_prox_polished_at_huge_rho() -> None:
+    """Regression (found by the property above in CI): at rho 1e20 off scale the log-space Newton for a CLMM
+    segment left d off by eps * xv, a 2% worse objective; the d-space polish reaches the minimiser."""
+    from sdk.curves.clmm import ConcentratedLiquidityCurve
+
+    curve = ConcentratedLiquidityCurve(1.0, 1.0, ticks=[(0, 1.0), (1, -1.0)], fee=0.0)
+    v, rho = 4.999625031232302e-05, 2.0001499987560488e24
+    x = curve.prox(v, rho)
+    ref = brute_force_prox(curve, v, rho)
+    obj = prox_objective(curve, v, rho)
+    scale = max(objective_scale(curve, v, rho, ref), objective_scale(curve, v, rho, x))
+    assert obj(x) <= obj(ref) + REL * scale or abs(x - ref) <= 1e-12 * curve.upper
