@@ -13,11 +13,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 POSTGRES_URL = os.environ.get("ARBSPHERE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+# CI explores a fixed, reproducible set of examples (hypothesis' recommended CI practice): a red CI run is
+# then a real regression, not a new random draw. Local runs stay random and keep finding new cases; print_blob
+# makes any local failure reproducible for a regression test.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile("ci" if IN_CI else "dev")
 
 
 def _missing(reason: str) -> None:
