@@ -81,7 +81,6 @@ class Participant:
         self.counted_cost = 0.0
         self.counted_gap = 0.0
         self._pending: tuple[FloatArray, float, float] | None = None
-        self._previous_x = start.copy()
         self.last_round = 0
 
     def step(self, broadcast: RoundBroadcast) -> FloatArray:
@@ -99,7 +98,6 @@ class Participant:
         gap = max(cost - float(prices @ x_new) - self.problem.dual_value(prices, hint), 0.0)
         gap = min(gap, DIAGNOSTIC_CLAMP)  # absolute, before the delta: the running total stays exact
         dx = x_new - self.x
-        self._previous_x = self.x
         self.x = x_new
         self.cost = cost
         self.gap = gap

@@ -613,6 +613,3 @@ def venues_of(hub: Hub) -> Mapping[str, VenueInfo]:
 
 def last_sequence(hub: Hub) -> int:
     return max((c.last_sequence for c in hub.connected().values()), default=0)
-
-
-_ = Decimal  # decimals travel as strings in Adjust; kept for readers of this module

@@ -77,6 +77,7 @@ class Strategy(ABC):
         self.lot = np.array([scales[a].lot_size for a in self.assets], dtype=np.float64)
         size_scale = np.array([scales[a].size_scale for a in self.assets], dtype=np.float64)
         self.size_scale = size_scale
+        self.rho_initial = self.config.rho_scale * self.ref_price / size_scale
         self.warm_shift = np.ones(n)
         if warm is not None:
             self.rho = np.array(warm.rho, dtype=np.float64)
@@ -85,9 +86,8 @@ class Strategy(ABC):
                 self.warm_shift = self.ref_price / np.asarray(warm.ref_price, dtype=np.float64)
             self.u = np.array(warm.scaled_duals, dtype=np.float64) * self.warm_shift
         else:
-            self.rho = self.config.rho_scale * self.ref_price / size_scale
+            self.rho = self.rho_initial.copy()
             self.u = -self.ref_price / self.rho
-        self.rho_initial = self.config.rho_scale * self.ref_price / size_scale
         self.totals = np.zeros(self.layout.size, dtype=np.float64)
         self.round_id = 0
         self.previous_mean: FloatArray | None = None
