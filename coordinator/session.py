@@ -183,44 +183,30 @@ class SessionDriver:
         members = list(strategy.active)
         last = strategy.history[-1]
         profit, abandoned = self._round_and_balance(sid, assets, members)
-        if not profit > 0.0:
+        committed = profit > 0.0
+        acks: list[CommitAck] = []
+        if committed:
+            self.sequence += 1
+            acks = self.link.commit(sid, self.sequence, members)
+            for ack in acks:
+                self._record(
+                    "plan_committed",
+                    ack.venue_id,
+                    {
+                        "session": sid,
+                        "sequence": ack.sequence,
+                        "state_hash": ack.state_hash.hex(),
+                        "plan_digest": ack.plan_digest.hex(),
+                    },
+                )
+            self.link.finish(sid, members, "committed")
+            self.warm = strategy.warm_state()
+        else:
             # Safety gate from aggregates alone: never commit a plan that is not worth doing (an empty plan,
             # or a session that ended unconverged at a loss). Agents drop their rounded plans.
             self._record("plan_refused", sid, {"session": sid, "profit": profit, "rounds": strategy.round_id})
             self.link.finish(sid, members, "no profitable plan")
             self.warm = strategy.warm_state() if strategy.converged else None
-            return SessionResult(
-                session_id=sid,
-                strategy=self.strategy_name,
-                converged=strategy.converged,
-                rounds=strategy.round_id,
-                profit=profit,
-                continuous_profit=last.profit,
-                summaries=list(strategy.history),
-                acks=[],
-                dropped=tuple(dropped),
-                abandoned_assets=tuple(abandoned),
-                elapsed_s=time.perf_counter() - started,
-                warm=self.warm,
-                sequence=self.sequence,
-                participants=tuple(members),
-                committed=False,
-            )
-        self.sequence += 1
-        acks = self.link.commit(sid, self.sequence, members)
-        for ack in acks:
-            self._record(
-                "plan_committed",
-                ack.venue_id,
-                {
-                    "session": sid,
-                    "sequence": ack.sequence,
-                    "state_hash": ack.state_hash.hex(),
-                    "plan_digest": ack.plan_digest.hex(),
-                },
-            )
-        self.link.finish(sid, members, "committed")
-        self.warm = strategy.warm_state()
         return SessionResult(
             session_id=sid,
             strategy=self.strategy_name,
@@ -236,6 +222,7 @@ class SessionDriver:
             warm=self.warm,
             sequence=self.sequence,
             participants=tuple(members),
+            committed=committed,
         )
 
     def _round_and_balance(
