@@ -320,20 +320,14 @@ class CurvePaperVenue:
             )
             return
         self._listener(
-            FillEvent(
+            FillEvent.of_order(
+                order,
                 fill_id=f"{order.client_order_id}-1",
-                client_order_id=order.client_order_id,
-                plan_id=order.plan_id,
-                venue=order.venue,
-                instrument=order.instrument,
-                asset=order.asset,
-                side=order.side,
                 price=price,
                 size=order.size,
                 fee=Decimal(0),
                 liquidity=Liquidity.TAKER,
                 ts_ms=now,
-                quote=order.quote,
             )
         )
         self._status(order, OrderStatus.FILLED, order.size, now)

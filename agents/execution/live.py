@@ -254,20 +254,15 @@ class CcxtVenue:
             fee = _fee_in_quote(trade.get("fee"), price, order)
             maker = trade.get("takerOrMaker") == "maker"
             self._listener(
-                FillEvent(
+                FillEvent.of_order(
+                    order,
                     fill_id=fill_id,
-                    client_order_id=order.client_order_id,
-                    plan_id=order.plan_id,
-                    venue=self.venue,
-                    instrument=order.instrument,
-                    asset=order.asset,
-                    side=order.side,
                     price=price,
                     size=size,
                     fee=fee,
                     liquidity=Liquidity.MAKER if maker else Liquidity.TAKER,
                     ts_ms=int(trade.get("timestamp") or self.clock.now_ms()),
-                    quote=order.quote,
+                    venue=self.venue,
                 )
             )
 

@@ -206,6 +206,37 @@ class FillEvent:
     def signed_size(self) -> Decimal:
         return self.side.sign * self.size
 
+    @classmethod
+    def of_order(
+        cls,
+        order: OrderRequest,
+        *,
+        fill_id: str,
+        price: Decimal,
+        size: Decimal,
+        fee: Decimal,
+        liquidity: Liquidity,
+        ts_ms: int,
+        venue: str | None = None,
+    ) -> FillEvent:
+        """A fill of ``order``: the order's identity fields plus what the venue reports (one place for all
+        venue kinds: paper book, paper pool, live)."""
+        return cls(
+            fill_id=fill_id,
+            client_order_id=order.client_order_id,
+            plan_id=order.plan_id,
+            venue=order.venue if venue is None else venue,
+            instrument=order.instrument,
+            asset=order.asset,
+            side=order.side,
+            price=price,
+            size=size,
+            fee=fee,
+            liquidity=liquidity,
+            ts_ms=ts_ms,
+            quote=order.quote,
+        )
+
     @property
     def cash_flow(self) -> Decimal:
         """Quote cash change of this fill: ``-side*price*size - fee``."""

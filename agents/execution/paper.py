@@ -210,20 +210,14 @@ class PaperVenue:
     def _emit_fill(self, order: OrderRequest, price: Decimal, size: Decimal, liquidity: Liquidity) -> None:
         bps = self.config.taker_fee_bps if liquidity is Liquidity.TAKER else self.config.maker_fee_bps
         self._listener(
-            FillEvent(
+            FillEvent.of_order(
+                order,
                 fill_id=f"{self.config.venue}:{next(self._fill_ids)}",
-                client_order_id=order.client_order_id,
-                plan_id=order.plan_id,
-                venue=order.venue,
-                instrument=order.instrument,
-                asset=order.asset,
-                side=order.side,
                 price=price,
                 size=size,
                 fee=price * size * bps / BPS,
                 liquidity=liquidity,
                 ts_ms=self._now(),
-                quote=order.quote,
             )
         )
 
