@@ -44,10 +44,11 @@ DEFAULT_RULE = ClientIdRule("token", 32)
 _MIN_TOKEN_BITS = 128
 
 
-def client_order_id(idempotency_key: str, venue_kind: str) -> str:
-    """The id to send for ``idempotency_key`` on a venue of ``venue_kind`` (e.g. ``"binance"``)."""
+def client_order_id(idempotency_key: str, venue_kind: str | ClientIdRule) -> str:
+    """The id to send for ``idempotency_key`` on a venue of ``venue_kind`` (e.g. ``"binance"``, or the
+    venue's own ``ClientIdRule`` from its ``agents.venues`` module)."""
     require_id("idempotency_key", idempotency_key)
-    rule = RULES.get(venue_kind, DEFAULT_RULE)
+    rule = venue_kind if isinstance(venue_kind, ClientIdRule) else RULES.get(venue_kind, DEFAULT_RULE)
     digest = hashlib.sha256(idempotency_key.encode()).digest()
     if rule.style == "uuid":
         return str(uuid.UUID(bytes=digest[:16], version=4))

@@ -13,7 +13,6 @@ at the fill price (our ``FillEvent.fee`` is always quote).
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -34,6 +33,14 @@ from agents.execution.model import (
     TimeInForce,
 )
 from agents.execution.outbox import Outbox, OutboxRecord, OutboxState
+from agents.venues.spec import VenueOrders
+
+
+def orders_for(exchange_id: str) -> VenueOrders:
+    """The order semantics of the venue whose ccxt id is ``exchange_id`` (``agents.venues``)."""
+    from agents.venues import by_ccxt_id
+
+    return by_ccxt_id(exchange_id).orders()
 
 Listener = Callable[[ExecutionEvent], None]
 
@@ -100,9 +107,11 @@ class CcxtVenue:
         clock: Clock,
         listener: Listener,
         instruments: Mapping[str, LiveInstrument],
+        orders: VenueOrders | None = None,
     ) -> None:
         self.venue = venue
         self.exchange = exchange
+        self.orders = orders if orders is not None else orders_for(str(getattr(exchange, "id", "")))
         self.outbox = outbox
         self.clock = clock
         self.instruments = dict(instruments)
@@ -160,9 +169,10 @@ class CcxtVenue:
         record = self.outbox.get(client_order_id)
         if record is None or record.state in (OutboxState.DONE, OutboxState.NOT_SENT):
             return
-        symbol = self._symbol(record.order)
-        with contextlib.suppress(ccxt.OrderNotFound):  # finished or never arrived: reconcile tells which
-            self.exchange.cancel_order(None, symbol, {"origClientOrderId": client_order_id})
+        # Finished or never arrived is not an error: reconcile tells which.
+        self.orders.cancel_by_client_id(
+            self.exchange, self._symbol(record.order), client_order_id, record.exchange_order_id
+        )
         self.reconcile(record)
 
     def book(self, instrument: str, depth: int = 20) -> BookSnapshot:
@@ -179,20 +189,8 @@ class CcxtVenue:
         return self.instruments[order.instrument].symbol
 
     def _send(self, order: OrderRequest) -> None:
-        params = {
-            "timeInForce": "IOC" if order.time_in_force is TimeInForce.IOC else "GTC",
-            "newClientOrderId": order.client_order_id,
-            "clientOrderId": order.client_order_id,
-        }
         try:
-            remote = self.exchange.create_order(
-                self._symbol(order),
-                "limit",
-                order.side.value,
-                str(order.size),
-                str(order.limit_price),
-                params,
-            )
+            remote = self.orders.create(self.exchange, self._symbol(order), order)
         except ccxt.NetworkError as exc:
             # Outcome unknown: the record stays PENDING and the next poll or restart reconciles it.
             self.errors[order.client_order_id] = exc
@@ -219,13 +217,7 @@ class CcxtVenue:
         return self._lookup(order)
 
     def _lookup(self, order: OrderRequest) -> dict[str, Any] | None:
-        try:
-            found: dict[str, Any] = self.exchange.fetch_order(
-                None, self._symbol(order), {"origClientOrderId": order.client_order_id}
-            )
-            return found
-        except ccxt.OrderNotFound:
-            return None
+        return self.orders.fetch_by_client_id(self.exchange, self._symbol(order), order.client_order_id)
 
     def _adopt(self, order: OrderRequest, remote: Mapping[str, Any]) -> None:
         cid = order.client_order_id
@@ -241,10 +233,8 @@ class CcxtVenue:
             self._emit_status(order, status, filled, exchange_id, "")
 
     def _fetch_fills(self, order: OrderRequest, exchange_id: str) -> None:
-        trades = self.exchange.fetch_my_trades(self._symbol(order), None, None, {"orderId": exchange_id})
+        trades = self.orders.trades_of(self.exchange, self._symbol(order), exchange_id)
         for trade in sorted(trades, key=lambda tr: (tr.get("timestamp") or 0, str(tr.get("id")))):
-            if str(trade.get("order")) != exchange_id:
-                continue
             fill_id = f"{self.venue}:{trade['id']}"
             if fill_id in self._fills_seen:
                 continue

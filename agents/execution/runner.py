@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from agents.execution.accounting import Portfolio
-from agents.execution.client_ids import client_order_id
+from agents.execution.client_ids import ClientIdRule, client_order_id
 from agents.execution.clock import Clock
 from agents.execution.events import EventSink, ExecutionReport, HedgeOrderSpec
 from agents.execution.legout import HedgeQuote, LegOutDecision, LegOutMonitor, ReplanRequest
@@ -60,14 +60,15 @@ class PlanRunner:
         self.portfolio = portfolio if portfolio is not None else Portfolio()
         self._on_replan = on_replan
         self._venues: dict[str, ExecutionVenue] = {}
-        self._venue_kinds: dict[str, str] = {}
+        self._venue_kinds: dict[str, str | ClientIdRule] = {}
         self._predicted: dict[str, Decimal] = {}
         self._reported: set[str] = set()
         self._venue_of_plan: dict[str, str] = {}
         self._filled: dict[str, dict[str, Decimal]] = {}
 
-    def add_venue(self, venue_id: str, venue: ExecutionVenue, kind: str = "paper") -> None:
-        """Register a venue; ``kind`` selects its client-order-id format (``client_ids.RULES``)."""
+    def add_venue(self, venue_id: str, venue: ExecutionVenue, kind: str | ClientIdRule = "paper") -> None:
+        """Register a venue; ``kind`` is its client-order-id format (a ``ClientIdRule``, or a name in
+        ``client_ids.RULES``)."""
         self._venues[venue_id] = venue
         self._venue_kinds[venue_id] = kind
 

@@ -59,6 +59,9 @@ class VenueSession:
         self.maintainer = maintainer
         self.messages = 0
         self.errors = 0
+        self.reconnect_requested = False
+        """Set by venues without REST snapshots when a book must be rebuilt: the live feed then drops the
+        connection and resubscribes (the venue sends a fresh snapshot on subscription)."""
 
     def on_message(self, text: str, receipt_ts: float) -> list[FeedEvent]:
         """Handle one received websocket message synchronously; return the events it produced."""

@@ -84,6 +84,13 @@ class CryptofeedSession(VenueSession):
         return json.loads(bodies[0])
 
     @classmethod
+    async def fetch_symbol_bodies(cls, rest: RestSource) -> list[str]:
+        """Live: the REST answers ``symbol_metadata`` takes, fetched through ``rest`` (default: the
+        instrument list at cryptofeed's ``instruments`` route)."""
+        endpoint = cls.feed_class.rest_endpoints[0]
+        return [await rest.read(endpoint.address + endpoint.routes.instruments)]
+
+    @classmethod
     def load_symbols(cls, bodies: Sequence[str]) -> None:
         """Install the venue's symbol map from recorded REST answers (replay never asks the network)."""
         install_symbols(cls.feed_class, cls.symbol_metadata(bodies))
