@@ -37,14 +37,16 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
+from typing import Protocol
 
 from agents.agent import CommittedPlan, EdgeAgent
 from agents.execution.accounting import Portfolio
 from agents.execution.book import BookSnapshot, Level, marketable
+from agents.execution.client_ids import ClientIdRule
 from agents.execution.clock import Scheduler, SystemClock
 from agents.execution.events import LedgerEvent, LegOutEvent
 from agents.execution.legout import HedgeQuote, LegOutMonitor, LegOutPolicy, LegProgress
@@ -59,6 +61,7 @@ from agents.execution.model import (
     Side,
     require_id,
 )
+from agents.execution.outbox import Outbox, OutboxRecord
 from agents.execution.paper import PaperConfig, PaperVenue
 from agents.execution.plan import ExecPlan, plan_from_model
 from agents.execution.runner import ExecutionVenue, PlanRunner
@@ -79,6 +82,8 @@ log = logging.getLogger(__name__)
 STORE_FILE = "execution.sqlite"
 JOURNAL_FILE = "journal.jsonl"
 POOL_PRICE_QUANTUM = Decimal("1e-8")
+LIVE_POLL_NS = 200_000_000
+"""Live orders whose outcome is unknown are looked up at the venue at most this often (ns)."""
 
 
 class ExecutionStatus(enum.StrEnum):
@@ -264,6 +269,20 @@ def fee_bps(book: OrderBookCurve) -> Decimal:
 
 
 Listener = Callable[[ExecutionEvent], None]
+
+
+class LiveExecution(Protocol):
+    """What the runtime needs of a live venue (``agents.execution.live.CcxtVenue``)."""
+
+    outbox: Outbox
+
+    def submit(self, order: OrderRequest, role: str = "leg") -> None: ...
+
+    def cancel(self, client_order_id: str) -> None: ...
+
+    def poll(self) -> None: ...
+
+    def recover(self) -> list[OutboxRecord]: ...
 
 
 class CurvePaperVenue:
@@ -511,6 +530,8 @@ class AgentRuntime:
         latency_ms: int = 0,
         on_outcome: Callable[[PlanOutcome], None] | None = None,
         store_quiet_ms: int = 0,
+        live: Callable[[Listener], LiveExecution] | None = None,
+        client_ids: ClientIdRule | str = "paper",
     ) -> None:
         if isinstance(latency_ms, bool) or not isinstance(latency_ms, int) or latency_ms < 0:
             raise ExecutionInputError(f"latency_ms must be an integer >= 0, got {latency_ms!r}")
@@ -544,7 +565,10 @@ class AgentRuntime:
             portfolio=Portfolio.starting_with({self.venue: self._balances.get(self.quote, Decimal(0))}),
         )
         self.router = InstrumentRouter()
-        self.runner.add_venue(self.venue, self.router, kind="paper")
+        self.runner.add_venue(self.venue, self.router, kind=client_ids)
+        self.live: LiveExecution | None = live(self._on_venue_event) if live is not None else None
+        """Live orders (CCXT): every order-book leg goes to the venue instead of a paper book."""
+        self._live_polled_ns = 0
         self.outcomes: list[PlanOutcome] = []
         self._lock = threading.RLock()
         self._curves: dict[str, CostCurve] = {}
@@ -621,6 +645,10 @@ class AgentRuntime:
             pool.curve = curve
             self._paper.pop(symbol, None)
             self.router.by_instrument[symbol] = pool
+        elif self.live is not None:
+            snapshot = book_snapshot(book, self._market_ms, tick=spec.tick_size, lot=spec.lot_size)
+            self._pools.pop(symbol, None)
+            self.router.by_instrument[symbol] = self.live
         else:
             snapshot = book_snapshot(book, self._market_ms, tick=spec.tick_size, lot=spec.lot_size)
             fee = fee_bps(book)
@@ -643,12 +671,29 @@ class AgentRuntime:
         for asset, spec in self.agent.config.instruments.items():
             paper = self._paper.get(spec.symbol)
             book = paper.book(spec.symbol) if paper is not None else None
+            if book is None and self.live is not None:
+                book = self._books.get(spec.symbol)
             if book is not None:
                 quotes.append(HedgeQuote(self.venue, spec.symbol, asset, book, spec.lot_size, spec.tick_size))
         return quotes
 
+    def recover(self) -> int:
+        """Live: before anything is sent, reconcile every order a previous process left unfinished, by
+        client order id at the venue (adopting its state and fills; nothing is re-sent past its deadline).
+        Returns how many orders were reconciled."""
+        if self.live is None:
+            return 0
+        with self._lock:
+            unfinished = self.live.outbox.records(venue=self.venue, unfinished_only=True)
+            for record in unfinished:
+                self.runner.track_existing(record.order, record.role)  # before any event can arrive for it
+            self.live.recover()
+            return len(unfinished)
+
     # -- what the agent may plan ------------------------------------------------------------------------
-    def constrain(self, *, inventory_limits: bool = True) -> dict[str, tuple[float, float]]:
+    def constrain(
+        self, *, inventory_limits: bool = True, paused: Collection[str] = ()
+    ) -> dict[str, tuple[float, float]]:
         """Bound the agent's next plan by what this runtime will execute, before the session starts.
 
         The agent must not commit to legs its own gates would refuse: that would leave the other venues
@@ -656,7 +701,8 @@ class AgentRuntime:
         separable): nothing while trading is paused, killed, observe-only or past the daily loss cap;
         otherwise the daily notional still unused, and with ``inventory_limits`` sells up to the asset
         held and buys up to the quote cash (spot venues and pools; a perpetual's margin is in its curve).
-        Returns the boxes; the agent's curves become ``BoxedCurve``s of the market's curves.
+        Assets in ``paused`` (a stale or void book) get an empty box. Returns the boxes; the agent's curves
+        become ``BoxedCurve``s of the market's curves.
         """
         with self._lock:
             now = self.clock.now_ms()
@@ -668,7 +714,7 @@ class AgentRuntime:
             cash = float(self._balances.get(self.quote, Decimal(0))) / share
             boxes: dict[str, tuple[float, float]] = {}
             for asset, curve in curves.items():
-                if halted or notional <= 0:
+                if halted or notional <= 0 or asset in paused:
                     boxes[asset] = (0.0, 0.0)
                     continue
                 lower, upper = curve.lower, curve.upper
@@ -736,6 +782,11 @@ class AgentRuntime:
     def _advance(self) -> list[PlanOutcome]:
         now = self.clock.now_ms()
         self._sync_pending()
+        if self.live is not None and self._pending:
+            ns = time.monotonic_ns()
+            if ns - self._live_polled_ns >= LIVE_POLL_NS:
+                self._live_polled_ns = ns
+                self.live.poll()  # orders whose outcome is not known yet (lost answers, resting remainders)
         self.scheduler.run_due(now)
         self.runner.tick(self._quotes())
         done = []

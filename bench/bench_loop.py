@@ -38,16 +38,16 @@ from typing import IO, Any
 from agents.agent import CommittedPlan, EdgeAgent
 from agents.risk.limits import RiskLimits
 from agents.runtime import AgentRuntime
-from arbsphere.commands.agent import starting_inventory
+from agents.market.simulated import starting_inventory
+from arbsphere.inprocess import InProcessLink
 from arbsphere.simulation import build_region, ticked_mids
 from bench.common import percentile, print_table, write_results
 from coordinator.audit import LedgerAudit
-from coordinator.engine.messages import RoundBroadcast
-from coordinator.engine.rounding import Assignment
 from coordinator.grpc_server import ExecutionReports, GrpcLink, serve, venues_of
-from coordinator.inprocess import InProcessLink
 from coordinator.session import CommitAck, Gathered, SessionDriver
 from energibridge.canonical import digest
+from energibridge.protocol.messages import RoundBroadcast
+from energibridge.protocol.rounding import Assignment
 from registry.ledger import Ed25519Signer, Ledger, NoteSigner
 from registry.pki import DevCertificateAuthority, write_bundle
 from sdk.scenarios import DEFAULT_KINDS, generate_scenario

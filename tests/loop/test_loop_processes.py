@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from agents.persistence.store import ExecutionStore
-from arbsphere.commands.agent import starting_inventory
+from agents.market.simulated import starting_inventory
 from registry.ledger import Ledger, kind_name
 from registry.pki import DevCertificateAuthority, write_bundle
 from sdk.scenarios import DEFAULT_KINDS, generate_scenario

@@ -18,14 +18,15 @@ import pytest
 
 from agents.grpc_client import AgentRunner, Backoff, execution_report
 from agents.runtime import AgentRuntime, PlanOutcome
-from arbsphere.commands.agent import starting_inventory
-from arbsphere.energibridge.v1 import coordinator_pb2 as cpb
-from arbsphere.energibridge.v1 import coordinator_pb2_grpc as cpb_grpc
+from agents.market.simulated import starting_inventory
 from arbsphere.simulation import build_region
-from coordinator import wire
 from coordinator.grpc_server import ExecutionReports, GrpcLink, Hub, report_payload, serve
-from coordinator.session import CommitAck, SessionDriver, VenueInfo
+from coordinator.session import CommitAck, SessionDriver
 from energibridge.errors import IrValidationError
+from energibridge.protocol import wire
+from energibridge.protocol.venue import VenueInfo
+from energibridge.v1 import coordinator_pb2 as cpb
+from energibridge.v1 import coordinator_pb2_grpc as cpb_grpc
 from registry.pki import DevCertificateAuthority
 from registry.pki.grpc_tls import secure_channel
 

@@ -19,7 +19,7 @@ from agents.execution.model import Side as ExecSide
 from agents.plan_state import PlanState, idempotency_key
 from agents.risk.limits import RiskLimits
 from agents.runtime import AgentRuntime, BoxedCurve, CurvePaperVenue, ExecutionStatus, PlanOutcome
-from arbsphere.commands.agent import starting_inventory
+from agents.market.simulated import starting_inventory
 from arbsphere.simulation import build_region
 from coordinator.session import SessionDriver
 from energibridge.models import PlanDelta, PlanLeg, Side

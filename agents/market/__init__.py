@@ -1,0 +1,1 @@
+"""Market sources: where an agent's curves come from (live websocket, seeded simulator)."""

@@ -1,0 +1,212 @@
+"""A real venue's market, live: its websocket in a background event loop, books -> curves on demand.
+
+The feed thread runs the venue's ``LiveFeed`` (cryptofeed's parser inside our session: checksums, sequence
+chains, crossed-book checks, reconnect with backoff, resync). The planner never touches the books from its
+own thread: ``refresh`` runs on the feed's loop between two messages (``run_coroutine_threadsafe``),
+reads each book's curve from a ``CurveCache`` (rebuilt only where the watched top levels changed) and
+judges freshness on real message arrival: an asset whose book is void, or whose connection has been
+silent longer than ``stale_after_s``, is paused (the agent plans nothing on it)
+and resumes as soon as messages flow again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from agents.feeds.curve_cache import CurveCache, order_book_curves
+from agents.feeds.live import HttpRest, LiveFeed, load_live_symbols
+from agents.feeds.venues.cryptofeed_bridge import CryptofeedSession
+from agents.market.source import MarketView
+from agents.venues.spec import VenueSpec
+from sdk.adapters.events import FeedError, FeedEvent, Resync
+from sdk.curves.base import CostCurve
+from sdk.curves.order_book import OrderBookCurve
+
+CURVE_DEPTH = 20
+
+
+@dataclass(frozen=True)
+class CurveRules:
+    """How one instrument's book becomes its cost curve (fees, lots, caps)."""
+
+    asset: str
+    symbol: str
+    taker_fee_bps: float
+    book_usage: float
+    lot_size: float
+    min_notional: float
+    max_buy: float | None = None
+    max_sell: float | None = None
+
+
+StatusSink = Callable[[dict[str, object]], None]
+
+
+class LiveMarket:
+    """One venue's live books and curves (see the module docstring)."""
+
+    def __init__(
+        self,
+        spec: VenueSpec,
+        rules: Sequence[CurveRules],
+        *,
+        ws_base: str | None = None,
+        rest_base: str | None = None,
+        stale_after_s: float = 5.0,
+        on_status: StatusSink | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not issubclass(spec.feed_session, CryptofeedSession):
+            raise TypeError(f"{spec.name}: {spec.feed_session.__name__} has no live connection")
+        self.spec = spec
+        self.rules = {r.asset: r for r in rules}
+        self.ws_base = ws_base or spec.ws_url
+        self.rest_base = rest_base or spec.rest_url
+        self.stale_after_s = stale_after_s
+        self.on_status = on_status
+        self.clock = clock
+        self.session: CryptofeedSession | None = None
+        self.feed: LiveFeed | None = None
+        self.caches: dict[str, CurveCache[OrderBookCurve]] = {}
+        self.errors: list[str] = []
+        self.resyncs = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self._started = threading.Event()
+        self._failure: BaseException | None = None
+        self._paused: dict[str, str] = {}
+
+    # -- lifecycle --------------------------------------------------------------------------------------
+    def start(self, timeout_s: float = 30.0) -> None:
+        """Connect (instrument list over REST, then the websocket) in a background thread."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name=f"feed-{self.spec.name}", daemon=True)
+        self._thread.start()
+        if not self._started.wait(timeout_s):
+            raise TimeoutError(f"{self.spec.name}: the feed did not start within {timeout_s} s")
+        if self._failure is not None:
+            raise RuntimeError(
+                f"{self.spec.name}: the feed could not start: {self._failure}"
+            ) from self._failure
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._main())
+        finally:
+            loop.close()
+
+    async def _main(self) -> None:
+        rest = HttpRest(self.rest_base)
+        self._stop = asyncio.Event()
+        try:
+            session_class = self.spec.feed_session
+            assert issubclass(session_class, CryptofeedSession)
+            await load_live_symbols(session_class, rest)
+            session = session_class([r.symbol for r in self.rules.values()], rest=rest)
+            self.session = session
+            for asset, rule in self.rules.items():
+                self.caches[asset] = order_book_curves(
+                    session.book,
+                    depth=CURVE_DEPTH,
+                    taker_fee_bps=rule.taker_fee_bps,
+                    book_usage=rule.book_usage,
+                    lot_size=rule.lot_size,
+                    min_notional=rule.min_notional,
+                    max_buy=rule.max_buy,
+                    max_sell=rule.max_sell,
+                )
+            self.feed = LiveFeed(session, ws_base=self.ws_base, on_events=self._on_events, clock=self.clock)
+        except Exception as exc:
+            self._failure = exc
+            self._started.set()
+            await rest.close()
+            return
+        self._started.set()
+        try:
+            await self.feed.run(self._stop)
+        finally:
+            await rest.close()
+
+    def _on_events(self, events: Sequence[FeedEvent]) -> None:
+        for cache in self.caches.values():
+            cache.observe(events)
+        for event in events:
+            if isinstance(event, FeedError):
+                self.errors.append(f"{event.kind.value}: {event.detail}"[:300])
+                del self.errors[:-50]
+            elif isinstance(event, Resync):
+                self.resyncs += 1
+
+    def close(self) -> None:
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(stop.set)
+            if self.feed is not None:
+                feed = self.feed
+                asyncio.run_coroutine_threadsafe(feed.drop(), loop)
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+
+    # -- what the planner reads ---------------------------------------------------------------------------
+    def refresh(self, index: int = 0) -> MarketView:
+        loop = self._loop
+        if loop is None or self.feed is None:
+            raise RuntimeError(f"{self.spec.name}: the live market is not started")
+        view: MarketView = asyncio.run_coroutine_threadsafe(self._view(), loop).result(timeout=10)
+        self._report(view.paused)
+        return view
+
+    async def _view(self) -> MarketView:
+        assert self.session is not None and self.feed is not None
+        now = self.clock()
+        age = self.feed.age(now)
+        curves: dict[str, CostCurve] = {}
+        mids: dict[str, float] = {}
+        paused: dict[str, str] = {}
+        for asset, rule in self.rules.items():
+            book = self.session.book(rule.symbol)
+            curve = self.caches[asset].curve(rule.symbol)
+            if book is None or curve is None:
+                paused[asset] = f"{rule.symbol} book void (awaiting a snapshot)"
+                continue
+            if age > self.stale_after_s:
+                paused[asset] = f"{rule.symbol} feed silent for {age:.1f} s (limit {self.stale_after_s:g} s)"
+            curves[asset] = curve
+            mid = book.mid()
+            if mid is not None:
+                mids[asset] = mid
+        return MarketView(curves=curves, mids=mids, paused=paused)
+
+    def _report(self, paused: Mapping[str, str]) -> None:
+        """Say when an asset pauses or resumes (once per change)."""
+        if self.on_status is None:
+            self._paused = dict(paused)
+            return
+        for asset, reason in paused.items():
+            if self._paused.get(asset) is None:
+                self.on_status(
+                    {"event": "trading_paused", "venue": self.spec.name, "asset": asset, "reason": reason}
+                )
+        for asset in self._paused:
+            if asset not in paused:
+                self.on_status({"event": "trading_resumed", "venue": self.spec.name, "asset": asset})
+        self._paused = dict(paused)
+
+    def wait_ready(self, timeout_s: float) -> MarketView:
+        """Block until every asset has a fresh curve (or the timeout); the last view either way."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            view = self.refresh()
+            if not view.paused or time.monotonic() >= deadline:
+                return view
+            time.sleep(0.05)

@@ -1,0 +1,418 @@
+"""The running agent, composed: market source -> curves -> federated participant -> executor -> store.
+
+``AgentService`` is what ``arbsphere agent run`` starts (the CLI only parses arguments and calls it), and what
+tests and the demo start too, so a simulated venue, a paper agent on a live feed and a live agent run the same
+code: before each session the market source's ``MarketView`` updates the private core's curves and the
+runtime bounds them by its gates (paused assets plan nothing); each committed plan goes to the runtime
+(paper books, or the venue through CCXT with client order ids derived from the plan's idempotency keys); each
+outcome goes back to the coordinator as an ``ExecutionReport`` for the ledger. Live, every order a previous
+process left unfinished is reconciled at the venue by client order id before the agent joins.
+
+Events for the operator go to ``emit`` as JSON-ready dicts (the CLI prints them as JSON lines); secrets never
+reach it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from agents.agent import CommittedPlan, EdgeAgent, InstrumentSpec, VenueConfig
+from agents.agent_config import AgentConfig, ConfigError, read_secrets
+from agents.execution.clock import SystemClock
+from agents.execution.live import CcxtVenue, LiveInstrument, make_exchange
+from agents.execution.outbox import Outbox
+from agents.grpc_client import AgentRunner, execution_report
+from agents.market.live import CurveRules, LiveMarket
+from agents.market.simulated import SimulatedMarket
+from agents.market.source import MarketSource, MarketView
+from agents.risk.limits import RiskLimits
+from agents.runtime import AgentRuntime, Listener, LiveExecution, PlanOutcome
+from agents.venues import venue_spec
+from agents.venues.spec import VenueSpec, ccxt_symbol
+from registry.pki import read_bundle
+
+Emit = Callable[[dict[str, object]], None]
+OUTBOX_FILE = "outbox.sqlite"
+READY_TIMEOUT_S = 30.0
+
+
+def plan_event(plan: CommittedPlan) -> dict[str, object]:
+    delta = plan.delta
+    return {
+        "event": "plan",
+        "venue": delta.venue_id,
+        "session": delta.session_id,
+        "sequence": delta.sequence,
+        "state_hash": delta.state_hash.hex(),
+        "expected_profit": format(delta.expected_profit_quote, "f"),
+        "legs": [
+            {
+                "instrument": leg.instrument,
+                "side": leg.side.name,
+                "size": format(leg.size, "f"),
+                "limit_price": format(leg.limit_price, "f"),
+                "idempotency_key": leg.idempotency_key,
+            }
+            for leg in delta.legs
+        ],
+    }
+
+
+def execution_event(outcome: PlanOutcome, tick_ns: int, plan_ns: int) -> dict[str, object]:
+    """What the operator sees of one plan's execution (local output: fills, prices and cash flows), with
+    ``time.monotonic_ns()`` stamps of the session's feed tick, the plan's commit and the orders sent."""
+    return {
+        "event": "execution",
+        "venue": outcome.venue_id,
+        "session": outcome.session_id,
+        "sequence": outcome.sequence,
+        "status": outcome.status.name,
+        "predicted_pnl": format(outcome.predicted, "f"),
+        "realised_pnl": format(outcome.realised, "f"),
+        "pnl_vs_plan": format(outcome.pnl_vs_plan, "f"),
+        "fees": format(outcome.fees, "f"),
+        "risk_gates": list(outcome.risk_gates),
+        "fills": [
+            {
+                "instrument": f.instrument,
+                "side": f.side.name,
+                "price": format(f.price, "f"),
+                "size": format(f.size, "f"),
+                "fee": format(f.fee, "f"),
+                "client_order_id": f.client_order_id,
+            }
+            for f in outcome.fills
+        ],
+        "tick_ns": tick_ns,
+        "plan_ns": plan_ns,
+        "orders_ns": outcome.submitted_ns,
+    }
+
+
+@dataclass(frozen=True)
+class VenueRules:
+    """Trading rules of one instrument after CCXT metadata and the config's overrides."""
+
+    asset: str
+    symbol: str
+    lot_size: Decimal
+    tick_size: Decimal
+    min_notional: Decimal
+    taker_fee_bps: Decimal
+
+
+def _step(value: Any, precision_mode: Any) -> Decimal | None:
+    """A ccxt precision as a step (``TICK_SIZE`` mode gives the step, ``DECIMAL_PLACES`` the digits)."""
+    if value is None:
+        return None
+    import ccxt
+
+    number = Decimal(str(value))
+    if precision_mode == ccxt.TICK_SIZE:
+        return number if number > 0 else None
+    return Decimal(1).scaleb(-int(number))
+
+
+def venue_rules(config: AgentConfig, exchange: Any) -> list[VenueRules]:
+    """Each instrument's lot, tick, minimum notional and taker fee: the config's value where it sets one,
+    otherwise the venue's CCXT market metadata (an error names the key when neither has it)."""
+    markets: Mapping[str, Any] = exchange.load_markets()
+    rules = []
+    for i, inst in enumerate(config.instruments):
+        market = markets.get(ccxt_symbol(inst.symbol))
+        if market is None and None in (inst.lot_size, inst.tick_size, inst.taker_fee_bps):
+            raise ConfigError(
+                f"instruments.{i}.symbol: {inst.symbol} is not listed by {config.exchange}; "
+                "set lot_size, tick_size and taker_fee_bps to trade it anyway"
+            )
+        meta = market or {}
+        precision = meta.get("precision") or {}
+        mode = getattr(exchange, "precisionMode", None)
+        lot = inst.lot_size or _step(precision.get("amount"), mode)
+        tick = inst.tick_size or _step(precision.get("price"), mode)
+        min_cost = ((meta.get("limits") or {}).get("cost") or {}).get("min")
+        minimum = inst.min_notional if inst.min_notional is not None else Decimal(str(min_cost or 0))
+        taker = meta.get("taker")
+        fee = inst.taker_fee_bps if inst.taker_fee_bps is not None else Decimal(str(taker or 0)) * 10_000
+        for key, value in (("lot_size", lot), ("tick_size", tick)):
+            if value is None:
+                raise ConfigError(
+                    f"instruments.{i}.{key}: not in {config.exchange}'s market metadata; set it"
+                )
+        assert lot is not None and tick is not None
+        rules.append(VenueRules(inst.asset, inst.symbol, lot, tick, minimum, fee))
+    return rules
+
+
+class AgentService:
+    """One venue's agent, from its config to its last session."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        live_allowed: bool = False,
+        emit: Emit | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        if config.mode == "live" and not live_allowed:
+            raise ConfigError("mode: 'live' sends real orders; pass --live to confirm")
+        if config.coordinator.target is None or config.coordinator.cert_dir is None:
+            raise ConfigError("coordinator: target and cert_dir are required to join a region")
+        self.config = config
+        self.emit: Emit = emit or (lambda event: None)
+        self.environ = dict(environ) if environ is not None else None
+        self.spec: VenueSpec | None = None if config.exchange == "simulator" else venue_spec(config.exchange)
+        self.market: MarketSource
+        self.runtime: AgentRuntime | None = None
+        self.runner: AgentRunner | None = None
+        self.recovered = 0
+        self._temporary_state: Path | None = None
+
+    # -- composition ------------------------------------------------------------------------------------
+    def _state_dir(self) -> Path:
+        if self.config.state_dir is not None:
+            return self.config.state_dir
+        path = Path(tempfile.mkdtemp(prefix=f"arbsphere-agent-{self.config.venue}-"))
+        self._temporary_state = path
+        self.emit(
+            {
+                "event": "notice",
+                "venue": self.config.venue,
+                "detail": f"execution store in {path} (removed at exit; state_dir keeps it)",
+            }
+        )
+        return path
+
+    def _limits(self) -> RiskLimits:
+        caps, risk = self.config.caps, self.config.risk
+        return RiskLimits(
+            daily_notional_cap=Decimal(repr(caps.daily_notional)),
+            daily_loss_cap=Decimal(repr(risk.daily_loss_cap)),
+            prediction_error_pct=Decimal(repr(risk.prediction_error_pct)),
+            max_trades=caps.max_trades_per_minute,
+            trades_window_ms=60_000,
+        )
+
+    def _build_simulated(self, state_dir: Path) -> tuple[EdgeAgent, AgentRuntime]:
+        sim = self.config.simulator
+        market = SimulatedMarket(
+            self.config.venue,
+            venues=sim.venues,
+            seed=sim.seed,
+            kinds=tuple(k.strip() for k in sim.kinds.split(",")),
+            tick_bps=sim.tick_bps,
+            book_feed=sim.book_feed,
+            latency_budget_ms=self.config.latency_budget_ms,
+        )
+        self.market = market
+        agent = market.build_agent()
+        first = market.refresh(0)
+        agent.update_curves(first.curves)
+        agent.reference_prices.update(first.mids)
+        runtime = AgentRuntime(
+            agent,
+            state_dir,
+            inventory=market.inventory(),
+            limits=self._limits(),
+            latency_ms=sim.paper_latency_ms,
+            on_outcome=self._on_outcome,
+        )
+        return agent, runtime
+
+    def _build_venue(self, state_dir: Path) -> tuple[EdgeAgent, AgentRuntime]:
+        spec = self.spec
+        assert spec is not None
+        config = self.config
+        live = config.mode == "live"
+        secrets = read_secrets(config.credentials, self.environ) if live else None
+        credentials = secrets.ccxt() if secrets is not None else {"apiKey": "", "secret": ""}
+        rest = config.endpoints.rest or spec.rest_url
+        exchange = make_exchange(
+            spec.ccxt_id,
+            base_url=config.endpoints.rest,
+            api_key=credentials["apiKey"],
+            secret=credentials["secret"],
+        )
+        if "password" in credentials:
+            exchange.password = credentials["password"]
+        rules = venue_rules(config, exchange)
+        instruments = {
+            r.asset: InstrumentSpec(r.symbol, r.lot_size, r.tick_size, r.min_notional) for r in rules
+        }
+        caps = {i.asset: i for i in config.instruments}
+        market = LiveMarket(
+            spec,
+            [
+                CurveRules(
+                    asset=r.asset,
+                    symbol=r.symbol,
+                    taker_fee_bps=float(r.taker_fee_bps),
+                    book_usage=config.caps.book_usage,
+                    lot_size=float(r.lot_size),
+                    min_notional=float(r.min_notional),
+                    max_buy=_float(caps[r.asset].max_buy),
+                    max_sell=_float(caps[r.asset].max_sell),
+                )
+                for r in rules
+            ],
+            ws_base=config.endpoints.ws,
+            rest_base=rest,
+            stale_after_s=config.risk.stale_after_s,
+            on_status=self.emit,
+        )
+        self.market = market
+        market.start()
+        view = market.wait_ready(READY_TIMEOUT_S)
+        if view.paused:
+            raise RuntimeError(
+                f"{config.venue}: books not ready after {READY_TIMEOUT_S:g} s: {dict(view.paused)}"
+            )
+        agent = EdgeAgent(
+            VenueConfig(config.venue, instruments, latency_budget_ms=config.latency_budget_ms),
+            dict(view.curves),
+        )
+        agent.reference_prices.update(view.mids)
+        quote = config.quote_asset
+        if live:
+            raw = exchange.fetch_balance()
+            free = dict(raw.get("free") or {})
+            wanted = [quote, *instruments]
+            inventory = {a: Decimal(str(free.get(a) or 0)) for a in wanted}
+        else:
+            inventory = {a: Decimal(0) for a in instruments} | {quote: Decimal(0)}
+            inventory.update({k: Decimal(v) for k, v in config.paper_balances.items()})
+
+        def live_venue(listener: Listener) -> LiveExecution:
+            return CcxtVenue(
+                config.venue,
+                exchange,
+                outbox=Outbox.sqlite(state_dir / OUTBOX_FILE),
+                clock=SystemClock(),
+                listener=listener,
+                instruments={
+                    r.symbol: LiveInstrument(ccxt_symbol(r.symbol), r.asset, r.lot_size, r.tick_size)
+                    for r in rules
+                },
+                orders=spec.orders(),
+            )
+
+        runtime = AgentRuntime(
+            agent,
+            state_dir,
+            inventory=inventory,
+            quote=quote,
+            limits=self._limits(),
+            on_outcome=self._on_outcome,
+            live=live_venue if live else None,
+            client_ids=spec.client_ids if live else "paper",
+        )
+        return agent, runtime
+
+    # -- running ----------------------------------------------------------------------------------------
+    def _on_outcome(self, outcome: PlanOutcome) -> None:
+        self.emit(execution_event(outcome, self._tick_ns, self._plan_ns.pop(outcome.sequence, 0)))
+        if self.runner is not None:
+            self.runner.send_report(execution_report(outcome))
+
+    def run(self) -> dict[str, object]:
+        """Join the region and serve sessions until done; returns the closing summary."""
+        config = self.config
+        self._tick_ns = time.monotonic_ns()
+        self._plan_ns: dict[int, int] = {}
+        state_dir = self._state_dir()
+        try:
+            if self.spec is None:
+                agent, runtime = self._build_simulated(state_dir)
+            else:
+                agent, runtime = self._build_venue(state_dir)
+            self.runtime = runtime
+            if config.risk.observe_only:
+                runtime.risk.observe_only("operator started the agent observe-only", runtime.clock.now_ms())
+            self.recovered = runtime.recover()
+            if self.recovered:
+                self.emit({"event": "recovered", "venue": config.venue, "orders": self.recovered})
+            mids = dict(agent.reference_prices)
+            paused: dict[str, str] = {}
+
+            def before_session(index: int) -> None:
+                self._tick_ns = time.monotonic_ns()
+                view: MarketView = self.market.refresh(index)
+                agent.update_curves(view.curves)
+                mids.update(view.mids)
+                paused.clear()
+                paused.update(view.paused)
+                runtime.market_moved()
+                runtime.constrain(inventory_limits=config.caps.inventory_limits, paused=set(paused))
+
+            def on_plan(plan: CommittedPlan) -> None:
+                self._plan_ns[plan.delta.sequence] = time.monotonic_ns()
+                runtime.execute(plan)
+                self.emit(plan_event(plan))
+
+            def settle() -> None:
+                if not runtime.settle(10.0):
+                    self.emit(
+                        {
+                            "event": "notice",
+                            "venue": config.venue,
+                            "detail": "executions still open at shutdown",
+                        }
+                    )
+
+            cert_dir = config.coordinator.cert_dir
+            credential_file = config.coordinator.credential_file
+            assert cert_dir is not None and config.coordinator.target is not None
+            self.runner = AgentRunner(
+                agent,
+                config.coordinator.target,
+                lambda: read_bundle(cert_dir),
+                lambda: mids,
+                server_name=config.coordinator.server_name,
+                on_plan=on_plan,
+                before_session=before_session,
+                before_close=settle,
+                credential=(lambda: credential_file.read_text().strip())
+                if credential_file is not None
+                else None,
+            )
+            runtime.start()
+            try:
+                stats = self.runner.run(max_sessions=config.sessions or None)
+            finally:
+                runtime.close()
+            inventory = runtime.inventory()
+            return {
+                "event": "agent_done",
+                "venue": config.venue,
+                "sessions": stats.sessions,
+                "rounds": stats.rounds,
+                "connects": stats.connects,
+                "refused": stats.refused,
+                "execution_reports": stats.reports,
+                "inventory": {a: format(q, "f") for a, q in sorted(inventory.items())},
+            }
+        finally:
+            self.market_close()
+            if self._temporary_state is not None:
+                shutil.rmtree(self._temporary_state, ignore_errors=True)
+
+    def market_close(self) -> None:
+        market = getattr(self, "market", None)
+        if market is not None:
+            market.close()
+
+    def stop(self) -> None:
+        if self.runner is not None:
+            self.runner.stop.set()
+
+
+def _float(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
