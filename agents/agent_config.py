@@ -109,6 +109,8 @@ class Risk(_Strict):
 class Simulator(_Strict):
     """The seeded synthetic region (``source = "simulator"``): the demo's market."""
 
+    plays: Annotated[str, Field(pattern=VENUE_ID)] | None = None
+    """The scenario venue this agent plays (``order_book-0000``...); default: the agent's own venue id."""
     venues: Annotated[int, Field(ge=2, le=500)] = 2
     seed: int = 7
     kinds: str = "order_book,cpmm,clmm,perp"

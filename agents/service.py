@@ -204,7 +204,7 @@ class AgentService:
     def _build_simulated(self, state_dir: Path) -> tuple[EdgeAgent, AgentRuntime]:
         sim = self.config.simulator
         market = SimulatedMarket(
-            self.config.venue,
+            sim.plays or self.config.venue,
             venues=sim.venues,
             seed=sim.seed,
             kinds=tuple(k.strip() for k in sim.kinds.split(",")),
@@ -213,7 +213,7 @@ class AgentService:
             latency_budget_ms=self.config.latency_budget_ms,
         )
         self.market = market
-        agent = market.build_agent()
+        agent = market.build_agent(self.config.venue)
         first = market.refresh(0)
         agent.update_curves(first.curves)
         agent.reference_prices.update(first.mids)

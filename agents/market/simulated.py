@@ -9,6 +9,7 @@ reading one public feed, and keeps only its own venue's curves.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import numpy as np
@@ -93,8 +94,12 @@ class SimulatedMarket:
             self.feed = SimulatedBookFeed(self.scenario, venue, seed)
         self._mids = {a: self.scenario.mids[a] for a in self.scenario.venues[venue].curves}
 
-    def build_agent(self) -> EdgeAgent:
+    def build_agent(self, venue_id: str | None = None) -> EdgeAgent:
+        """The agent of the scenario venue this market plays, named ``venue_id`` (default: that venue)."""
         agent = agent_for(self.scenario, self.venue, latency_budget_ms=self.latency_budget_ms)
+        if venue_id is not None and venue_id != self.venue:
+            agent = EdgeAgent(replace(agent.config, venue_id=venue_id), agent.curves)
+            agent.reference_prices = {a: self.scenario.mids[a] for a in agent.curves}
         return agent
 
     def inventory(self, quote: str = "USD") -> dict[str, Decimal]:

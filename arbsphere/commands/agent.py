@@ -35,6 +35,9 @@ def run_command(
     cert_dir: Annotated[Path | None, typer.Option(help="Agent bundle (key.pem, cert.pem, ca.pem).")] = None,
     target: Annotated[str | None, typer.Option(help="Coordinator address host:port.")] = None,
     live: Annotated[bool, typer.Option("--live", help="Confirm mode = 'live': real orders.")] = False,
+    plays: Annotated[
+        str | None, typer.Option(help="Synthetic region: the scenario venue to play (default: --venue).")
+    ] = None,
     scenario_venues: Annotated[int, typer.Option(help="Synthetic region: number of venues.")] = 2,
     seed: Annotated[int, typer.Option(help="Synthetic region: seed of the market.")] = 7,
     kinds: Annotated[str, typer.Option(help="Synthetic region: comma-separated venue kinds.")] = (
@@ -112,6 +115,7 @@ def run_command(
                 "exchange": "simulator",
                 "source": "simulator",
                 "simulator": {
+                    "plays": plays,
                     "venues": scenario_venues,
                     "seed": seed,
                     "kinds": kinds,
@@ -125,3 +129,35 @@ def run_command(
     except ConfigError as exc:
         raise typer.BadParameter(str(exc)) from None
     _print(service.run())
+
+
+@app.command("check-config")
+def check_config_command(
+    config: Annotated[Path, typer.Option(help="Venue config (TOML) to validate.")],
+    metadata: Annotated[
+        bool, typer.Option(help="Also fetch the venue's CCXT market metadata (lots, ticks, fees).")
+    ] = False,
+) -> None:
+    """Validate a venue config and print it resolved (credentials are named, never shown)."""
+    from agents.agent_config import ConfigError, load_config, read_secrets
+
+    try:
+        parsed = load_config(config)
+        out: dict[str, object] = {"event": "config", **parsed.model_dump(mode="json")}
+        if parsed.mode == "live":
+            read_secrets(parsed.credentials)
+            out["credentials_found"] = True
+        if metadata and parsed.exchange != "simulator":
+            from agents.execution.live import make_exchange
+            from agents.service import venue_rules
+            from agents.venues import venue_spec
+
+            spec = venue_spec(parsed.exchange)
+            exchange = make_exchange(spec.ccxt_id, base_url=parsed.endpoints.rest, api_key="", secret="")
+            out["rules"] = [
+                {k: str(v) for k, v in vars(rule).items()} if hasattr(rule, "__dict__") else str(rule)
+                for rule in venue_rules(parsed, exchange)
+            ]
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--config") from None
+    _print(out)
