@@ -162,24 +162,29 @@ class LiveFeed:
                 pass
 
     async def _pump(self, socket: Any, stop: asyncio.Event) -> None:
-        stopper = asyncio.ensure_future(stop.wait())
+        """Hand every message to the session until the socket closes or ``stop`` is set (a watcher closes
+        the socket then, so the receive loop itself stays one ``await`` per message)."""
+
+        async def watch() -> None:
+            await stop.wait()
+            await socket.close()
+
+        watcher = asyncio.ensure_future(watch())
+        session = self.session
+        clock = self.clock
         try:
-            while not stop.is_set():
-                receive = asyncio.ensure_future(socket.recv())
-                done, _ = await asyncio.wait({receive, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                if receive not in done:
-                    receive.cancel()
-                    return
-                message = receive.result()
-                now = self.clock()
+            async for message in socket:
+                now = clock()
                 self.last_message = now
                 text = message if isinstance(message, str) else message.decode("utf-8", "replace")
-                self._emit(await self.session.on_message_async(text, now))
-                if self.session.reconnect_requested:
-                    self.session.reconnect_requested = False
+                events = await session.on_message_async(text, now)
+                if events and self.on_events is not None:
+                    self.on_events(events)
+                if session.reconnect_requested:
+                    session.reconnect_requested = False
                     return  # resubscribe on a fresh connection: the venue's snapshot rebuilds the book
         finally:
-            stopper.cancel()
+            watcher.cancel()
 
     async def drop(self) -> None:
         """Close the current connection (tests and operators); the feed reconnects by itself."""
