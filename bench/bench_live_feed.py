@@ -47,7 +47,7 @@ TARGET_OVERHEAD_PCT = 25.0
 
 def _firehose(venue: str) -> tuple[subprocess.Popen[bytes], str, int]:
     port_file = Path(tempfile.mkdtemp()) / "port"
-    proc = subprocess.Popen(  # noqa: S603 (our own module)
+    proc = subprocess.Popen(
         [sys.executable, "-m", "bench.firehose", venue, str(port_file)],
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
     )

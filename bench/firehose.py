@@ -2,13 +2,14 @@
 
 Run as its own process (``python -m bench.firehose VENUE PORT_FILE``) so the sender never competes with the
 measured client for the interpreter lock. Every connection waits for the client's first message (its
-subscription, which it ignores; at most 0.5 s, as URL-subscribed venues send none), then sends every recorded received message of the venue as fast as the
-socket takes them, then closes. Coinbase's recording is the legacy Pro feed; it is sent as recorded.
+subscription, ignored; at most 0.5 s, as URL-subscribed venues send none), then sends every recorded
+received message of the venue as fast as the socket takes them, then closes. Coinbase's recording is the legacy Pro feed; it is sent as recorded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from pathlib import Path
 
@@ -31,10 +32,9 @@ async def serve(venue: str, port_file: Path) -> None:
     async def handler(request: web.Request) -> web.WebSocketResponse:
         socket = web.WebSocketResponse(max_msg_size=0, compress=False)
         await socket.prepare(request)
-        try:  # the subscription (venues that subscribe in the URL, like Binance, send none)
+        # the subscription (venues that subscribe in the URL, like Binance, send none)
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(socket.receive(), timeout=0.5)
-        except TimeoutError:
-            pass
         for text in payloads:
             await socket.send_str(text)
         await socket.close()

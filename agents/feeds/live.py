@@ -15,6 +15,7 @@ speak the venue's protocol): the configured base replaces scheme and host, crypt
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -37,7 +38,7 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
 def rebase(url: str, base: str | None) -> str:
-    """``url`` with scheme and host of ``base`` (path and query kept); ``url`` itself when ``base`` is None."""
+    """``url`` with scheme and host of ``base`` (path and query kept); ``url`` itself without a base."""
     if not base:
         return url
     target = urlsplit(base)
@@ -156,10 +157,8 @@ class LiveFeed:
             self.reconnects += 1
             delay = self.backoff.delay(attempt, self.rng)
             attempt += 1
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
-            except TimeoutError:
-                pass
 
     async def _pump(self, socket: Any, stop: asyncio.Event) -> None:
         """Hand every message to the session until the socket closes or ``stop`` is set (a watcher closes
