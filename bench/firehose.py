@@ -3,7 +3,7 @@
 Run as its own process (``python -m bench.firehose VENUE PORT_FILE``) so the sender never competes with the
 measured client for the interpreter lock. Every connection waits for the client's first message (its
 subscription, ignored; at most 0.5 s, as URL-subscribed venues send none), then sends every recorded
-received message of the venue as fast as the socket takes them, then closes. Coinbase's recording is the legacy Pro feed; it is sent as recorded.
+received message of the venue as fast as the socket takes them, then closes.
 """
 
 from __future__ import annotations
