@@ -3,7 +3,8 @@
 Run as its own process (``python -m bench.firehose VENUE PORT_FILE``) so the sender never competes with the
 measured client for the interpreter lock. Every connection waits for the client's first message (its
 subscription, ignored; at most 0.5 s, as URL-subscribed venues send none), then sends every recorded
-received message of the venue as fast as the socket takes them, then closes.
+received message of the venue as fast as the socket takes them, then closes (``--loop``: replays them
+again and again on the same connection, for endurance runs).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def messages(venue: str) -> list[str]:
     return [r.payload for r in loaded.records if r.kind is LineKind.RECEIVED]
 
 
-async def serve(venue: str, port_file: Path) -> None:
+async def serve(venue: str, port_file: Path, *, loop_forever: bool = False) -> None:
     payloads = messages(venue)
 
     async def handler(request: web.Request) -> web.WebSocketResponse:
@@ -35,8 +36,11 @@ async def serve(venue: str, port_file: Path) -> None:
         # the subscription (venues that subscribe in the URL, like Binance, send none)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(socket.receive(), timeout=0.5)
-        for text in payloads:
-            await socket.send_str(text)
+        while True:
+            for text in payloads:
+                await socket.send_str(text)
+            if not loop_forever:
+                break
         await socket.close()
         return socket
 
@@ -52,4 +56,4 @@ async def serve(venue: str, port_file: Path) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(sys.argv[1], Path(sys.argv[2])))
+    asyncio.run(serve(sys.argv[1], Path(sys.argv[2]), loop_forever="--loop" in sys.argv[3:]))

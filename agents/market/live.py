@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from agents.feeds.curve_cache import CurveCache, order_book_curves
 from agents.feeds.live import HttpRest, LiveFeed, load_live_symbols
+from agents.feeds.session import RestSource
 from agents.feeds.venues.cryptofeed_bridge import CryptofeedSession
 from agents.market.source import MarketView
 from agents.venues.spec import VenueSpec
@@ -59,6 +60,7 @@ class LiveMarket:
         stale_after_s: float = 5.0,
         on_status: StatusSink | None = None,
         clock: Callable[[], float] = time.time,
+        rest: RestSource | None = None,
     ) -> None:
         if not issubclass(spec.feed_session, CryptofeedSession):
             raise TypeError(f"{spec.name}: {spec.feed_session.__name__} has no live connection")
@@ -69,6 +71,9 @@ class LiveMarket:
         self.stale_after_s = stale_after_s
         self.on_status = on_status
         self.clock = clock
+        self.rest = rest
+        """REST answers (instrument list, snapshots): the venue's API at ``rest_base`` unless given (replays
+        and benchmarks pass recorded answers)."""
         self.session: CryptofeedSession | None = None
         self.feed: LiveFeed | None = None
         self.caches: dict[str, CurveCache[OrderBookCurve]] = {}
@@ -105,7 +110,8 @@ class LiveMarket:
             loop.close()
 
     async def _main(self) -> None:
-        rest = HttpRest(self.rest_base)
+        http = HttpRest(self.rest_base)
+        rest: RestSource = self.rest if self.rest is not None else http
         self._stop = asyncio.Event()
         try:
             session_class = self.spec.feed_session
@@ -128,13 +134,13 @@ class LiveMarket:
         except Exception as exc:
             self._failure = exc
             self._started.set()
-            await rest.close()
+            await http.close()
             return
         self._started.set()
         try:
             await self.feed.run(self._stop)
         finally:
-            await rest.close()
+            await http.close()
 
     def _on_events(self, events: Sequence[FeedEvent]) -> None:
         for cache in self.caches.values():

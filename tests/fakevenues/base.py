@@ -103,6 +103,9 @@ class Faults:
     silent_until: float = 0.0
     gap_next: bool = False
     corrupt_next: bool = False
+    lost_ack_hold_s: float = 0.0
+    """How long a lost acknowledgement's connection is held open before it is dropped (a test kills the
+    client inside that window: the order is live at the venue, the client never heard)."""
 
 
 def now_ms() -> int:
@@ -160,6 +163,8 @@ class FakeVenue:
         self._ticker: asyncio.Task[None] | None = None
         self.port = 0
         self.ws_connects = 0
+        self.lost_acks = threading.Event()
+        """Set when an order's acknowledgement was lost (the order itself was processed)."""
 
     # -- market ----------------------------------------------------------------------------------------
     def set_book(
@@ -320,7 +325,8 @@ class FakeVenue:
 
     def _send(self, publisher: Publisher, text: str) -> None:
         if not publisher.socket.closed:
-            asyncio.ensure_future(publisher.socket.send_str(text))
+            task = asyncio.ensure_future(publisher.socket.send_str(text))
+            task.add_done_callback(_retrieve)  # a socket closing mid-send is a drop, not an error to log
 
     async def _ws_handler(self, request: web.Request) -> web.WebSocketResponse:
         socket = web.WebSocketResponse(heartbeat=None, max_msg_size=16 * 1024 * 1024)
@@ -371,6 +377,9 @@ class FakeVenue:
             response: web.StreamResponse = await handler(request)
             return response
         except LostAck:
+            self.lost_acks.set()
+            if self.faults.lost_ack_hold_s > 0:
+                await asyncio.sleep(self.faults.lost_ack_hold_s)
             transport = request.transport
             if transport is not None:
                 transport.close()  # the answer never arrives: the client sees a dropped connection
@@ -468,6 +477,11 @@ class FakeVenue:
         loop = self.loop
         if loop is not None:
             asyncio.run_coroutine_threadsafe(fn(), loop)
+
+
+def _retrieve(task: asyncio.Future[None]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def json_body(text: str) -> Any:
