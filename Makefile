@@ -21,6 +21,7 @@ test: $(STAMP) lint typecheck
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy energibridge sdk agents coordinator registry arbsphere

@@ -28,11 +28,11 @@ from agents.participant import Participant, ParticipantError
 from agents.plan_state import PlanState, idempotency_key
 from agents.privacy import PrivacySpendRecord
 from agents.private_release import AgentPrivacy, PrivateRelease
-from coordinator.engine.contribution import CODEC, FloatArray
-from coordinator.engine.messages import RoundBroadcast
-from coordinator.engine.rounding import Assignment, round_toward_zero
-from coordinator.secagg import MaskingClient, generate_private_key
 from energibridge.models import PlanDelta, PlanLeg, Side
+from energibridge.protocol.contribution import CODEC, FloatArray
+from energibridge.protocol.messages import RoundBroadcast
+from energibridge.protocol.rounding import Assignment, round_toward_zero
+from energibridge.secagg import MaskingClient, generate_private_key
 from energibridge.version import CURRENT
 from sdk.curves.base import CostCurve
 from sdk.curves.order_book import OrderBookCurve

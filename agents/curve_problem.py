@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from coordinator.engine.contribution import FloatArray
+from energibridge.protocol.contribution import FloatArray
 from sdk.curves.base import CostCurve
 from sdk.reference_solver import demand_interval, lagrangian_term
 

@@ -24,15 +24,15 @@ import numpy as np
 from agents.agent import CommittedPlan, EdgeAgent
 from agents.participant import ParticipantError
 from agents.runtime import ExecutionStatus, PlanOutcome
-from arbsphere.energibridge.v1 import coordinator_pb2 as cpb
-from arbsphere.energibridge.v1 import coordinator_pb2_grpc as cpb_grpc
-from coordinator import wire
-from coordinator.engine.contribution import FloatArray, Layout
-from coordinator.engine.rounding import Assignment
-from coordinator.secagg import SecAggError
-from coordinator.session import VenueInfo
 from energibridge.canonical import digest
 from energibridge.errors import EnergiBridgeError
+from energibridge.protocol import wire
+from energibridge.protocol.contribution import FloatArray, Layout
+from energibridge.protocol.rounding import Assignment
+from energibridge.protocol.venue import VenueInfo
+from energibridge.secagg import SecAggError
+from energibridge.v1 import coordinator_pb2 as cpb
+from energibridge.v1 import coordinator_pb2_grpc as cpb_grpc
 from registry.pki.certificates import CertificateBundle
 from registry.pki.grpc_tls import secure_channel
 

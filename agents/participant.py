@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from coordinator.engine.contribution import DIAGNOSTIC_CLAMP, FloatArray, Layout
-from coordinator.engine.messages import Mode, RoundBroadcast
+from energibridge.protocol.contribution import DIAGNOSTIC_CLAMP, FloatArray, Layout
+from energibridge.protocol.messages import Mode, RoundBroadcast
 
 if TYPE_CHECKING:
     from agents.private_release import PrivateRelease

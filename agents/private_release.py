@@ -83,7 +83,7 @@ from agents.privacy import (
     compose_rho,
     epsilon_for_rho,
 )
-from coordinator.engine.contribution import FloatArray
+from energibridge.protocol.contribution import FloatArray
 
 MAX_RELEASES_PER_SESSION = 10_000
 MAX_EPSILON = 500.0

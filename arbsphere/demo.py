@@ -28,7 +28,7 @@ from typing import IO, Any
 from rich.console import Console
 from rich.table import Table
 
-from arbsphere.book_feed import SimulatedBookFeed, book_venues
+from agents.market.simulated_books import SimulatedBookFeed, book_venues
 from registry.identity import AgentClaims, DidKeyPair, JwtCredentialService
 from registry.ledger import Ledger, kind_name
 from registry.pki import DevCertificateAuthority, SpiffeId, write_bundle

@@ -19,10 +19,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from arbsphere.simulation import build_region, ticked_mids
+from agents.market.simulated import ticked_mids
+from arbsphere.inprocess import InProcessLink
+from arbsphere.simulation import build_region
 from bench.common import percentile, print_table, write_results
 from coordinator.grpc_server import GrpcLink, serve, venues_of
-from coordinator.inprocess import InProcessLink
 from coordinator.session import SessionDriver
 from registry.pki import DevCertificateAuthority, write_bundle
 from sdk.reference_solver import centralised_optimum

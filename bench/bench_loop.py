@@ -36,11 +36,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from agents.agent import CommittedPlan, EdgeAgent
+from agents.market.simulated import starting_inventory, ticked_mids
 from agents.risk.limits import RiskLimits
 from agents.runtime import AgentRuntime
-from agents.market.simulated import starting_inventory
 from arbsphere.inprocess import InProcessLink
-from arbsphere.simulation import build_region, ticked_mids
+from arbsphere.simulation import build_region
 from bench.common import percentile, print_table, write_results
 from coordinator.audit import LedgerAudit
 from coordinator.grpc_server import ExecutionReports, GrpcLink, serve, venues_of

@@ -32,10 +32,10 @@ from dataclasses import dataclass
 from agents.agent import CommittedPlan, EdgeAgent
 from agents.privacy import PrivacyAccountant, PrivacyPolicy, epsilon_for_rho
 from agents.private_release import AgentPrivacy, SessionPrivacy, notional_resolution
+from arbsphere.inprocess import InProcessLink
 from arbsphere.simulation import build_region
 from bench.common import percentile, print_table, write_results
 from coordinator.engine.config import AdmmConfig
-from coordinator.inprocess import InProcessLink
 from coordinator.session import SessionDriver
 from sdk.reference_solver import centralised_optimum
 

@@ -2,7 +2,7 @@
 
 Books are the shared recordings' real books (depth, spread, message-by-message changes), each mapped onto
 one common instrument; the cross-venue price relation is a seeded synthetic dislocation process, because the
-recordings share no instrument and were made on different days (``arbsphere.backtest`` says exactly what is
+recordings share no instrument and were made on different days (``agents.backtest`` says exactly what is
 real and what is not). Every strategy trades on paper against the same frames in its own world (IOC at the
 plan's caps, per-venue entry-tier taker fees, liquidity taken stays gone until the venue reports the level).
 
@@ -23,10 +23,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from arbsphere.backtest import (
+from agents.backtest import (
     DEFAULT_REPLAY,
     TAKER_FEE_BPS,
-    ArbSphereStrategy,
     Dislocations,
     FixedSizeBaseline,
     RecordedMarket,
@@ -36,6 +35,7 @@ from arbsphere.backtest import (
     run_backtest,
     venue_specs,
 )
+from arbsphere.federated import ArbSphereStrategy
 from bench.common import percentile, print_table, write_results
 from coordinator.engine.config import AdmmConfig
 

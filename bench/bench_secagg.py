@@ -18,7 +18,8 @@ from collections.abc import Callable
 import numpy as np
 
 from bench.common import percentile, print_table, write_results
-from coordinator.secagg import AggregationRound, FixedPointCodec, MaskingClient, generate_private_key
+from coordinator.secagg import AggregationRound
+from energibridge.secagg import FixedPointCodec, MaskingClient, generate_private_key
 
 LENGTHS = (8, 64, 512)
 SIZES = (5, 20, 200)

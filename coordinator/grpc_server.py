@@ -22,16 +22,18 @@ from decimal import Decimal
 import grpc
 import numpy as np
 
-from arbsphere.energibridge.v1 import coordinator_pb2 as cpb
-from arbsphere.energibridge.v1 import coordinator_pb2_grpc as cpb_grpc
-from coordinator import wire
-from coordinator.engine.contribution import CODEC, Layout
-from coordinator.engine.messages import RoundBroadcast
-from coordinator.engine.rounding import Assignment
 from coordinator.engine.strategy import SessionError
-from coordinator.secagg import AggregateResult, Aggregator, RetryWith, SecAggError
-from coordinator.session import AuditSink, CommitAck, Gathered, VenueInfo
+from coordinator.secagg import AggregateResult, Aggregator, RetryWith
+from coordinator.session import AuditSink, CommitAck, Gathered
 from energibridge.errors import EnergiBridgeError, IrValidationError
+from energibridge.protocol import wire
+from energibridge.protocol.contribution import CODEC, Layout
+from energibridge.protocol.messages import RoundBroadcast
+from energibridge.protocol.rounding import Assignment
+from energibridge.protocol.venue import VenueInfo
+from energibridge.secagg import SecAggError
+from energibridge.v1 import coordinator_pb2 as cpb
+from energibridge.v1 import coordinator_pb2_grpc as cpb_grpc
 from registry.identity import IdentityError, check_join
 from registry.pki.certificates import CertificateBundle
 from registry.pki.errors import PeerIdentityError

@@ -11,28 +11,19 @@ import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
 from typing import Protocol
 
 from coordinator.engine.admm import ExchangeAdmm
 from coordinator.engine.config import AdmmConfig
-from coordinator.engine.contribution import FloatArray
-from coordinator.engine.messages import RoundBroadcast, RoundSummary
 from coordinator.engine.price_space import PriceSpace
-from coordinator.engine.rounding import Assignment, BalanceError, assign_residual, exact_sum, lot_quantum
+from coordinator.engine.rounding import BalanceError, assign_residual, exact_sum, lot_quantum
 from coordinator.engine.strategy import AssetScale, SessionError, Strategy, WarmStart
+from energibridge.protocol.contribution import FloatArray
+from energibridge.protocol.messages import RoundBroadcast, RoundSummary
+from energibridge.protocol.rounding import Assignment
+from energibridge.protocol.venue import VenueInfo
 
 STRATEGIES: dict[str, type[Strategy]] = {"admm": ExchangeAdmm, "price": PriceSpace}
-
-
-@dataclass(frozen=True)
-class VenueInfo:
-    """What a venue makes public when it joins: its assets, lot sizes, reference mids, latency budget."""
-
-    venue_id: str
-    lot_sizes: Mapping[str, Decimal]
-    reference_prices: Mapping[str, float]
-    latency_budget_ms: int
 
 
 @dataclass(frozen=True)

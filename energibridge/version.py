@@ -13,9 +13,9 @@ from typing import ClassVar
 from google.protobuf.message import Message
 from pydantic import ConfigDict, Field
 
-from arbsphere.energibridge.v1 import ir_pb2
 from energibridge.base import IrModel
 from energibridge.errors import IncompatibleVersion, IrValidationError
+from energibridge.v1 import ir_pb2
 
 _SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 

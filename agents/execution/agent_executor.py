@@ -39,7 +39,7 @@ from agents.persistence.writer import StoreWriter
 from agents.risk.limits import RiskLimits
 from agents.risk.manager import RiskManager
 from agents.risk.market import MarketState
-from arbsphere.energibridge.v1 import ir_pb2
+from energibridge.v1 import ir_pb2
 
 
 class JournalSink:

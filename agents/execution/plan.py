@@ -19,9 +19,9 @@ from agents.execution.model import (
     require_id,
     require_time_ms,
 )
-from arbsphere.energibridge.v1 import ir_pb2
 from energibridge.convert import to_proto
 from energibridge.models.plan import PlanDelta as PlanDeltaModel
+from energibridge.v1 import ir_pb2
 
 SUPPORTED_IR_MAJOR = 1
 

@@ -20,9 +20,9 @@ from agents.privacy.accountant import (
 from agents.privacy.errors import InvalidRelease
 from agents.privacy.opendp_bridge import epsilon_for_rho
 from agents.privacy.records import PrivacySpendRecord
-from arbsphere.energibridge.v1 import ir_pb2
 from energibridge import CURRENT, IrVersion, from_proto, to_proto
 from energibridge.models import PrivacyBudget, PrivacyMechanism
+from energibridge.v1 import ir_pb2
 
 EPSILON_REL_TOLERANCE = 1e-9
 

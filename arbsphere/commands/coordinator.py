@@ -7,17 +7,17 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from coordinator.audit import LedgerAudit
-from coordinator.engine.messages import RoundSummary
-from coordinator.grpc_server import ExecutionReports, GrpcLink, last_sequence, serve, venues_of
-from coordinator.session import STRATEGIES, SessionDriver
-from registry.ledger import Ed25519Signer, Ledger, NoteSigner
-from registry.pki import read_bundle
-from registry.pki.store import write_secret_file
+from coordinator.engine.config import STRATEGY_NAMES
+
+if TYPE_CHECKING:
+    from registry.ledger import NoteSigner
+
+# Heavy modules (grpc, SQLAlchemy, the coordinator core) are imported inside the commands, so that
+# `arbsphere --help` stays fast.
 
 app = typer.Typer(help="Regional coordinator.", no_args_is_help=True)
 
@@ -28,6 +28,9 @@ def _emit(event: str, **fields: object) -> None:
 
 def load_or_create_log_key(path: Path, name: str) -> NoteSigner:
     """The ledger's signing key: loaded from ``path``, or generated from the OS CSPRNG and saved 0600."""
+    from registry.ledger import NoteSigner
+    from registry.pki.store import write_secret_file
+
     if path.exists():
         return NoteSigner.parse(path.read_text())
     signer = NoteSigner.generate(name)
@@ -48,7 +51,7 @@ def serve_command(
     sessions: Annotated[int, typer.Option(help="Sessions to run, then exit (0: run until stopped).")] = 1,
     interval: Annotated[float, typer.Option(help="Seconds between sessions.")] = 0.5,
     join_timeout: Annotated[float, typer.Option(help="Seconds to wait for the agents.")] = 60.0,
-    strategy: Annotated[str, typer.Option(help=f"One of {sorted(STRATEGIES)}.")] = "price",
+    strategy: Annotated[str, typer.Option(help=f"One of {list(STRATEGY_NAMES)}.")] = "price",
     round_timeout: Annotated[float, typer.Option(help="Deadline of one aggregation (s).")] = 2.0,
     ledger_url: Annotated[str, typer.Option(help="SQLAlchemy URL of the governance ledger.")] = (
         "sqlite:///var/ledger.sqlite"
@@ -69,10 +72,17 @@ def serve_command(
 ) -> None:
     """Serve agents over mutual TLS, run federated sessions and record them on the ledger."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    if strategy not in STRATEGIES:
+    if strategy not in STRATEGY_NAMES:
         raise typer.BadParameter(
-            f"expected one of {sorted(STRATEGIES)}, got {strategy!r}", param_hint="--strategy"
+            f"expected one of {list(STRATEGY_NAMES)}, got {strategy!r}", param_hint="--strategy"
         )
+    from coordinator.audit import LedgerAudit
+    from coordinator.grpc_server import ExecutionReports, GrpcLink, last_sequence, serve, venues_of
+    from coordinator.session import SessionDriver
+    from energibridge.protocol.messages import RoundSummary
+    from registry.ledger import Ed25519Signer, Ledger
+    from registry.pki import read_bundle
+
     if ledger_url.startswith("sqlite:///"):
         Path(ledger_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     bundle = read_bundle(cert_dir)

@@ -18,21 +18,34 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
-import grpc
-import sqlalchemy as sa
 import typer
 
-from registry.ledger.entry import EntryError, LedgerEntry, kind_name, kind_names, parse_kind
-from registry.ledger.export import ExportFormat, ExportFormatError
-from registry.ledger.ledger import DEFAULT_DB_PATH, ConsistencyProof, InclusionProof, Ledger, LedgerError
-from registry.ledger.merkle import ProofError
-from registry.ledger.service import LedgerAuditorClient
-from registry.ledger.signed_note import NoteError, NoteSigner, NoteVerifier, open_checkpoint
-from registry.ledger.store import StoreError
-from registry.ledger.verify import verify_export
-from registry.pki import PkiError, read_bundle, secure_channel
+if TYPE_CHECKING:
+    from registry.ledger.entry import LedgerEntry
+    from registry.ledger.export import ExportFormat
+    from registry.ledger.ledger import ConsistencyProof, InclusionProof, Ledger
+    from registry.ledger.service import LedgerAuditorClient
+    from registry.ledger.signed_note import NoteSigner, NoteVerifier
+
+# The ledger (SQLAlchemy), its gRPC client and the PKI are imported inside the commands, so that
+# `arbsphere --help` stays fast. The two facts the help text needs are restated here; a test keeps them
+# equal to ``registry.ledger.ledger.DEFAULT_DB_PATH`` and ``registry.ledger.entry.kind_names()``.
+DEFAULT_DB_PATH = Path("var") / "ledger.sqlite"
+KIND_NAMES = (
+    "JOIN",
+    "LEAVE",
+    "CERTIFICATE_ISSUED",
+    "CREDENTIAL_ISSUED",
+    "REGISTRY_VERDICT",
+    "PLAN_COMMITTED",
+    "EXECUTION_REPORT",
+    "PRIVACY_SPEND",
+    "RISK_HALT",
+    "CONFIG_CHANGE",
+    "LEG_OUT",
+)
 
 app = typer.Typer(help="Query and verify the governance ledger.", no_args_is_help=True)
 
@@ -136,6 +149,8 @@ class _RemoteSource:
         self.client = client
 
     def checkpoint_note(self, size: int | None) -> str | None:
+        import grpc
+
         try:
             return self.client.checkpoint(size)
         except grpc.RpcError as exc:
@@ -165,6 +180,10 @@ class _RemoteSource:
 
 @contextmanager
 def _source(db: str, schema: str | None, server: str | None, bundle: Path | None) -> Iterator[_Source]:
+    from registry.ledger.ledger import Ledger
+    from registry.ledger.service import LedgerAuditorClient
+    from registry.pki import read_bundle, secure_channel
+
     if server is None:
         if bundle is not None:
             raise CliError("--bundle is for --server; reading the database needs no certificate")
@@ -187,6 +206,17 @@ def _url(db: str) -> str:
 
 @contextmanager
 def _errors() -> Iterator[None]:
+    import grpc
+    import sqlalchemy as sa
+
+    from registry.ledger.entry import EntryError
+    from registry.ledger.export import ExportFormatError
+    from registry.ledger.ledger import LedgerError
+    from registry.ledger.merkle import ProofError
+    from registry.ledger.signed_note import NoteError
+    from registry.ledger.store import StoreError
+    from registry.pki import PkiError
+
     try:
         yield
     except (
@@ -218,6 +248,8 @@ def _b64(data: bytes) -> str:
 
 
 def _entry_json(entry: LedgerEntry) -> dict[str, Any]:
+    from registry.ledger.entry import kind_name
+
     return {
         "index": entry.index,
         "kind": kind_name(entry.kind),
@@ -255,6 +287,8 @@ def _parse_time(name: str, value: str | None) -> int | None:
 
 
 def _load_vkey(vkey: str | None, vkey_file: Path | None) -> NoteVerifier:
+    from registry.ledger.signed_note import NoteVerifier
+
     if (vkey is None) == (vkey_file is None):
         raise CliError("give exactly one of --vkey or --vkey-file (the log's public verifier key)")
     if vkey is not None:
@@ -264,6 +298,8 @@ def _load_vkey(vkey: str | None, vkey_file: Path | None) -> NoteVerifier:
 
 
 def _load_skey(path: Path) -> NoteSigner:
+    from registry.ledger.signed_note import NoteSigner
+
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -280,6 +316,8 @@ def keygen(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing key file.")] = False,
 ) -> None:
     """Create a log signing key; prints the verifier key to give auditors."""
+    from registry.ledger.signed_note import NoteSigner
+
     with _errors():
         if out.exists() and not force:
             raise CliError(f"key file {out} exists; pass --force to overwrite it")
@@ -300,6 +338,8 @@ def init(
     schema: SchemaOption = None,
 ) -> None:
     """Create the ledger (tables and the signed empty checkpoint) if it does not exist yet."""
+    from registry.ledger.ledger import Ledger
+
     with _errors():
         signer = _load_skey(key_file)
         with Ledger.open(_url(db), signer, schema=schema) as ledger:
@@ -307,6 +347,8 @@ def init(
 
 
 def _verified_root(source: _Source, size: int, verifier: NoteVerifier) -> bytes:
+    from registry.ledger.signed_note import open_checkpoint
+
     note = source.checkpoint_note(size)
     if note is None:
         raise CliError(f"the log signed no checkpoint at size {size}; cannot check the proof against one")
@@ -334,6 +376,8 @@ def checkpoint(
     vkey_file: VkeyFileOption = None,
 ) -> None:
     """Print the latest signed checkpoint (verified first when a verifier key is given)."""
+    from registry.ledger.signed_note import open_checkpoint
+
     with _errors():
         verifier = _optional_vkey(vkey, vkey_file)
         with _source(db, schema, server, bundle) as source:
@@ -362,7 +406,7 @@ def get(
 def query(
     *,
     actor: Annotated[str | None, typer.Option("--actor", help="Actor did:key.")] = None,
-    kind: Annotated[str | None, typer.Option("--kind", help=f"One of {', '.join(kind_names())}.")] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help=f"One of {', '.join(KIND_NAMES)}.")] = None,
     since: Annotated[
         str | None, typer.Option("--since", help="From this time (unix ms or ISO 8601).")
     ] = None,
@@ -381,6 +425,8 @@ def query(
     bundle: BundleOption = None,
 ) -> None:
     """Print matching entries as JSON lines, in index order."""
+    from registry.ledger.entry import parse_kind
+
     with _errors():
         since_ms, until_ms = _parse_time("--since", since), _parse_time("--until", until)
         if since_ms is not None and until_ms is not None and until_ms < since_ms:
@@ -509,6 +555,8 @@ def verify(
     ] = 1,
 ) -> None:
     """Verify an export offline: every leaf, the root, the chain, every signature, the checkpoint."""
+    from registry.ledger.verify import verify_export
+
     with _errors():
         verifier = _load_vkey(vkey, vkey_file)
         notes = [path.read_text(encoding="utf-8") for path in trusted or []]

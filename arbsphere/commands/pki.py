@@ -14,16 +14,11 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from registry.pki import (
-    DevCertificateAuthority,
-    PkiError,
-    SpiffeId,
-    WorkloadRole,
-    read_bundle,
-    verify_leaf,
-    write_bundle,
-)
-from registry.pki.certificates import MAX_LEAF_TTL, MIN_LEAF_TTL, certificate_fingerprint
+# ``registry.pki`` (cryptography, X.509) is imported inside the commands, so that `arbsphere --help` stays
+# fast. The TTL bounds the help text needs are restated here; a test keeps them equal to
+# ``registry.pki.certificates.MIN_LEAF_TTL`` and ``MAX_LEAF_TTL``.
+MIN_LEAF_TTL = timedelta(seconds=1)
+MAX_LEAF_TTL = timedelta(hours=24)
 
 app = typer.Typer(help="Dev certificate authority: short-lived mTLS certificates.", no_args_is_help=True)
 
@@ -31,6 +26,8 @@ T = TypeVar("T")
 
 
 def _run(action: Callable[[], T]) -> T:
+    from registry.pki import PkiError
+
     try:
         return action()
     except PkiError as exc:
@@ -52,6 +49,9 @@ def init(
     validity_days: Annotated[int, typer.Option(help="Lifetime of the root certificate in days.")] = 365,
 ) -> None:
     """Create a new region root CA in DIR (refuses to overwrite an existing one)."""
+    from registry.pki import DevCertificateAuthority
+    from registry.pki.certificates import certificate_fingerprint
+
     if not 1 <= validity_days <= 3650:
         typer.echo(f"error: --validity-days: expected 1..3650, got {validity_days}", err=True)
         raise typer.Exit(2)
@@ -89,6 +89,7 @@ def issue(
     ] = None,
 ) -> None:
     """Issue a leaf certificate and write key.pem (0600), cert.pem and ca.pem."""
+    from registry.pki import DevCertificateAuthority, SpiffeId, write_bundle
 
     def work() -> dict[str, Any]:
         ca = DevCertificateAuthority.load(directory)
@@ -103,6 +104,8 @@ def issue(
 
 
 def _workload_name(role: str, venue: str | None, name: str | None) -> str | None:
+    from registry.pki import PkiError, WorkloadRole
+
     if role == WorkloadRole.AGENT.value:
         if venue is None or name is not None:
             raise PkiError("--venue: role agent needs --venue (and no --name)")
@@ -121,6 +124,7 @@ def inspect(
     bundle_dir: Annotated[Path, typer.Argument(help="Directory with key.pem, cert.pem, ca.pem.")],
 ) -> None:
     """Show a bundle's identity and validity, and verify it against its CA (exit 2 if invalid)."""
+    from registry.pki import read_bundle, verify_leaf
 
     def work() -> dict[str, Any]:
         bundle = read_bundle(bundle_dir)

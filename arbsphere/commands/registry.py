@@ -12,29 +12,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from arbsphere.commands.coordinator import load_or_create_log_key
-from registry.contracts import (
-    AdapterManifest,
-    ContractError,
-    ContractRegistry,
-    ContractStore,
-    JsonLinesVerdictSink,
-    ManifestError,
-    RegistrationRefused,
-    Verdict,
-    parse_ir_version,
-)
-from registry.contracts.manifest import venue_kind_label
-from registry.identity import DidKeyPair
-from registry.identity.keystore import load_did_key, save_did_key
-from registry.ledger import Ledger
+
+if TYPE_CHECKING:
+    from registry.contracts import AdapterManifest, ContractRegistry, Verdict
+    from registry.identity import DidKeyPair
+
+# The registry (SQLAlchemy, protobuf descriptors), identity and ledger are imported inside the commands,
+# so that `arbsphere --help` stays fast.
 
 app = typer.Typer(help="Graph-of-Contracts adapter registry.", no_args_is_help=True)
 
@@ -99,6 +88,9 @@ def _fail(message: str, code: int) -> typer.Exit:
 
 @contextmanager
 def _registry(ctx: typer.Context) -> Iterator[ContractRegistry]:
+    from registry.contracts import ContractRegistry, ContractStore, JsonLinesVerdictSink
+    from registry.ledger import Ledger
+
     settings: _Settings = ctx.obj
     try:
         store = ContractStore.open(settings.db)
@@ -125,6 +117,9 @@ def _registry(ctx: typer.Context) -> Iterator[ContractRegistry]:
 
 
 def _registry_signer(path: Path) -> DidKeyPair:
+    from registry.identity import DidKeyPair
+    from registry.identity.keystore import load_did_key, save_did_key
+
     if path.exists():
         return load_did_key(path)
     pair = DidKeyPair.generate()
@@ -135,6 +130,8 @@ def _registry_signer(path: Path) -> DidKeyPair:
 
 def _guard(action: Callable[[], T]) -> T:
     """Run ``action``: invalid input exits 2; no answer (unknown version, no path, ledger down) exits 1."""
+    from registry.contracts import ContractError, ManifestError, RegistrationRefused
+
     try:
         return action()
     except RegistrationRefused:
@@ -146,6 +143,8 @@ def _guard(action: Callable[[], T]) -> T:
 
 
 def _load_manifest(manifest: Path, descriptor_set: Path | None) -> AdapterManifest:
+    from registry.contracts import AdapterManifest
+
     try:
         document = json.loads(manifest.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -177,6 +176,8 @@ def _print_verdict(verdict: Verdict, *, dry_run: bool) -> None:
 
 
 def _manifest_row(manifest: AdapterManifest) -> dict[str, Any]:
+    from registry.contracts.manifest import venue_kind_label
+
     return {
         "name": manifest.name,
         "version": str(manifest.version),
@@ -189,6 +190,10 @@ def _manifest_row(manifest: AdapterManifest) -> dict[str, Any]:
 
 
 def _print_table(title: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title=title)
     for column in columns:
         table.add_column(column)
@@ -215,6 +220,8 @@ def register(
     as_json: JsonOption = False,
 ) -> None:
     """Register an adapter version; refused (exit 1) with every violation if it breaks its line."""
+    from registry.contracts import RegistrationRefused
+
     candidate = _load_manifest(manifest, descriptor_set)
     with _registry(ctx) as registry:
         try:
@@ -282,6 +289,8 @@ def compatible(
     as_json: JsonOption = False,
 ) -> None:
     """Adapter versions that can join a coordinator speaking IR version --ir."""
+    from registry.contracts import parse_ir_version
+
     version = _guard(lambda: parse_ir_version(ir, "--ir"))
     with _registry(ctx) as registry:
         found = _guard(lambda: registry.compatible_with(version, name=name, capabilities=capability or ()))
@@ -318,6 +327,8 @@ def graph(
     ir: Annotated[list[str] | None, typer.Option("--ir", help="Extra IR version node (repeatable).")] = None,
 ) -> None:
     """The whole graph (adapter and IR version nodes, speaks/upgrades_to edges) as JSON."""
+    from registry.contracts import parse_ir_version
+
     versions = _guard(lambda: [parse_ir_version(text, "--ir") for text in ir or []])
     with _registry(ctx) as registry:
         _emit_json(registry.graph(versions).to_json_dict())

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from coordinator.engine.contribution import FloatArray
-from coordinator.engine.messages import Mode
 from coordinator.engine.strategy import Strategy
+from energibridge.protocol.contribution import FloatArray
+from energibridge.protocol.messages import Mode
 
 
 class ExchangeAdmm(Strategy):

@@ -5,6 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+STRATEGY_NAMES = ("admm", "price")
+"""Names of the session strategies (``coordinator.session.STRATEGIES`` maps them to their classes); here,
+import-light, for the command line's help."""
+
 
 @dataclass(frozen=True)
 class AdmmConfig:

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from coordinator.engine.admm import ExchangeAdmm
-from coordinator.engine.contribution import FloatArray
-from coordinator.engine.messages import Mode
 from coordinator.engine.strategy import WarmStart
+from energibridge.protocol.contribution import FloatArray
+from energibridge.protocol.messages import Mode
 
 _FIRST_STEP = 1e-3
 """First probe: 10 bps away from the reference price, in the direction that reduces |E|."""

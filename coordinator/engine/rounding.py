@@ -5,31 +5,17 @@ since the box contains 0). The coordinator learns only the per-asset sum of the 
 assigns the residual, in whole lots, to venues chosen from public facts alone (lot size, venue id):
 coarsest lot first so the fewest venues move, ties by id. A venue may refuse an assignment that would
 break its private bounds; the residual then moves on to the next candidate. Decimal arithmetic makes
-"sum exactly 0" literal.
+"sum exactly 0" literal. The agents' half (``round_toward_zero``, ``Assignment``) is in
+``energibridge.protocol.rounding``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
-
-def round_toward_zero(x: float, lot: Decimal) -> Decimal:
-    """``x`` truncated toward zero onto the ``lot`` grid, exactly."""
-    if lot <= 0:
-        raise ValueError(f"lot size must be > 0, got {lot}")
-    lots = (Decimal(repr(x)) / lot).to_integral_value(rounding=ROUND_DOWN)
-    return lots * lot
-
-
-@dataclass(frozen=True)
-class Assignment:
-    venue_id: str
-    asset: str
-    amount: Decimal
-    """Signed quantity the venue adds to its rounded trade (a whole number of its lots)."""
+from energibridge.protocol.rounding import Assignment
 
 
 class BalanceError(RuntimeError):

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from coordinator.engine.config import AdmmConfig
-from coordinator.engine.contribution import FloatArray, Layout
-from coordinator.engine.messages import Mode, RoundBroadcast, RoundSummary
+from energibridge.protocol.contribution import FloatArray, Layout
+from energibridge.protocol.messages import Mode, RoundBroadcast, RoundSummary
 
 
 class SessionError(RuntimeError):

@@ -28,16 +28,16 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from coordinator.secagg._validate import (
+from coordinator.secagg.rounds import AggregateResult, AggregationRound, RoundOutcome
+from energibridge.secagg.errors import RoundStateError, SubmissionError
+from energibridge.secagg.fixedpoint import FixedPointCodec
+from energibridge.secagg.validation import (
     MAX_VECTOR_LENGTH,
     RING,
     check_count,
     check_round_id,
     check_venue_set,
 )
-from coordinator.secagg.errors import RoundStateError, SubmissionError
-from coordinator.secagg.fixedpoint import FixedPointCodec
-from coordinator.secagg.rounds import AggregateResult, AggregationRound, RoundOutcome
 
 
 class Aggregator:

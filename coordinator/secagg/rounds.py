@@ -12,7 +12,7 @@ Why re-run instead of recovering the dropped venues' masks (Bonawitz et al. 2017
 survivors to reveal their pair seeds with the dropped venue, and nobody but the coordinator knows whether
 that venue's masked vector really never arrived; a coordinator that lies would unmask it with the seeds.
 Re-running costs one round trip and no secret ever leaves an agent. (A coordinator that lies about a dropout
-still gets two sums whose difference is the "dropped" venue's vector: the package docstring states that
+still gets two sums whose difference is the "dropped" venue's vector: ``energibridge.secagg`` states that
 limit and what bounds it.)
 
 Time is passed in (``now``, ``deadline``: any monotonic clock in seconds), so the state machine is pure.
@@ -27,7 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from coordinator.secagg._validate import (
+from energibridge.secagg.errors import RoundStateError, SubmissionError
+from energibridge.secagg.fixedpoint import FixedPointCodec
+from energibridge.secagg.validation import (
     MAX_VECTOR_LENGTH,
     as_words,
     check_count,
@@ -35,8 +37,6 @@ from coordinator.secagg._validate import (
     check_round_id,
     check_venue_set,
 )
-from coordinator.secagg.errors import RoundStateError, SubmissionError
-from coordinator.secagg.fixedpoint import FixedPointCodec
 
 
 @dataclass(frozen=True, slots=True)

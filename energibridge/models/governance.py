@@ -7,7 +7,6 @@ from typing import ClassVar, Self
 from google.protobuf.message import Message
 from pydantic import Field, model_validator
 
-from arbsphere.energibridge.v1 import ir_pb2
 from energibridge.base import (
     MAX_PAYLOAD_BYTES,
     Digest,
@@ -19,6 +18,7 @@ from energibridge.base import (
     Uint64,
 )
 from energibridge.models.enums import AuditKind, PrivacyMechanism
+from energibridge.v1 import ir_pb2
 from energibridge.version import IrVersion
 
 

@@ -11,7 +11,6 @@ from typing import ClassVar, Self
 from google.protobuf.message import Message
 from pydantic import Field, model_validator
 
-from arbsphere.energibridge.v1 import ir_pb2
 from energibridge.base import (
     MAX_INSTRUMENTS,
     MAX_LEVELS,
@@ -31,6 +30,7 @@ from energibridge.base import (
     UInt256,
 )
 from energibridge.models.enums import VenueKind
+from energibridge.v1 import ir_pb2
 from energibridge.version import IrVersion
 
 

@@ -67,7 +67,7 @@ def ir_descriptor_set() -> bytes:
     import importlib
     import pkgutil
 
-    import arbsphere.energibridge.v1 as package
+    import energibridge.v1 as package
 
     modules = [
         importlib.import_module(f"{package.__name__}.{info.name}")

@@ -22,7 +22,7 @@ from typing import Protocol
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from arbsphere.energibridge.v1 import ir_pb2
+from energibridge.v1 import ir_pb2
 from registry.ledger.did_key import DidKeyError, did_from_public_key, public_key_from_did
 from registry.ledger.merkle import HASH_SIZE, hash_leaf
 

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import grpc
 
-from arbsphere.energibridge.v1 import ir_pb2, ledger_pb2, ledger_pb2_grpc
+from energibridge.v1 import ir_pb2, ledger_pb2, ledger_pb2_grpc
 from registry.ledger.entry import EntryError, LedgerEntry
 from registry.ledger.export import ExportHeader, iter_jsonl
 from registry.ledger.ledger import ConsistencyProof, InclusionProof, Ledger, LedgerError, LedgerNotFound

@@ -9,8 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from arbsphere.backtest import (
-    ArbSphereStrategy,
+from agents.backtest import (
     BacktestError,
     BacktestResult,
     Dislocations,
@@ -23,6 +22,7 @@ from arbsphere.backtest import (
     run_backtest,
     venue_specs,
 )
+from arbsphere.federated import ArbSphereStrategy
 
 FEE_BPS = 10.0
 SPECS = (VenueSpec("a", FEE_BPS), VenueSpec("b", FEE_BPS))

@@ -9,8 +9,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from agents.agent import EdgeAgent, InstrumentSpec, VenueConfig
-from coordinator.inprocess import InProcessLink
-from coordinator.session import SessionDriver, VenueInfo
+from arbsphere.inprocess import InProcessLink
+from coordinator.session import SessionDriver
+from energibridge.protocol.venue import VenueInfo
 from sdk.curves.order_book import OrderBookCurve
 
 LOT = Decimal("0.0001")

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from arbsphere.backtest import (
+from agents.backtest import (
     DEFAULT_REPLAY,
-    ArbSphereStrategy,
     BacktestError,
     Dislocations,
     FixedSizeBaseline,
@@ -19,6 +18,7 @@ from arbsphere.backtest import (
     run_backtest,
     venue_specs,
 )
+from arbsphere.federated import ArbSphereStrategy
 
 TWO = (ReplayVenue("binance", "NKN-USDT"), ReplayVenue("kraken", "XMR-USD"))
 

@@ -17,7 +17,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from arbsphere.energibridge.v1 import ir_pb2
 from energibridge import (
     CURRENT,
     IncompatibleVersion,
@@ -40,6 +39,7 @@ from energibridge.models import (
     Side,
 )
 from energibridge.models.enums import PROTO_ENUM_PREFIX
+from energibridge.v1 import ir_pb2
 
 
 def _leg(**overrides: Any) -> dict[str, Any]:

@@ -11,9 +11,9 @@ from agents.execution.ledger_sink import LedgerSink, canonical_payload
 from agents.execution.model import Side
 from agents.execution.plan import plan_from_model, plan_from_proto
 from agents.risk.events import Gate, RiskEvent
-from arbsphere.energibridge.v1 import ir_pb2
 from energibridge.convert import from_proto
 from energibridge.models.plan import PlanDelta
+from energibridge.v1 import ir_pb2
 from registry.ledger import Ed25519Signer, Ledger, NoteSigner
 
 

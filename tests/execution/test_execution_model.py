@@ -7,7 +7,7 @@ import pytest
 from agents.execution.book import BookSnapshot
 from agents.execution.model import ExecutionInputError, Side, parse_decimal
 from agents.execution.plan import derive_key, plan_from_proto
-from arbsphere.energibridge.v1 import ir_pb2
+from energibridge.v1 import ir_pb2
 
 
 @pytest.mark.parametrize(

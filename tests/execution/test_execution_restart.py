@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from arbsphere.energibridge.v1 import ir_pb2
+from energibridge.v1 import ir_pb2
 from tests.execution.fake_binance import API_KEY, SECRET, FakeBinance
 
 ROOT = Path(__file__).resolve().parents[2]

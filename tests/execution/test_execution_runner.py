@@ -16,7 +16,7 @@ from agents.risk.events import RiskEvent
 from agents.risk.limits import RiskLimits
 from agents.risk.manager import RiskManager
 from agents.risk.market import MarketState
-from arbsphere.energibridge.v1 import ir_pb2
+from energibridge.v1 import ir_pb2
 from tests.execution.exec_helpers import book
 
 D = Decimal

@@ -11,13 +11,13 @@ import grpc
 import pytest
 
 from agents.grpc_client import AgentRunner, Backoff
-from arbsphere.energibridge.v1 import coordinator_pb2 as cpb
-from arbsphere.energibridge.v1 import coordinator_pb2_grpc as cpb_grpc
+from arbsphere.inprocess import InProcessLink
 from arbsphere.simulation import build_region
-from coordinator import wire
 from coordinator.grpc_server import GrpcLink, RunningServer, serve, venues_of
-from coordinator.inprocess import InProcessLink
 from coordinator.session import SessionDriver
+from energibridge.protocol import wire
+from energibridge.v1 import coordinator_pb2 as cpb
+from energibridge.v1 import coordinator_pb2_grpc as cpb_grpc
 from registry.identity import AgentClaims, DidKeyPair, JwtCredentialService
 from registry.pki import CertificateBundle, DevCertificateAuthority, SpiffeId
 from registry.pki.grpc_tls import secure_channel

@@ -12,12 +12,13 @@ from hypothesis import strategies as st
 from agents.agent import EdgeAgent
 from agents.participant import ParticipantError
 from agents.plan_state import PlanState, idempotency_key
+from arbsphere.inprocess import InProcessLink
 from arbsphere.simulation import build_region
 from coordinator.engine.config import AdmmConfig
-from coordinator.engine.contribution import CODEC
-from coordinator.engine.rounding import Assignment, BalanceError, assign_residual, exact_sum, lot_quantum
-from coordinator.inprocess import InProcessLink
+from coordinator.engine.rounding import BalanceError, assign_residual, exact_sum, lot_quantum
 from coordinator.session import SessionDriver, SessionResult
+from energibridge.protocol.contribution import CODEC
+from energibridge.protocol.rounding import Assignment
 from sdk.reference_solver import centralised_optimum
 
 
@@ -227,7 +228,7 @@ def test_a_plan_sequence_is_never_committed_twice() -> None:
 
 def test_warm_replan_after_a_price_tick_stays_fast_and_optimal() -> None:
     """Re-plans after correlated 2 bp moves of every mid: a handful of rounds, still >= 99.9% of optimum."""
-    from arbsphere.simulation import ticked_mids
+    from agents.market.simulated import ticked_mids
     from sdk.scenarios import DEFAULT_KINDS, generate_scenario
 
     scenario, agents, infos = build_region(5, 7, latency_budget_ms=600_000)

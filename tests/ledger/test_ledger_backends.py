@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from conftest import FakeClock
 from ledger_reference import ReferenceTree
 
-from arbsphere.energibridge.v1 import ir_pb2
+from energibridge.v1 import ir_pb2
 from registry.ledger import (
     Ed25519Signer,
     EntryError,

@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from arbsphere.energibridge.v1 import ir_pb2
+from energibridge.v1 import ir_pb2
 from registry.ledger import Ed25519Signer, Ledger, NoteSigner, verify_export
 from registry.ledger.service import LedgerAuditorClient, serve
 from registry.ledger.signed_note import open_checkpoint

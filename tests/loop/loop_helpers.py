@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from agents.agent import CommittedPlan, EdgeAgent
 from agents.persistence.store import ExecutionStore
-from coordinator.inprocess import InProcessLink
+from arbsphere.inprocess import InProcessLink
 from coordinator.session import CommitAck
 from energibridge.canonical import digest
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from arbsphere.book_feed import SimulatedBookFeed, book_venues
+from agents.market.simulated_books import SimulatedBookFeed, book_venues
 from sdk.curves.order_book import OrderBookCurve
 from sdk.scenarios import generate_scenario
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from agents.persistence.store import ExecutionStore
 from agents.market.simulated import starting_inventory
+from agents.persistence.store import ExecutionStore
 from registry.ledger import Ledger, kind_name
 from registry.pki import DevCertificateAuthority, write_bundle
 from sdk.scenarios import DEFAULT_KINDS, generate_scenario

@@ -17,8 +17,8 @@ import grpc
 import pytest
 
 from agents.grpc_client import AgentRunner, Backoff, execution_report
-from agents.runtime import AgentRuntime, PlanOutcome
 from agents.market.simulated import starting_inventory
+from agents.runtime import AgentRuntime, PlanOutcome
 from arbsphere.simulation import build_region
 from coordinator.grpc_server import ExecutionReports, GrpcLink, Hub, report_payload, serve
 from coordinator.session import CommitAck, SessionDriver

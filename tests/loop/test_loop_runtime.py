@@ -16,10 +16,10 @@ from agents.agent import CommittedPlan, EdgeAgent
 from agents.execution.clock import VirtualTime
 from agents.execution.model import FillEvent, OrderEvent, OrderRequest, OrderStatus
 from agents.execution.model import Side as ExecSide
+from agents.market.simulated import starting_inventory
 from agents.plan_state import PlanState, idempotency_key
 from agents.risk.limits import RiskLimits
 from agents.runtime import AgentRuntime, BoxedCurve, CurvePaperVenue, ExecutionStatus, PlanOutcome
-from agents.market.simulated import starting_inventory
 from arbsphere.simulation import build_region
 from coordinator.session import SessionDriver
 from energibridge.models import PlanDelta, PlanLeg, Side

@@ -13,8 +13,8 @@ from agents.privacy import (
     budget_proto,
     epsilon_for_rho,
 )
-from arbsphere.energibridge.v1 import ir_pb2
 from energibridge import CURRENT, IrValidationError, IrVersion
+from energibridge.v1 import ir_pb2
 
 NOW = 1_750_000_000_000
 

@@ -11,10 +11,11 @@ from agents.agent import CommittedPlan, EdgeAgent
 from agents.participant import ParticipantError
 from agents.privacy import PrivacyAccountant, PrivacyPolicy
 from agents.private_release import AgentPrivacy, SessionPrivacy, notional_resolution
+from arbsphere.inprocess import InProcessLink
 from arbsphere.simulation import build_region
-from coordinator.engine.messages import RoundBroadcast
-from coordinator.inprocess import InProcessLink
-from coordinator.session import Gathered, VenueInfo
+from coordinator.session import Gathered
+from energibridge.protocol.messages import RoundBroadcast
+from energibridge.protocol.venue import VenueInfo
 from sdk.scenarios import Scenario
 
 NOW_MS = 1_750_000_000_000

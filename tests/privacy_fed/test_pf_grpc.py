@@ -17,7 +17,8 @@ from agents.privacy import PrivacyAccountant, PrivacyPolicy
 from agents.private_release import AgentPrivacy
 from coordinator.engine.config import AdmmConfig
 from coordinator.grpc_server import GrpcLink, RunningServer, serve, venues_of
-from coordinator.session import SessionDriver, VenueInfo
+from coordinator.session import SessionDriver
+from energibridge.protocol.venue import VenueInfo
 from registry.pki import DevCertificateAuthority
 from tests.privacy_fed.pf_helpers import DELTA, fixed_clock, private_region
 

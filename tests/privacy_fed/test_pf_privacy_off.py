@@ -4,7 +4,7 @@
 e1cde31, copied verbatim). Whole sessions run twice on the same seeded region, once with the current
 agent and once with the reference step patched in; every contribution vector, the rounds, the committed
 trades, the state hashes and the profit must agree bit for bit. (The one deliberate change since then,
-clamping an agent's absolute gap term at ``DIAGNOSTIC_CLAMP`` as ``coordinator.engine.contribution``
+clamping an agent's absolute gap term at ``DIAGNOSTIC_CLAMP`` as ``energibridge.protocol.contribution``
 documents, only acts on gaps above 1e6 quote units, which these sessions never reach: the transcripts
 being equal shows it.)
 """
@@ -21,12 +21,12 @@ import pytest
 import agents.agent as agent_module
 from agents.agent import EdgeAgent
 from agents.participant import Participant, ParticipantError
+from arbsphere.inprocess import InProcessLink
 from arbsphere.simulation import build_region
 from coordinator.engine.config import AdmmConfig
-from coordinator.engine.contribution import FloatArray
-from coordinator.engine.messages import Mode, RoundBroadcast
-from coordinator.inprocess import InProcessLink
 from coordinator.session import SessionDriver, SessionResult
+from energibridge.protocol.contribution import FloatArray
+from energibridge.protocol.messages import Mode, RoundBroadcast
 from tests.privacy_fed.pf_helpers import committed_plans
 
 

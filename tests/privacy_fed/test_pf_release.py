@@ -24,7 +24,7 @@ from agents.private_release import (
     notional_resolution,
     rho_for_epsilon,
 )
-from coordinator.engine.contribution import FloatArray
+from energibridge.protocol.contribution import FloatArray
 from tests.federation.fed_fixtures import QuadraticCurve
 from tests.privacy_fed.pf_helpers import DELTA, fixed_clock
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from coordinator.secagg import FixedPointCodec, MaskingClient
+from energibridge.secagg import FixedPointCodec, MaskingClient
 
 
 def private_key(venue: str, session: str = "session-1") -> X25519PrivateKey:

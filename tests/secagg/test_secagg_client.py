@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from secagg_helpers import make_clients, private_key, ring_sum
 
-from coordinator.secagg import (
+from energibridge.secagg import (
     EncodingError,
     FixedPointCodec,
     KeyAgreementError,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coordinator.secagg import EncodingError, FixedPointCodec
+from energibridge.secagg import EncodingError, FixedPointCodec
 
 RING = 1 << 64
 

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from secagg_helpers import private_key
 
-from coordinator.secagg import (
+from energibridge.secagg import (
     KeyAgreementError,
     KeyAnnouncement,
     announce,
@@ -20,7 +20,7 @@ from coordinator.secagg import (
     public_key_bytes,
     verify_announcements,
 )
-from coordinator.secagg.masks import mask_set_digest, pair_mask
+from energibridge.secagg.masks import mask_set_digest, pair_mask
 
 A, B, C = "binance", "kraken", "okx"
 

@@ -6,15 +6,8 @@ import numpy as np
 import pytest
 from secagg_helpers import make_clients
 
-from coordinator.secagg import (
-    Abandoned,
-    AggregateResult,
-    AggregationRound,
-    Aggregator,
-    RetryWith,
-    RoundStateError,
-    SubmissionError,
-)
+from coordinator.secagg import Abandoned, AggregateResult, AggregationRound, Aggregator, RetryWith
+from energibridge.secagg import RoundStateError, SubmissionError
 
 VENUES = ("a", "b", "c", "d")
 VECTORS = {"a": [1.0, 2.0], "b": [-0.5, 4.0], "c": [3.0, -1.0], "d": [0.25, 0.25]}

@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from secagg_helpers import make_clients
 
-from coordinator.secagg import Abandoned, AggregateResult, Aggregator, FixedPointCodec, RetryWith
+from coordinator.secagg import Abandoned, AggregateResult, Aggregator, RetryWith
+from energibridge.secagg import FixedPointCodec
 
 venue_ids = st.text(min_size=1, max_size=6)
 

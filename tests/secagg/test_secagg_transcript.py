@@ -18,20 +18,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from secagg_helpers import private_key
 
-from coordinator.secagg import (
-    AggregateResult,
-    Aggregator,
+from coordinator.secagg import AggregateResult, Aggregator, RetryWith
+from energibridge.secagg import (
     FixedPointCodec,
     KeyAnnouncement,
     MaskingClient,
     MaskingError,
-    RetryWith,
     announce,
     derive_pair_seed,
     public_key_bytes,
     verify_announcements,
 )
-from coordinator.secagg.masks import mask_set_digest, round_key
+from energibridge.secagg.masks import mask_set_digest, round_key
 
 SESSION = "region-eu/session-42"
 VENUES = ("a", "b", "c", "d", "e")
@@ -204,7 +202,7 @@ def test_survivors_rekeyed_without_the_dropped_venue(session: Session) -> None:
 
 
 def test_threat_model_a_lying_coordinator_learns_one_round_of_the_victim_and_loses_it() -> None:
-    """Documents the limit stated in ``coordinator.secagg``: a coordinator that receives every vector but
+    """Documents the limit stated in ``energibridge.secagg``: a coordinator that receives every vector but
     claims 'e' missed the deadline gets the survivors' re-run, and the difference of the two sums is e's
     vector of that round. It cannot repeat this on e: every survivor refuses to mask with e again."""
     clients = {v: MaskingClient(SESSION, v, private_key(v, SESSION)) for v in VENUES}

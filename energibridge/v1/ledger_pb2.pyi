@@ -10,7 +10,7 @@ log's public key), proofs are RFC 9162 proofs against those checkpoints, and an 
 offline (`arbsphere ledger verify`).
 """
 
-from arbsphere.energibridge.v1 import ir_pb2 as _ir_pb2
+from energibridge.v1 import ir_pb2 as _ir_pb2
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message

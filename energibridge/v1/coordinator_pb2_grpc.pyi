@@ -7,7 +7,7 @@ Only aggregates cross to the coordinator: agents send masked fixed-point contrib
 aggregation) and answer residual placements with accept/refuse. Individual plans stay with the agents.
 """
 
-from arbsphere.energibridge.v1 import coordinator_pb2 as _coordinator_pb2
+from energibridge.v1 import coordinator_pb2 as _coordinator_pb2
 from collections import abc as _abc
 from grpc import aio as _aio
 import abc as _abc_1

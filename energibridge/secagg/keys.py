@@ -30,8 +30,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from coordinator.secagg._validate import check_id
-from coordinator.secagg.errors import KeyAgreementError
+from energibridge.secagg.errors import KeyAgreementError
+from energibridge.secagg.validation import check_id
 
 DOMAIN = b"arbsphere/secagg/v1"
 """Domain-separation prefix of every hash, KDF and signature input of this protocol version."""

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from numpy.typing import ArrayLike
 
-from coordinator.secagg._validate import check_count, check_id, check_round_id, check_venue_set
-from coordinator.secagg.errors import KeyAgreementError, MaskingError
-from coordinator.secagg.fixedpoint import FixedPointCodec
-from coordinator.secagg.keys import derive_pair_seed, load_public_key, public_key_bytes
-from coordinator.secagg.masks import apply_pair_masks, mask_set_digest
+from energibridge.secagg.errors import KeyAgreementError, MaskingError
+from energibridge.secagg.fixedpoint import FixedPointCodec
+from energibridge.secagg.keys import derive_pair_seed, load_public_key, public_key_bytes
+from energibridge.secagg.masks import apply_pair_masks, mask_set_digest
+from energibridge.secagg.validation import check_count, check_id, check_round_id, check_venue_set
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from coordinator.secagg.fixedpoint import FixedPointCodec
+from energibridge.secagg.fixedpoint import FixedPointCodec
 
 FloatArray = NDArray[np.float64]
 

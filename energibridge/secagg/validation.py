@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from coordinator.secagg.errors import SecAggError
+from energibridge.secagg.errors import SecAggError
 
 RING_BITS = 64
 RING = 1 << RING_BITS

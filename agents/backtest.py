@@ -1,5 +1,10 @@
 """Backtest: ArbSphere's federated plans against the common two-venue bot, on the same replayed books.
 
+This module is the harness (market frames, paper worlds, the baseline bot, ``run_backtest``); any
+``Strategy`` plugs in. The federation itself (``EdgeAgent``s solved by the coordinator's ``SessionDriver``
+over ``InProcessLink``) is ``arbsphere.federated.ArbSphereStrategy``, since it needs both the agents and the
+coordinator.
+
 What is real and what is synthetic (``RecordedMarket``)
 -------------------------------------------------------
 The shared recordings (``../shared/data/recordings/cryptofeed``) are real exchange messages, replayed here
@@ -39,13 +44,12 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from itertools import combinations
 from pathlib import Path
 from typing import Literal, Protocol
 
-from agents.agent import EdgeAgent, InstrumentSpec, VenueConfig
 from agents.execution.accounting import Portfolio
 from agents.execution.book import BookSnapshot
 from agents.execution.clock import VirtualTime
@@ -53,22 +57,14 @@ from agents.execution.events import InMemorySink
 from agents.execution.legout import HedgeQuote, LegOutMonitor, LegOutPolicy
 from agents.execution.model import ExecutionEvent, FillEvent, Side
 from agents.execution.paper import PaperConfig, PaperVenue
-from agents.execution.plan import ExecLeg, ExecPlan, derive_key, plan_from_model
+from agents.execution.plan import ExecLeg, ExecPlan, derive_key
 from agents.execution.runner import PlanRunner
 from agents.feeds.curve_cache import DEFAULT_DEPTH
 from agents.feeds.replay import LoadedRecording, ReplaySource, load_recording, start, step
 from agents.feeds.simulator import MarketSimulator, SimConfig, VenueProfile
-from agents.participant import ParticipantError
 from agents.risk.market import MarketState
-from coordinator.engine.rounding import BalanceError
-from coordinator.engine.strategy import SessionError
-from coordinator.inprocess import InProcessLink
-from coordinator.secagg.errors import SecAggError
-from coordinator.session import SessionDriver, VenueInfo
 from sdk.adapters.events import BookSnapshot as FeedSnapshot
 from sdk.adapters.events import BookUpdate, FeedEvent, Resync
-from sdk.curves.order_book import OrderBookCurve
-from sdk.reference_solver import centralised_optimum
 
 Level = tuple[float, float]
 
@@ -105,7 +101,8 @@ class BacktestError(ValueError):
     """An invalid backtest input (names the field, what was expected and what arrived)."""
 
 
-def _finite(name: str, value: float, *, positive: bool = False, non_negative: bool = False) -> float:
+def check_finite(name: str, value: float, *, positive: bool = False, non_negative: bool = False) -> float:
+    """``value`` as a float, or ``BacktestError`` naming ``name`` (not a finite number, or out of range)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise BacktestError(f"{name} must be a finite number, got {value!r}")
     if positive and value <= 0:
@@ -146,12 +143,12 @@ class VenueFrame:
     reset: bool = False
 
     def __post_init__(self) -> None:
-        _finite("VenueFrame.scale", self.scale, positive=True)
+        check_finite("VenueFrame.scale", self.scale, positive=True)
         for name, levels, descending in (("bids", self.bids, True), ("asks", self.asks, False)):
             previous: float | None = None
             for i, (price, size) in enumerate(levels):
-                _finite(f"VenueFrame.{name}[{i}].price", price, positive=True)
-                _finite(f"VenueFrame.{name}[{i}].size", size, positive=True)
+                check_finite(f"VenueFrame.{name}[{i}].price", price, positive=True)
+                check_finite(f"VenueFrame.{name}[{i}].size", size, positive=True)
                 if previous is not None and (price >= previous if descending else price <= previous):
                     order = "descending" if descending else "ascending"
                     raise BacktestError(
@@ -216,9 +213,9 @@ class Dislocations:
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise BacktestError(f"Dislocations.seed must be an int >= 0, got {self.seed!r}")
-        _finite("Dislocations.bps", self.bps, non_negative=True)
-        _finite("Dislocations.noise_bps", self.noise_bps, non_negative=True)
-        if not 0.0 <= _finite("Dislocations.probability", self.probability) <= 1.0:
+        check_finite("Dislocations.bps", self.bps, non_negative=True)
+        check_finite("Dislocations.noise_bps", self.noise_bps, non_negative=True)
+        if not 0.0 <= check_finite("Dislocations.probability", self.probability) <= 1.0:
             raise BacktestError(f"Dislocations.probability must be in [0, 1], got {self.probability!r}")
         if isinstance(self.ticks, bool) or not isinstance(self.ticks, int) or self.ticks < 1:
             raise BacktestError(f"Dislocations.ticks must be an int >= 1, got {self.ticks!r}")
@@ -297,7 +294,7 @@ class RecordedMarket:
             isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1
         ):
             raise BacktestError(f"max_frames must be an int >= 1 or None, got {max_frames!r}")
-        self.reference_price = _finite("reference_price", reference_price, positive=True)
+        self.reference_price = check_finite("reference_price", reference_price, positive=True)
         self.tick_ms = tick_ms
         self.anchor = anchor
         self.levels = levels
@@ -434,7 +431,7 @@ class VenueSpec:
     def __post_init__(self) -> None:
         if not isinstance(self.venue, str) or not self.venue:
             raise BacktestError(f"VenueSpec.venue must be a non-empty string, got {self.venue!r}")
-        fee = _finite(f"VenueSpec({self.venue}).taker_fee_bps", self.taker_fee_bps, non_negative=True)
+        fee = check_finite(f"VenueSpec({self.venue}).taker_fee_bps", self.taker_fee_bps, non_negative=True)
         if fee >= 10_000:
             raise BacktestError(f"VenueSpec({self.venue}).taker_fee_bps must be < 10000, got {fee!r}")
         _positive_decimal(f"VenueSpec({self.venue}).lot_size", self.lot_size)
@@ -670,100 +667,6 @@ class Strategy(Protocol):
     def decide(self, tick: int, now_ms: int, books: Mapping[str, VenueBook]) -> TickDecision: ...
 
 
-class ArbSphereStrategy:
-    """The federation: one ``EdgeAgent`` per venue, each holding only its own venue's cost curve, solved by
-    ``SessionDriver`` (price-space strategy) over ``InProcessLink`` with secure aggregation on.
-
-    ``book_usage`` defaults to 1.0 here: on paper the plan executes against the very book it was planned
-    on, so the production haircut (0.3, for displayed depth that vanishes live) would only hide depth that
-    is there. ``warm=False`` starts every session cold (a control for the warm re-plans deployed by default).
-    A session that raises is abandoned for that tick and listed in ``failures``; the next one starts cold.
-    """
-
-    def __init__(
-        self,
-        specs: Sequence[VenueSpec],
-        *,
-        name: str = "arbsphere",
-        book_usage: float = 1.0,
-        reference_price: float = 100.0,
-        strategy: str = "price",
-        secure: bool = True,
-        with_optimum: bool = True,
-        session_deadline_s: float = 60.0,
-        warm: bool = True,
-    ) -> None:
-        usage = _finite("book_usage", book_usage, positive=True)
-        if usage > 1.0:
-            raise BacktestError(f"book_usage must be in (0, 1], got {book_usage!r}")
-        self.name = name
-        self.book_usage = usage
-        self.specs = {s.venue: s for s in specs}
-        self.with_optimum = with_optimum
-        self.warm = warm
-        self.session_deadline_s = _finite("session_deadline_s", session_deadline_s, positive=True)
-        ref = _finite("reference_price", reference_price, positive=True)
-        self.agents: dict[str, EdgeAgent] = {}
-        infos: dict[str, VenueInfo] = {}
-        for venue, spec in self.specs.items():
-            instrument = InstrumentSpec(INSTRUMENT, spec.lot_size, spec.tick_size)
-            agent = EdgeAgent(VenueConfig(venue, {ASSET: instrument}), {ASSET: self._curve(spec, None)})
-            agent.reference_prices = {ASSET: ref}
-            self.agents[venue] = agent
-            infos[venue] = VenueInfo(
-                venue, {ASSET: spec.lot_size}, {ASSET: ref}, agent.config.latency_budget_ms
-            )
-        self.link = InProcessLink(self.agents, secure=secure)
-        self.driver = SessionDriver(self.link, infos, strategy=strategy)
-        self.failures: list[str] = []
-        """Sessions that raised instead of committing (tick, error); their ticks trade nothing."""
-        self._cold = False
-
-    def _curve(self, spec: VenueSpec, book: VenueBook | None) -> OrderBookCurve:
-        return OrderBookCurve(
-            book.bids if book is not None else (),
-            book.asks if book is not None else (),
-            taker_fee_bps=spec.taker_fee_bps,
-            book_usage=self.book_usage,
-            lot_size=float(spec.lot_size),
-        )
-
-    def decide(self, tick: int, now_ms: int, books: Mapping[str, VenueBook]) -> TickDecision:
-        curves = {}
-        for venue, agent in self.agents.items():
-            book = books.get(venue)
-            curve = self._curve(self.specs[venue], book)
-            curves[venue] = {ASSET: curve}
-            agent.update_curves({ASSET: curve})
-            if book is not None:
-                agent.reference_prices = {ASSET: book.mid}
-        optimum = centralised_optimum(curves).profit if self.with_optimum else None
-        try:
-            result = self.driver.run(deadline_s=self.session_deadline_s, cold=self._cold or not self.warm)
-        except (ParticipantError, SessionError, BalanceError, SecAggError) as exc:
-            # Crash-only: the session is abandoned (nothing committed, nothing traded), logged, and the
-            # next one starts cold so no state of the failed one carries over.
-            self.failures.append(f"tick {tick}: {type(exc).__name__}: {exc}")
-            self._cold = True
-            return TickDecision((), 0.0, optimum, None, None, failed=True)
-        self._cold = False
-        plans = []
-        for ack in result.acks:
-            committed = self.link.committed[ack.venue_id]
-            delta = getattr(committed, "delta", None)
-            if delta is None or delta.sequence != ack.sequence:
-                raise BacktestError(f"{ack.venue_id}: committed plan for sequence {ack.sequence} not found")
-            plans.append(_rebase(plan_from_model(delta), now_ms))
-        profit = result.profit if math.isfinite(result.profit) else 0.0
-        return TickDecision(tuple(plans), profit, optimum, result.rounds, result.elapsed_s * 1e3)
-
-
-def _rebase(plan: ExecPlan, now_ms: int) -> ExecPlan:
-    """``InProcessLink`` commits at ``now_ms = 0``, so leg deadlines arrive relative: move them to now."""
-    legs = tuple(replace(leg, deadline_ms=now_ms + leg.deadline_ms) for leg in plan.legs)
-    return replace(plan, legs=legs)
-
-
 class FixedSizeBaseline:
     """The common open-source cross-exchange bot, one instance per venue pair.
 
@@ -785,7 +688,7 @@ class FixedSizeBaseline:
         self.name = name
         self.specs = {s.venue: s for s in specs}
         self.size = _positive_decimal("size", size)
-        self.threshold_bps = _finite("threshold_bps", threshold_bps, non_negative=True)
+        self.threshold_bps = check_finite("threshold_bps", threshold_bps, non_negative=True)
         if isinstance(leg_deadline_ms, bool) or not isinstance(leg_deadline_ms, int) or leg_deadline_ms <= 0:
             raise BacktestError(f"leg_deadline_ms must be an int > 0, got {leg_deadline_ms!r}")
         self.leg_deadline_ms = leg_deadline_ms

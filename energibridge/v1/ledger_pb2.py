@@ -22,14 +22,14 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from arbsphere.energibridge.v1 import ir_pb2 as arbsphere_dot_energibridge_dot_v1_dot_ir__pb2
+from energibridge.v1 import ir_pb2 as arbsphere_dot_energibridge_dot_v1_dot_ir__pb2
 
 
 DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&arbsphere/energibridge/v1/ledger.proto\x12\x19\x61rbsphere.energibridge.v1\x1a\"arbsphere/energibridge/v1/ir.proto\"<\n\x14GetCheckpointRequest\x12\x16\n\ttree_size\x18\x01 \x01(\x04H\x00\x88\x01\x01\x42\x0c\n\n_tree_size\"g\n\x10SignedCheckpoint\x12\x0c\n\x04note\x18\x01 \x01(\t\x12\x0e\n\x06origin\x18\x02 \x01(\t\x12\x11\n\ttree_size\x18\x03 \x01(\x04\x12\x11\n\troot_hash\x18\x04 \x01(\x0c\x12\x0f\n\x07log_key\x18\x05 \x01(\t\" \n\x0fGetEntryRequest\x12\r\n\x05index\x18\x01 \x01(\x04\"\xf1\x01\n\x13QueryEntriesRequest\x12\x11\n\tactor_did\x18\x01 \x01(\t\x12\x32\n\x04kind\x18\x02 \x01(\x0e\x32$.arbsphere.energibridge.v1.AuditKind\x12\x1a\n\rsince_unix_ms\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x1a\n\runtil_unix_ms\x18\x04 \x01(\x03H\x01\x88\x01\x01\x12\x18\n\x0b\x61\x66ter_index\x18\x05 \x01(\x04H\x02\x88\x01\x01\x12\r\n\x05limit\x18\x06 \x01(\rB\x10\n\x0e_since_unix_msB\x10\n\x0e_until_unix_msB\x0e\n\x0c_after_index\"L\n\x15ProveInclusionRequest\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x16\n\ttree_size\x18\x02 \x01(\x04H\x00\x88\x01\x01\x42\x0c\n\n_tree_size\"S\n\x0eInclusionProof\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x11\n\ttree_size\x18\x02 \x01(\x04\x12\x11\n\tleaf_hash\x18\x03 \x01(\x0c\x12\x0c\n\x04path\x18\x04 \x03(\x0c\"F\n\x17ProveConsistencyRequest\x12\r\n\x05size1\x18\x01 \x01(\x04\x12\x12\n\x05size2\x18\x02 \x01(\x04H\x00\x88\x01\x01\x42\x08\n\x06_size2\">\n\x10\x43onsistencyProof\x12\r\n\x05size1\x18\x01 \x01(\x04\x12\r\n\x05size2\x18\x02 \x01(\x04\x12\x0c\n\x04path\x18\x03 \x03(\x0c\"\x0f\n\rExportRequest\"\x1b\n\x0b\x45xportChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x32\x8e\x05\n\rLedgerAuditor\x12m\n\rGetCheckpoint\x12/.arbsphere.energibridge.v1.GetCheckpointRequest\x1a+.arbsphere.energibridge.v1.SignedCheckpoint\x12`\n\x08GetEntry\x12*.arbsphere.energibridge.v1.GetEntryRequest\x1a(.arbsphere.energibridge.v1.AuditLogEntry\x12j\n\x0cQueryEntries\x12..arbsphere.energibridge.v1.QueryEntriesRequest\x1a(.arbsphere.energibridge.v1.AuditLogEntry0\x01\x12m\n\x0eProveInclusion\x12\x30.arbsphere.energibridge.v1.ProveInclusionRequest\x1a).arbsphere.energibridge.v1.InclusionProof\x12s\n\x10ProveConsistency\x12\x32.arbsphere.energibridge.v1.ProveConsistencyRequest\x1a+.arbsphere.energibridge.v1.ConsistencyProof\x12\\\n\x06\x45xport\x12(.arbsphere.energibridge.v1.ExportRequest\x1a&.arbsphere.energibridge.v1.ExportChunk0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
-_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'arbsphere.energibridge.v1.ledger_pb2', _globals)
+_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'energibridge.v1.ledger_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_GETCHECKPOINTREQUEST']._serialized_start=105

@@ -7,7 +7,7 @@ Only aggregates cross to the coordinator: agents send masked fixed-point contrib
 aggregation) and answer residual placements with accept/refuse. Individual plans stay with the agents.
 """
 
-from arbsphere.energibridge.v1 import ir_pb2 as _ir_pb2
+from energibridge.v1 import ir_pb2 as _ir_pb2
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from numpy.typing import NDArray
 
-from coordinator.secagg.keys import DOMAIN, length_prefixed
+from energibridge.secagg.keys import DOMAIN, length_prefixed
 
 WORD_BYTES = 8
 

@@ -1,7 +1,7 @@
 """Transport-neutral round messages between the coordinator core and the agents' core.
 
-The gRPC layer maps these onto EnergiBridge ``RoundOpen``/``MaskedContribution`` messages; the in-process
-transport passes them directly. Only aggregates and consensus values appear here.
+The gRPC layers map these onto EnergiBridge ``RoundOpen``/``MaskedContribution`` messages (``wire``); the
+in-process transport passes them directly. Only aggregates and consensus values appear here.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from coordinator.engine.contribution import FloatArray
+from energibridge.protocol.contribution import FloatArray
 
 
 class Mode(Enum):

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from coordinator.secagg._validate import MAX_VECTOR_LENGTH, as_words, check_count
-from coordinator.secagg.errors import EncodingError
+from energibridge.secagg.errors import EncodingError
+from energibridge.secagg.validation import MAX_VECTOR_LENGTH, as_words, check_count
 
 DEFAULT_FRAC_BITS = 32
 MAX_FRAC_BITS = 62

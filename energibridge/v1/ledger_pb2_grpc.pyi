@@ -10,8 +10,8 @@ log's public key), proofs are RFC 9162 proofs against those checkpoints, and an 
 offline (`arbsphere ledger verify`).
 """
 
-from arbsphere.energibridge.v1 import ir_pb2 as _ir_pb2
-from arbsphere.energibridge.v1 import ledger_pb2 as _ledger_pb2
+from energibridge.v1 import ir_pb2 as _ir_pb2
+from energibridge.v1 import ledger_pb2 as _ledger_pb2
 from collections import abc as _abc
 from grpc import aio as _aio
 import abc as _abc_1

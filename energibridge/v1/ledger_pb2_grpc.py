@@ -3,8 +3,8 @@
 import grpc
 import warnings
 
-from arbsphere.energibridge.v1 import ir_pb2 as arbsphere_dot_energibridge_dot_v1_dot_ir__pb2
-from arbsphere.energibridge.v1 import ledger_pb2 as arbsphere_dot_energibridge_dot_v1_dot_ledger__pb2
+from energibridge.v1 import ir_pb2 as arbsphere_dot_energibridge_dot_v1_dot_ir__pb2
+from energibridge.v1 import ledger_pb2 as arbsphere_dot_energibridge_dot_v1_dot_ledger__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -19,7 +19,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in arbsphere/energibridge/v1/ledger_pb2_grpc.py depends on'
+        + ' but the generated code in energibridge/v1/ledger_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'

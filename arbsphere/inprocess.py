@@ -1,8 +1,12 @@
 """In-process transport: the simulation adapter around the same agent and coordinator cores.
 
-Agents are plain ``EdgeAgent`` objects called directly. With ``secure=True`` every contribution is masked
-by the agent's own ``MaskingClient`` and only the coordinator-side ``Aggregator`` sums them, exactly as over
-gRPC; ``unresponsive`` simulates agents that stop answering (crashed or late) to exercise dropouts.
+``InProcessLink`` is the coordinator's ``AgentLink`` (``coordinator.session``) over plain ``EdgeAgent``
+objects called directly. It needs both sides, so it lives here, above ``agents`` and ``coordinator`` (which
+never import each other); ``coordinator.grpc_server.GrpcLink`` is the deployment twin.
+
+With ``secure=True`` every contribution is masked by the agent's own ``MaskingClient`` and only the
+coordinator-side ``Aggregator`` sums them, exactly as over gRPC; ``unresponsive`` simulates agents that stop
+answering (crashed or late) to exercise dropouts.
 """
 
 from __future__ import annotations
@@ -13,12 +17,12 @@ import numpy as np
 
 from agents.agent import EdgeAgent
 from agents.participant import ParticipantError
-from coordinator.engine.contribution import CODEC, FloatArray, Layout
-from coordinator.engine.messages import RoundBroadcast
-from coordinator.engine.rounding import Assignment
 from coordinator.secagg import AggregateResult, Aggregator, RetryWith
 from coordinator.session import CommitAck, Gathered
 from energibridge.canonical import digest
+from energibridge.protocol.contribution import CODEC, FloatArray, Layout
+from energibridge.protocol.messages import RoundBroadcast
+from energibridge.protocol.rounding import Assignment
 
 
 class InProcessLink:

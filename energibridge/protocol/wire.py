@@ -1,4 +1,4 @@
-"""Mapping between the engine's round messages and the EnergiBridge protobuf, validated both ways.
+"""Mapping between the round protocol (``messages``, ``venue``) and the EnergiBridge protobuf, both ways.
 
 Every value that arrives from the network passes through here before it reaches a core: non-finite
 numbers, misaligned vectors, bad decimals and unknown IR majors are refused with the field named.
@@ -12,12 +12,12 @@ from decimal import Decimal, InvalidOperation
 
 import numpy as np
 
-from arbsphere.energibridge.v1 import coordinator_pb2 as cpb
-from arbsphere.energibridge.v1 import ir_pb2
-from coordinator.engine.contribution import FloatArray
-from coordinator.engine.messages import Mode, RoundBroadcast
-from coordinator.session import VenueInfo
 from energibridge.errors import IrValidationError
+from energibridge.protocol.contribution import FloatArray
+from energibridge.protocol.messages import Mode, RoundBroadcast
+from energibridge.protocol.venue import VenueInfo
+from energibridge.v1 import coordinator_pb2 as cpb
+from energibridge.v1 import ir_pb2
 from energibridge.version import CURRENT, IrVersion, negotiate
 
 MAX_ASSETS = 1024

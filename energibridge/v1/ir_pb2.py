@@ -28,7 +28,7 @@ DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"arbsphere/energi
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
-_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'arbsphere.energibridge.v1.ir_pb2', _globals)
+_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'energibridge.v1.ir_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_VENUEKIND']._serialized_start=3969
