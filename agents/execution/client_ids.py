@@ -32,7 +32,7 @@ RULES: dict[str, ClientIdRule] = {
     "bybit": ClientIdRule("token", 36),
     "okx": ClientIdRule("token", 32),
     "bitstamp": ClientIdRule("token", 32),
-    "gemini": ClientIdRule("token", 32),
+    "gemini": ClientIdRule("token", 36),
     "kalshi": ClientIdRule("uuid"),
     "kraken": ClientIdRule("uuid"),
     "coinbase": ClientIdRule("uuid"),

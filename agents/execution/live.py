@@ -45,31 +45,55 @@ def orders_for(exchange_id: str) -> VenueOrders:
 Listener = Callable[[ExecutionEvent], None]
 
 
-def make_exchange(exchange_id: str, *, base_url: str | None, api_key: str, secret: str) -> Any:
+def make_exchange(
+    exchange_id: str,
+    *,
+    base_url: str | None,
+    api_key: str,
+    secret: str,
+    options: Mapping[str, object] | None = None,
+) -> Any:
     """A synchronous ccxt exchange; with ``base_url`` every REST endpoint is redirected there (tests point it
     at a local fake venue; nothing else is contacted). Market loading is limited to spot and currencies are
-    not fetched (they need endpoints unrelated to trading)."""
+    not fetched (they need endpoints unrelated to trading). The venue module's ``VenueSpec.ccxt_options``
+    (``agents.venues``) and then ``options`` are merged over these defaults."""
     exchange_class = getattr(ccxt, exchange_id, None)
     if exchange_class is None:
         raise ValueError(f"exchange_id must be a ccxt exchange id, got {exchange_id!r}")
+    merged: dict[str, object] = {
+        "fetchCurrencies": False,
+        "fetchMargins": False,
+        "fetchMarkets": {"types": ["spot"]},
+        "defaultType": "spot",
+    }
+    merged.update(venue_ccxt_options(exchange_id))
+    merged.update(options or {})
     exchange = exchange_class(
         {
             "apiKey": api_key,
             "secret": secret,
             "enableRateLimit": False,
             "timeout": 5_000,
-            "options": {
-                "fetchCurrencies": False,
-                "fetchMargins": False,
-                "fetchMarkets": {"types": ["spot"]},
-                "defaultType": "spot",
-            },
+            "options": merged,
         }
     )
+    if merged.get("fetchCurrencies") is False:
+        # Some modules (coinbase) fetch currencies in load_markets whenever ``has`` says they can.
+        exchange.has = {**exchange.has, "fetchCurrencies": False}
     exchange.number = str  # unified orders and trades carry decimal strings, never binary floats
     if base_url is not None:
         redirect_api_urls(exchange, base_url)
     return exchange
+
+
+def venue_ccxt_options(exchange_id: str) -> dict[str, object]:
+    """``ccxt_options`` of the venue module named like the ccxt exchange (if any speaks it)."""
+    from agents.venues import names, venue_spec
+
+    if exchange_id not in names():
+        return {}
+    spec = venue_spec(exchange_id)
+    return dict(spec.ccxt_options or {}) if spec.ccxt_id == exchange_id else {}
 
 
 def redirect_api_urls(exchange: Any, base_url: str) -> None:
@@ -191,8 +215,10 @@ class CcxtVenue:
     def _send(self, order: OrderRequest) -> None:
         try:
             remote = self.orders.create(self.exchange, self._symbol(order), order)
-        except ccxt.NetworkError as exc:
-            # Outcome unknown: the record stays PENDING and the next poll or restart reconciles it.
+        except ccxt.OperationFailed as exc:
+            # Outcome unknown (network errors, and venue answers such as Binance's 5xx "execution status
+            # unknown", which ccxt raises as OperationFailed): the record stays PENDING and the next poll or
+            # restart reconciles it.
             self.errors[order.client_order_id] = exc
             return
         except ccxt.InvalidOrder as exc:

@@ -19,7 +19,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -108,8 +108,11 @@ class LiveFeed:
         backoff: Backoff | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
+        pace: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.session = session
+        self.pace = pace
+        """Awaited before each message (a consumer that must see every event before the book moves on)."""
         self.ws_base = ws_base
         self.on_events = on_events
         self.backoff = backoff or Backoff(initial=0.2, maximum=5.0)
@@ -145,6 +148,7 @@ class LiveFeed:
                     self._emit(self.session.maintainer.drain())
                     await self._pump(socket, stop)
             except asyncio.CancelledError:
+                self._emit(self.session.on_disconnect(self.clock()))  # cancelled: books void, never stale
                 raise
             except Exception as exc:  # every transport failure means the same: void, back off, reconnect
                 self.last_error = f"{type(exc).__name__}: {exc}"[:300]
@@ -171,8 +175,11 @@ class LiveFeed:
         watcher = asyncio.ensure_future(watch())
         session = self.session
         clock = self.clock
+        pace = self.pace
         try:
             async for message in socket:
+                if pace is not None:
+                    await pace()
                 now = clock()
                 self.last_message = now
                 text = message if isinstance(message, str) else message.decode("utf-8", "replace")

@@ -21,7 +21,8 @@ def venue_spec(name: str) -> VenueSpec:
 
 def by_ccxt_id(ccxt_id: str) -> VenueSpec:
     """The spec whose ccxt exchange id is ``ccxt_id``."""
-    for name in _NAMES:
+    # The module named like the ccxt exchange first: it is the usual match, and the only import needed.
+    for name in sorted(_NAMES, key=lambda n: n != ccxt_id):
         spec = venue_spec(name)
         if spec.ccxt_id == ccxt_id:
             return spec

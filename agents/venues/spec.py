@@ -13,7 +13,7 @@ unified form (``BTC/USD``) is derived here, and the venue's own spelling is cryp
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import ccxt
@@ -105,7 +105,7 @@ class VenueSpec:
     orders: type[VenueOrders]
     recording_prefix: str | None = None
     """File prefix of this venue's recordings (``../shared/data/recordings/cryptofeed``), if any."""
-    ccxt_options: Mapping[str, object] | None = None
+    ccxt_options: Mapping[str, object] | None = field(default=None, hash=False)
     """Extra ccxt constructor options for this venue."""
     credentials: tuple[str, ...] = ("apiKey", "secret")
     """ccxt credential fields this venue needs (``password`` for passphrase venues)."""

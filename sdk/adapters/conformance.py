@@ -346,16 +346,28 @@ class DataFeedConformance:
             raise ConformanceError(f"{type(feed).__name__} does not implement DataFeedAdapter")
 
     def test_book_integrity(self) -> None:
-        report = asyncio.run(check_book_integrity(self.make_feed(), self.symbols, max_events=self.max_events))
+        async def run() -> FeedReport:
+            feed = self.make_feed()
+            try:
+                return await check_book_integrity(feed, self.symbols, max_events=self.max_events)
+            finally:
+                await feed.disconnect()
+
+        report = asyncio.run(run())
         if not report.snapshots:
             raise ConformanceError("the feed emitted no BookSnapshot")
 
     def test_reconnect_resync(self) -> None:
-        asyncio.run(
-            check_reconnect_resync(
-                self.make_feed(), self.symbols, expect_snapshot_after=self.expect_snapshot_after_reconnect
-            )
-        )
+        async def run() -> None:
+            feed = self.make_feed()
+            try:
+                await check_reconnect_resync(
+                    feed, self.symbols, expect_snapshot_after=self.expect_snapshot_after_reconnect
+                )
+            finally:
+                await feed.disconnect()
+
+        asyncio.run(run())
 
 
 class ExecutionConformance:

@@ -2,7 +2,9 @@
 
 cryptofeed checks the chain too, but on a gap it silently clears every symbol's book. Here a gap voids only
 the symbol concerned, is reported (``FeedError`` + ``Resync``), and the next message of that symbol fetches a
-fresh REST snapshot through the session's REST source (live HTTP, or the recording's captured answers).
+fresh REST snapshot through the session's REST source (live HTTP, or the recording's captured answers). A
+snapshot that cannot be fetched is reported (``SNAPSHOT_UNAVAILABLE``) and retried at the symbol's next
+message; the venue's ``serverShutdown`` notice makes the live feed reconnect before the server drops it.
 
 cryptofeed decodes and dispatches every message (and parses trades and tickers); depth updates and REST
 snapshots go from the decoded message straight into our book, fetched at the address cryptofeed would use.
@@ -18,6 +20,7 @@ from typing import Any, ClassVar
 from cryptofeed.exchanges import Binance
 
 from agents.feeds.sequence import UpdateIdChain, Verdict
+from agents.feeds.session import SnapshotUnavailable
 from agents.feeds.venues.cryptofeed_bridge import CryptofeedSession
 from sdk.adapters.events import FeedErrorKind, Level
 
@@ -31,6 +34,14 @@ def _levels(pairs: list[list[str]]) -> list[Level]:
 
 class _BinanceFeed(Binance):  # type: ignore[misc]
     arb_session: BinanceSession
+
+    async def message_handler(self, msg: str, conn: Any, timestamp: float) -> None:
+        # cryptofeed splits every combined stream name on "@"; the shutdown notice ("!serverShutdown") has
+        # none and would be reported as a malformed message voiding every book.
+        if "serverShutdown" in msg:
+            self.arb_session.reconnect_requested = True
+            return
+        await super().message_handler(msg, conn, timestamp)
 
     async def _book(self, msg: dict[str, Any], pair: str, timestamp: float) -> None:
         await self.arb_session.on_depth(msg, pair)
@@ -71,7 +82,16 @@ class BinanceSession(CryptofeedSession):
         )
 
     async def _install_snapshot(self, pair: str, symbol: str) -> None:
-        body = json.loads(await self.feed.http_conn.read(self.feed.snapshot_address(pair)))
+        address = self.feed.snapshot_address(pair)
+        try:
+            text = await self.feed.http_conn.read(address)
+        except SnapshotUnavailable:
+            raise
+        except Exception as exc:  # transport or HTTP status: no book yet, retried at the next message
+            raise SnapshotUnavailable(
+                f"{symbol}: depth snapshot failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        body = json.loads(text)
         last_id = int(body["lastUpdateId"])
         live = self.maintainer.snapshot(
             symbol,

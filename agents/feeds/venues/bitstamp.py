@@ -5,6 +5,13 @@ Bitstamp's procedure: subscribe, buffer the diffs, fetch ``/api/v2/order_book/<p
 strings and waits a fixed 5 s before fetching; here the snapshot is installed when its answer arrives (live or
 from the recording), buffered diffs are replayed behind it, and nothing is applied to a symbol before it.
 
+Live, a symbol's snapshot is fetched (through the session's REST source) once its ``diff_order_book``
+channel is known to be active on the current connection (``bts:subscription_succeeded`` or a first diff): a
+snapshot taken before the subscription took effect could miss a diff. The same happens after anything voided
+the book (a drop, an unreadable message, a crossed book); a failed fetch is reported
+(``SNAPSHOT_UNAVAILABLE``) and retried. ``bts:request_reconnect`` (the server is about to go away) makes
+the live feed reconnect.
+
 cryptofeed decodes and dispatches every message (and parses the trades); the diff levels go from its decoded
 message straight into our book. Its own Decimal book would only duplicate ours: building it from each REST
 snapshot cost about a millisecond (a thousand levels, two ``Decimal`` per level), as much as 200 diffs, and
@@ -18,13 +25,18 @@ from collections import deque
 from typing import Any, ClassVar
 
 from cryptofeed.connection import AsyncConnection
+from cryptofeed.exceptions import UnsupportedSymbol
 from cryptofeed.exchanges import Bitstamp
 
+from agents.feeds.session import SnapshotUnavailable
 from agents.feeds.venues.cryptofeed_bridge import CryptofeedSession
 from sdk.adapters.events import FeedErrorKind, FeedEvent
 
 MAX_BUFFERED = 10_000
 """Diffs kept per symbol while its snapshot is awaited."""
+SNAPSHOT_RETRY_S = 1.0
+"""Live: seconds before a failed snapshot request of a symbol is retried (a failing API is not hammered)."""
+DIFF_CHANNEL = "diff_order_book_"
 
 
 class _BitstampFeed(Bitstamp):  # type: ignore[misc]
@@ -38,6 +50,20 @@ class _BitstampFeed(Bitstamp):  # type: ignore[misc]
                 await conn.write(
                     json.dumps({"event": "bts:subscribe", "data": {"channel": f"{chan}_{pair}"}})
                 )
+
+    async def message_handler(self, msg: str, conn: Any, timestamp: float) -> None:
+        # Control events are rare and name their event up front; data messages go straight to cryptofeed.
+        if "bts:" in msg[:64]:
+            event = json.loads(msg)
+            name = event.get("event")
+            channel = str(event.get("channel") or "")
+            if name == "bts:subscription_succeeded" and channel.startswith(DIFF_CHANNEL):
+                self.arb_session.on_subscribed(channel[len(DIFF_CHANNEL) :])
+                return
+            if name == "bts:request_reconnect":
+                self.arb_session.reconnect_requested = True
+                return
+        await super().message_handler(msg, conn, timestamp)
 
     async def _process_l2_book(self, msg: dict[str, Any], timestamp: float) -> None:
         self.arb_session.on_diff(msg, timestamp)
@@ -54,6 +80,9 @@ class BitstampSession(CryptofeedSession):
         """Symbol -> microtimestamp of the snapshot its book was built from."""
         self.buffers: dict[str, deque[tuple[dict[str, Any], float]]] = {}
         self.discarded = 0
+        self.subscribed: set[str] = set()
+        """Symbols whose diff channel is active on the current connection (their snapshot may be fetched)."""
+        self._retry_at: dict[str, float] = {}
         super().__init__(*args, **kwargs)
 
     def snapshot_url(self, symbol: str) -> str:
@@ -61,9 +90,17 @@ class BitstampSession(CryptofeedSession):
         route: str = self.feed.rest_endpoints[0].route("l2book")
         return route.format(self.feed.std_symbol_to_exchange_symbol(symbol))
 
+    def on_subscribed(self, exchange_pair: str) -> None:
+        """The venue confirmed the diff channel of ``exchange_pair``: its snapshot may now be fetched."""
+        try:
+            self.subscribed.add(self.feed.exchange_symbol_to_std_symbol(exchange_pair))
+        except UnsupportedSymbol:
+            return  # not one of ours: nothing to synchronise
+
     def on_diff(self, msg: dict[str, Any], timestamp: float) -> None:
         """Apply one decoded ``diff_order_book`` message if its symbol's snapshot admits it."""
         pair = self.feed.exchange_symbol_to_std_symbol(msg["channel"].rsplit("_", 1)[-1])
+        self.subscribed.add(pair)
         data = msg["data"]
         micro = int(data["microtimestamp"])
         if self.admit(pair, micro, msg, timestamp):
@@ -126,3 +163,35 @@ class BitstampSession(CryptofeedSession):
         for symbol in list(self.gates):
             if symbol not in self.maintainer.live:
                 del self.gates[symbol]
+
+    async def on_message_async(self, text: str, receipt_ts: float) -> list[FeedEvent]:
+        """Live: handle the message, then fetch the snapshot of every subscribed symbol without a book."""
+        events = await super().on_message_async(text, receipt_ts)
+        for symbol in self._symbols:
+            waiting = symbol in self.subscribed and symbol not in self.gates
+            if waiting and receipt_ts >= self._retry_at.get(symbol, float("-inf")):
+                events.extend(await self._fetch_snapshot(symbol, receipt_ts))
+        return events
+
+    async def _fetch_snapshot(self, symbol: str, receipt_ts: float) -> list[FeedEvent]:
+        url = self.snapshot_url(symbol)
+        try:
+            body = await self.feed.http_conn.read(url)
+        except Exception as exc:  # transport or HTTP status: no book yet, retried later
+            self._retry_at[symbol] = receipt_ts + SNAPSHOT_RETRY_S
+            self._now = receipt_ts
+            self._on_error(SnapshotUnavailable(f"{symbol}: order_book snapshot failed: {exc}"), receipt_ts)
+            return self.maintainer.drain()
+        events = self.on_rest(url, body, receipt_ts)
+        if symbol in self.gates:
+            self._retry_at.pop(symbol, None)
+        else:  # the answer was refused (unreadable, crossed): ask again later, not at every message
+            self._retry_at[symbol] = receipt_ts + SNAPSHOT_RETRY_S
+        return events
+
+    def on_disconnect(self, receipt_ts: float) -> list[FeedEvent]:
+        """The connection dropped: no channel is active any more and buffered diffs belong to it."""
+        self.subscribed.clear()
+        self.buffers.clear()
+        self._retry_at.clear()
+        return super().on_disconnect(receipt_ts)
