@@ -12,6 +12,7 @@ and resumes as soon as messages flow again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -153,12 +154,11 @@ class LiveMarket:
                 self.resyncs += 1
 
     def close(self) -> None:
+        """Stop the feed (its receive loop closes the socket when the stop is set) and join the thread."""
         loop, stop = self._loop, self._stop
-        if loop is not None and stop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(stop.set)
-            if self.feed is not None:
-                feed = self.feed
-                asyncio.run_coroutine_threadsafe(feed.drop(), loop)
+        if loop is not None and stop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already finished
+                loop.call_soon_threadsafe(stop.set)
         if self._thread is not None:
             self._thread.join(10)
             self._thread = None

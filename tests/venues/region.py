@@ -93,7 +93,7 @@ class Region:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.ca = DevCertificateAuthority.create(REGION)
+        self.ca = DevCertificateAuthority.create(root / "ca", REGION)
         self.procs: list[Proc] = []
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.target = ""
@@ -198,6 +198,10 @@ class Region:
                 name = kind_name(entry.kind)
                 counts[name] = counts.get(name, 0) + 1
         return counts
+
+    def report(self) -> str:
+        """Every process's last output lines (for assertion messages)."""
+        return "\n".join(f"[{p.name}] rc={p.popen.poll()} {p.tail()}" for p in self.procs)
 
     def close(self) -> None:
         for proc in self.procs:
