@@ -58,9 +58,14 @@ class LiveFeedAdapter:
         self._rest = HttpRest(self.rest_base)
         await load_live_symbols(session_class, self._rest)
         self.session = session_class(self._symbols, rest=self._rest)
-        self.feed = LiveFeed(self.session, ws_base=self.ws_base, on_events=self._put, pace=self._drained.wait)
+        self.feed = LiveFeed(self.session, ws_base=self.ws_base, on_events=self._put, pace=self._pace)
         self._stop = asyncio.Event()
         self._task = asyncio.ensure_future(self.feed.run(self._stop))
+
+    async def _pace(self) -> None:
+        """Hold the next message until the consumer took the last one's events (never once stopping)."""
+        if not self._stop.is_set():
+            await self._drained.wait()
 
     def _put(self, events: Sequence[FeedEvent]) -> None:
         for event in events:
@@ -73,6 +78,7 @@ class LiveFeedAdapter:
         if self._task is None:
             return
         self._stop.set()
+        self._drained.set()  # a message held for the consumer must not hold up the stop
         if self.feed is not None:
             await self.feed.drop()
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):

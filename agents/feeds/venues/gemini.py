@@ -2,28 +2,62 @@
 
 The first ``l2_updates`` message per symbol after subscribing is the full book and is the only one carrying
 ``trades`` and ``auction_events``: that, not "our book happens to be empty", marks a snapshot here. Gemini v2
-sends no sequence numbers, so a lost or unreadable message voids the connection's books.
+sends no sequence numbers and has no REST snapshot for this stream, so a book that cannot be trusted (an
+unreadable message, a rejected value, a crossed book, a dropped connection) is voided and rebuilt the only way
+the venue allows: the session sets ``reconnect_requested`` and the live feed resubscribes on a fresh
+connection, whose first message per symbol is again the full book. A message lost in transit without any of
+those symptoms cannot be detected on this protocol (no sequence numbers, no checksum).
 
 cryptofeed decodes and dispatches every message (and parses the trades); the ``changes`` go from its decoded
 message straight into our book. Its own Decimal book would only duplicate ours (two ``Decimal`` per change,
-a few thousand for each full-book message) and decide nothing we use.
+a few thousand for each full-book message) and decide nothing we use. Its dispatcher logs and skips messages
+it does not know (an error object, an unknown type); ours refuses them, because a skipped book message would
+leave a wrong book behind.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from cryptofeed.defines import L2_BOOK
 from cryptofeed.exchanges import Gemini
+from yapic import json as yjson  # type: ignore[import-untyped]
 
+from agents.feeds.session import RestSource
 from agents.feeds.venues.cryptofeed_bridge import CryptofeedSession
-from sdk.adapters.events import Level
+from sdk.adapters.events import FeedError, FeedErrorKind, FeedEvent, Level, Resync
+
+_IGNORED_TYPES = frozenset({"heartbeat", "auction_open", "auction_indicative", "auction_result"})
+"""Market-data messages that carry nothing for the book (cryptofeed skips the same ones)."""
+
+
+class UnreadableMessage(Exception):
+    """A message of the market-data stream that is not one the venue documents (voids the books)."""
 
 
 class _GeminiFeed(Gemini):  # type: ignore[misc]
     arb_session: GeminiSession
+
+    async def subscribe(self, conn: Any) -> None:
+        """A fresh subscription: the venue's first message per symbol is the full book again."""
+        self.arb_session.reconnect_requested = False
+        await super().subscribe(conn)
+
+    async def message_handler(self, msg: str, conn: Any, timestamp: float) -> None:
+        """cryptofeed's dispatch, strict: anything but a documented market-data message raises."""
+        data = yjson.loads(msg, parse_float=Decimal)
+        if not isinstance(data, dict):
+            raise UnreadableMessage(f"expected a JSON object, got {type(data).__name__}")
+        kind = data.get("type")
+        if kind == "l2_updates":
+            await self._book(data, timestamp)
+        elif kind == "trade":
+            await self._trade(data, timestamp)
+        elif kind not in _IGNORED_TYPES:
+            raise UnreadableMessage(f"unknown message {str(data)[:200]}")
 
     async def _book(self, msg: dict[str, Any], timestamp: float) -> None:
         """cryptofeed's subscription filter, then the session (instead of cryptofeed's Decimal book)."""
@@ -40,13 +74,56 @@ class GeminiSession(CryptofeedSession):
         """Gemini lists symbols, then one details answer per symbol: the parser takes the details."""
         return [json.loads(body) for body in bodies[1:]]
 
+    @classmethod
+    async def fetch_symbol_bodies(cls, rest: RestSource) -> list[str]:
+        """The symbol list (``/v1/symbols``), then each symbol's details (``/v1/symbols/details/{s}``), in
+        the order ``symbol_metadata`` takes them (the recordings hold the same answers)."""
+        endpoint = cls.feed_class.rest_endpoints[0]
+        listing = await rest.read(endpoint.route("currencies"))
+        names = json.loads(listing)
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"gemini: /v1/symbols must answer a list of names, got {listing[:200]!r}")
+        bodies = [listing]
+        for name in names:
+            bodies.append(await rest.read(endpoint.route("instruments").format(name)))
+        return bodies
+
     def on_changes(self, symbol: str, raw: dict[str, Any]) -> None:
         """One decoded ``l2_updates`` message: ``changes`` are ``[side, price, absolute quantity]``."""
         bids: list[Level] = []
         asks: list[Level] = []
         for side, price, size in raw["changes"]:
-            (asks if side == "sell" else bids).append((float(price), float(size)))
+            if side == "sell":
+                asks.append((float(price), float(size)))
+            elif side == "buy":
+                bids.append((float(price), float(size)))
+            else:
+                raise UnreadableMessage(f"{symbol}: change side must be 'buy' or 'sell', got {side!r}")
         if "trades" in raw:
             self.maintainer.snapshot(symbol, bids, asks, self._now)
         else:
             self.maintainer.update(symbol, bids, asks, self._now)
+
+    def on_message(self, text: str, receipt_ts: float) -> list[FeedEvent]:
+        events = super().on_message(text, receipt_ts)
+        if _voided(events):
+            self.reconnect_requested = True
+        return events
+
+    async def on_message_async(self, text: str, receipt_ts: float) -> list[FeedEvent]:
+        events = await super().on_message_async(text, receipt_ts)
+        if _voided(events):
+            self.reconnect_requested = True
+        return events
+
+    def after_invalidate(self) -> None:
+        self.reconnect_requested = True  # no REST snapshot on Gemini v2: only a resubscription rebuilds
+
+
+def _voided(events: Sequence[FeedEvent]) -> bool:
+    """Whether a book went void (or could not be built) while handling one message."""
+    return any(
+        isinstance(e, Resync)
+        or (isinstance(e, FeedError) and e.kind is not FeedErrorKind.SNAPSHOT_UNAVAILABLE)
+        for e in events
+    )

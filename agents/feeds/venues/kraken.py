@@ -3,6 +3,13 @@
 cryptofeed validates the checksum only when ``c`` sits in the first dict of the message, so updates that carry
 both asks and bids (``c`` in the second dict) go unchecked there; here every update carrying ``c`` is checked.
 
+Kraken v1 books carry no sequence numbers and Kraken offers no REST snapshot that lines up with the stream:
+the checksum is what reveals a lost or misapplied update. A book that fails it (or any other check: an
+unreadable message, a rejected value, a crossed book, a dropped connection) is voided and the session sets
+``reconnect_requested``: the live feed resubscribes on a fresh connection, whose ``as``/``bs`` snapshot
+rebuilds the book. cryptofeed's dispatcher logs and skips messages it does not know (a refused subscription,
+an unknown channel); ours refuses them, because a skipped book message would leave a wrong book behind.
+
 cryptofeed decodes and dispatches every message (and parses trades and tickers); the book parts of a message
 (``as``/``bs`` snapshot, ``a``/``b`` updates) go from its decoded message straight into our book and the
 checksum texts. cryptofeed's own Decimal book would only duplicate ours (two ``Decimal`` per level).
@@ -10,23 +17,67 @@ checksum texts. cryptofeed's own Decimal book would only duplicate ours (two ``D
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from cryptofeed.exchanges import Kraken
+from yapic import json as yjson  # type: ignore[import-untyped]
 
 from agents.feeds.book import L2Book
 from agents.feeds.checksum import KrakenChecksum
 from agents.feeds.maintainer import ChecksumFn
 from agents.feeds.venues.cryptofeed_bridge import CryptofeedSession
-from sdk.adapters.events import Level
+from sdk.adapters.events import FeedError, FeedErrorKind, FeedEvent, Level, Resync
+
+_SNAPSHOT_KEYS = frozenset({"as", "bs"})
+_UPDATE_KEYS = frozenset({"a", "b", "c"})
+_QUIET_EVENTS = frozenset({"heartbeat", "systemStatus", "pong"})
+
+
+class UnreadableMessage(Exception):
+    """A message of the v1 public stream that is not one the venue documents (voids the books)."""
 
 
 class _KrakenFeed(Kraken):  # type: ignore[misc]
     arb_session: KrakenSession
 
+    async def subscribe(self, conn: Any) -> None:
+        """A fresh subscription: the venue sends every book's snapshot again."""
+        self.arb_session.reconnect_requested = False
+        await super().subscribe(conn)
+
+    async def message_handler(self, msg: str, conn: Any, timestamp: float) -> None:
+        """cryptofeed's dispatch, strict: anything but a documented public-stream message raises."""
+        data = yjson.loads(msg, parse_float=Decimal)
+        if isinstance(data, list):
+            if len(data) < 4 or not isinstance(data[-2], str) or not isinstance(data[-1], str):
+                raise UnreadableMessage(f"channel message without channel name and pair: {msg[:200]}")
+            channel = data[-2]
+            pair = self.exchange_symbol_to_std_symbol(data[-1])
+            if channel == "trade":
+                await self._trade(data, pair, timestamp)
+            elif channel.startswith("book"):
+                await self._book(data, pair, timestamp)
+            elif channel == "ticker":
+                await self._ticker(data, pair, timestamp)
+            elif channel.startswith("ohlc"):
+                await self._candle(data, pair, timestamp)
+            else:
+                raise UnreadableMessage(f"unknown channel {channel!r}")
+            return
+        if not isinstance(data, dict):
+            raise UnreadableMessage(f"expected a JSON array or object, got {type(data).__name__}")
+        event = data.get("event")
+        if event in _QUIET_EVENTS:
+            return
+        if event == "subscriptionStatus" and data.get("status") in ("subscribed", "unsubscribed"):
+            return
+        raise UnreadableMessage(f"unexpected event {str(data)[:200]}")
+
     async def _book(self, msg: list[Any], pair: str, timestamp: float) -> None:
-        """``[channel id, part, (part,) checksum-bearing..., channel name, pair]``: the parts go to the
-        session (cryptofeed's ``_book`` slices them the same way)."""
+        """``[channel id, part, (part,) channel name, pair]``: the parts go to the session (cryptofeed's
+        ``_book`` slices them the same way)."""
         self.arb_session.on_book_parts(pair, msg[1:-2])
 
 
@@ -49,23 +100,30 @@ class KrakenSession(CryptofeedSession):
 
     def on_book_parts(self, symbol: str, parts: list[dict[str, Any]]) -> None:
         """The book dicts of one decoded message: a snapshot (``as``/``bs``) or updates (``a``/``b``)."""
-        if "as" in parts[0]:
+        if not parts or not all(isinstance(p, dict) for p in parts):
+            raise UnreadableMessage(f"{symbol}: book message without book parts")
+        if "as" in parts[0] or "bs" in parts[0]:
+            if len(parts) != 1 or not set(parts[0]) <= _SNAPSHOT_KEYS:
+                raise UnreadableMessage(f"{symbol}: snapshot with unexpected parts {list(parts[0])[:5]}")
             self._snapshot(symbol, parts[0])
         else:
+            if not all(set(p) <= _UPDATE_KEYS for p in parts):
+                raise UnreadableMessage(f"{symbol}: update with unexpected keys")
             self._update(symbol, parts)
 
     def _snapshot(self, symbol: str, raw: dict[str, Any]) -> None:
-        texts = self._texts[symbol] = KrakenChecksum()
+        texts = KrakenChecksum()
         asks: list[Level] = []
-        for price_text, volume_text, *_ in raw["as"]:
+        for price_text, volume_text, *_ in raw.get("as", ()):
             price = float(price_text)
             texts.set_ask(price, price_text, volume_text, False)
             asks.append((price, float(volume_text)))
         bids: list[Level] = []
-        for price_text, volume_text, *_ in raw["bs"]:
+        for price_text, volume_text, *_ in raw.get("bs", ()):
             price = float(price_text)
             texts.set_bid(price, price_text, volume_text, False)
             bids.append((price, float(volume_text)))
+        self._texts[symbol] = texts
         self.maintainer.snapshot(symbol, bids, asks, self._now)
 
     def _update(self, symbol: str, parts: list[dict[str, Any]]) -> None:
@@ -88,3 +146,27 @@ class KrakenSession(CryptofeedSession):
                     if setter is not None:
                         setter(price, price_text, volume_text, size == 0.0)
         self.maintainer.update(symbol, bids, asks, self._now, checksum=checksum)
+
+    def on_message(self, text: str, receipt_ts: float) -> list[FeedEvent]:
+        events = super().on_message(text, receipt_ts)
+        if _voided(events):
+            self.reconnect_requested = True
+        return events
+
+    async def on_message_async(self, text: str, receipt_ts: float) -> list[FeedEvent]:
+        events = await super().on_message_async(text, receipt_ts)
+        if _voided(events):
+            self.reconnect_requested = True
+        return events
+
+    def after_invalidate(self) -> None:
+        self.reconnect_requested = True  # no REST snapshot in step with the stream: resubscribe
+
+
+def _voided(events: Sequence[FeedEvent]) -> bool:
+    """Whether a book went void (or could not be built) while handling one message."""
+    return any(
+        isinstance(e, Resync)
+        or (isinstance(e, FeedError) and e.kind is not FeedErrorKind.SNAPSHOT_UNAVAILABLE)
+        for e in events
+    )
