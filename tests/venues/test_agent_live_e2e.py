@@ -1,5 +1,5 @@
 """End to end with real processes: a coordinator and three agents started with the CLI, each configured by
-a TOML file for a different loopback fake venue (Coinbase Advanced Trade, Bitstamp, Binance), in live mode.
+a TOML file for a different loopback fake venue (Coinbase Advanced Trade, Gemini, Kraken), in live mode.
 
 Books come from the fakes' websockets; the region commits a plan; orders reach the fakes' REST APIs with
 each venue's own client-id field (the fake files every order under the id it read from that field); fills
@@ -20,6 +20,8 @@ from tests.fakevenues.base import API_KEY, SECRET, FakeVenue
 from tests.fakevenues.binance import FakeBinance
 from tests.fakevenues.bitstamp import FakeBitstamp
 from tests.fakevenues.coinbase import FakeCoinbase
+from tests.fakevenues.gemini import FakeGemini
+from tests.fakevenues.kraken import FakeKraken
 from tests.venues.region import Proc, Region
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -28,8 +30,12 @@ INSTRUMENT = {"asset": "BTC", "taker_fee_bps": "10", "max_buy": "0.4", "max_sell
 
 
 def credentials(fake: FakeVenue) -> dict[str, str]:
+    """The API key pair the fake accepts (each fake checks its venue's own signature scheme)."""
     own = getattr(fake, "credentials", None)
-    return own() if callable(own) else {"apiKey": API_KEY, "secret": SECRET}
+    if callable(own):
+        found: dict[str, str] = own()
+        return found
+    return {"apiKey": getattr(fake, "api_key", API_KEY), "secret": getattr(fake, "secret", SECRET)}
 
 
 def agent(region: Region, venue: str, exchange: str, fake: FakeVenue, symbol: str, sessions: int = 1) -> Proc:
@@ -49,20 +55,16 @@ def fills_of(proc: Proc) -> list[dict[str, Any]]:
 
 
 def test_three_live_agents_commit_and_trade_on_their_venues(tmp_path: Path) -> None:
-    coinbase, bitstamp, binance = (
-        FakeCoinbase(tick_s=0.25),
-        FakeBitstamp(tick_s=0.25),
-        FakeBinance(tick_s=0.25),
-    )
-    with coinbase, bitstamp, binance, Region(tmp_path) as region:
+    coinbase, gemini, kraken = (FakeCoinbase(tick_s=0.25), FakeGemini(tick_s=0.25), FakeKraken(tick_s=0.25))
+    with coinbase, gemini, kraken, Region(tmp_path) as region:
         coinbase.ladder("BTC-USD", 60_000.0, levels=10, size=0.2)  # cheap
-        bitstamp.ladder("BTC-USD", 60_400.0, levels=10, size=0.2)  # rich
-        binance.ladder("BTC-USDT", 60_200.0, levels=10, size=0.2)
+        gemini.ladder("BTC-USD", 60_400.0, levels=10, size=0.2)  # rich
+        kraken.ladder("BTC-USD", 60_200.0, levels=10, size=0.2)
         coordinator = region.start_coordinator(expect=3, sessions=1)
         agents = {
             "cb": agent(region, "cb", "coinbase", coinbase, "BTC-USD"),
-            "bs": agent(region, "bs", "bitstamp", bitstamp, "BTC-USD"),
-            "bn": agent(region, "bn", "binance", binance, "BTC-USDT"),
+            "gm": agent(region, "gm", "gemini", gemini, "BTC-USD"),
+            "kr": agent(region, "kr", "kraken", kraken, "BTC-USD"),
         }
         try:
             session = coordinator.wait_for("session", 180)
@@ -72,10 +74,10 @@ def test_three_live_agents_commit_and_trade_on_their_venues(tmp_path: Path) -> N
         for name, proc in agents.items():
             assert proc.finish(60) == 0, f"{name}: {proc.tail()}"
         assert session["profit"] > 0, session
-        assert sorted(session["participants"]) == ["bn", "bs", "cb"], session
-        assert {"bs", "cb"} <= set(session["committed"]), session
+        assert sorted(session["participants"]) == ["cb", "gm", "kr"], session
+        assert {"cb", "gm"} <= set(session["committed"]), session
         traded = 0
-        for name, fake in (("cb", coinbase), ("bs", bitstamp), ("bn", binance)):
+        for name, fake in (("cb", coinbase), ("gm", gemini), ("kr", kraken)):
             fills = fills_of(agents[name])
             for fill in fills:
                 cid = fill["client_order_id"]
@@ -84,7 +86,7 @@ def test_three_live_agents_commit_and_trade_on_their_venues(tmp_path: Path) -> N
                 assert order.filled > 0
             traded += bool(fills)
         assert fills_of(agents["cb"]), "the cheap venue bought nothing"
-        assert fills_of(agents["bs"]), "the rich venue sold nothing"
+        assert fills_of(agents["gm"]), "the rich venue sold nothing"
         buys = sum(Decimal(f["size"]) for p in agents.values() for f in fills_of(p) if f["side"] == "BUY")
         sells = sum(Decimal(f["size"]) for p in agents.values() for f in fills_of(p) if f["side"] == "SELL")
         assert buys == sells  # the region stays delta-neutral
@@ -93,12 +95,14 @@ def test_three_live_agents_commit_and_trade_on_their_venues(tmp_path: Path) -> N
         assert kinds.get("EXECUTION_REPORT", 0) >= traded
 
 
-@pytest.mark.parametrize("venue", ["coinbase", "bitstamp", "binance"])
+@pytest.mark.parametrize("venue", ["coinbase", "gemini", "kraken", "bitstamp", "binance"])
 def test_lost_ack_then_kill_and_restart_sends_no_duplicate(tmp_path: Path, venue: str) -> None:
     fakes: dict[str, tuple[type[FakeVenue], str]] = {
         "coinbase": (FakeCoinbase, "BTC-USD"),
         "bitstamp": (FakeBitstamp, "BTC-USD"),
         "binance": (FakeBinance, "BTC-USDT"),
+        "gemini": (FakeGemini, "BTC-USD"),
+        "kraken": (FakeKraken, "BTC-USD"),
     }
     cls, symbol = fakes[venue]
     other_exchange = "bitstamp" if venue != "bitstamp" else "coinbase"
