@@ -42,6 +42,7 @@ def orders_for(exchange_id: str) -> VenueOrders:
 
     return by_ccxt_id(exchange_id).orders()
 
+
 Listener = Callable[[ExecutionEvent], None]
 
 

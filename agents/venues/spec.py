@@ -56,7 +56,12 @@ class VenueOrders:
 
     def create(self, exchange: Any, symbol: str, order: OrderRequest) -> dict[str, Any]:
         remote: dict[str, Any] = exchange.create_order(
-            symbol, "limit", order.side.value, str(order.size), str(order.limit_price), self.create_params(order)
+            symbol,
+            "limit",
+            order.side.value,
+            str(order.size),
+            str(order.limit_price),
+            self.create_params(order),
         )
         return remote
 

@@ -44,7 +44,7 @@ def test_readme_sh_blocks_run_as_written(tmp_path: Path, shared_data: Path) -> N
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     for index, body in enumerate(blocks("sh")):
         script = "set -euo pipefail\n" + body
-        result = subprocess.run(  # noqa: S603 (the README's own commands)
+        result = subprocess.run(
             ["bash", "-c", script],
             cwd=work,
             env=env,

@@ -179,14 +179,30 @@ class FakeVenue:
             self.asks[symbol] = {Decimal(str(p)): Decimal(str(q)) for p, q in asks}
         self._call(lambda: self.publish_snapshot(symbol))
 
-    def ladder(self, symbol: str, mid: float, *, spread_bps: float = 2.0, levels: int = 10,
-               step_bps: float = 1.0, size: float = 0.5) -> None:
+    def ladder(
+        self,
+        symbol: str,
+        mid: float,
+        *,
+        spread_bps: float = 2.0,
+        levels: int = 10,
+        step_bps: float = 1.0,
+        size: float = 0.5,
+    ) -> None:
         """A symmetric book around ``mid`` on the symbol's grid."""
         info = self.symbols[symbol]
+
         def grid(price: float) -> Decimal:
             return (Decimal(repr(price)) / info.tick).quantize(Decimal(1)) * info.tick
-        bids = [(grid(mid * (1 - (spread_bps / 2 + i * step_bps) * 1e-4)), Decimal(repr(size))) for i in range(levels)]
-        asks = [(grid(mid * (1 + (spread_bps / 2 + i * step_bps) * 1e-4)), Decimal(repr(size))) for i in range(levels)]
+
+        bids = [
+            (grid(mid * (1 - (spread_bps / 2 + i * step_bps) * 1e-4)), Decimal(repr(size)))
+            for i in range(levels)
+        ]
+        asks = [
+            (grid(mid * (1 + (spread_bps / 2 + i * step_bps) * 1e-4)), Decimal(repr(size)))
+            for i in range(levels)
+        ]
         self.set_book(symbol, bids, asks)
 
     def change(self, symbol: str, side: str, price: Decimal, size: Decimal) -> None:
@@ -206,12 +222,21 @@ class FakeVenue:
         return bids, asks
 
     # -- matching --------------------------------------------------------------------------------------
-    def place(self, client_order_id: str, symbol: str, side: str, price: Decimal, size: Decimal,
-              tif: str) -> Order:
+    def place(
+        self, client_order_id: str, symbol: str, side: str, price: Decimal, size: Decimal, tif: str
+    ) -> Order:
         """Accept and match an order (the caller checked duplicates, funds and rules)."""
         with self.lock:
-            order = Order(str(next(self.ids) + 1_000_000), client_order_id, symbol, side, price, size, tif,
-                          created_ms=now_ms())
+            order = Order(
+                str(next(self.ids) + 1_000_000),
+                client_order_id,
+                symbol,
+                side,
+                price,
+                size,
+                tif,
+                created_ms=now_ms(),
+            )
             self.orders[order.order_id] = order
             self.by_client_id[client_order_id] = order
             changes = self._match(order)
@@ -227,7 +252,9 @@ class FakeVenue:
         for price in prices:
             if order.remaining <= 0:
                 break
-            if (order.side == "buy" and price > order.price) or (order.side == "sell" and price < order.price):
+            if (order.side == "buy" and price > order.price) or (
+                order.side == "sell" and price < order.price
+            ):
                 break
             take = min(book[price], order.remaining)
             book[price] -= take
@@ -241,8 +268,20 @@ class FakeVenue:
             sign = 1 if order.side == "buy" else -1
             self.balances[info.base] = self.balances.get(info.base, Decimal(0)) + sign * take
             self.balances[info.quote] = self.balances.get(info.quote, Decimal(0)) - sign * price * take - fee
-            self.trades.append(Trade(str(next(self.ids) + 5_000_000), order.order_id, order.client_order_id,
-                                     order.symbol, order.side, price, take, fee, info.quote, now_ms()))
+            self.trades.append(
+                Trade(
+                    str(next(self.ids) + 5_000_000),
+                    order.order_id,
+                    order.client_order_id,
+                    order.symbol,
+                    order.side,
+                    price,
+                    take,
+                    fee,
+                    info.quote,
+                    now_ms(),
+                )
+            )
         if order.remaining <= 0:
             order.status = "filled"
         elif order.tif in ("IOC", "FOK"):
@@ -297,8 +336,9 @@ class FakeVenue:
     def encode_snapshot(self, publisher: Publisher, symbol: str) -> list[str]:
         raise NotImplementedError
 
-    def encode_update(self, publisher: Publisher, symbol: str,
-                      changes: list[tuple[str, Decimal, Decimal]]) -> list[str]:
+    def encode_update(
+        self, publisher: Publisher, symbol: str, changes: list[tuple[str, Decimal, Decimal]]
+    ) -> list[str]:
         raise NotImplementedError
 
     async def on_ws_message(self, publisher: Publisher, text: str) -> None:
@@ -345,9 +385,11 @@ class FakeVenue:
 
     def drop_ws(self) -> None:
         """Close every websocket connection."""
+
         async def close_all() -> None:
             for publisher in list(self.publishers):
                 await publisher.socket.close()
+
         self._call_async(close_all)
 
     def gap_ws(self) -> None:
@@ -436,8 +478,12 @@ class FakeVenue:
                 side, levels = ("buy", bids) if rng.random() < 0.5 else ("sell", asks)
                 if levels:
                     price, size = levels[min(len(levels) - 1, rng.randrange(3))]
-                    self.change(symbol, side, price, (size * Decimal(repr(rng.uniform(0.8, 1.25)))).quantize(
-                        self.symbols[symbol].lot))
+                    self.change(
+                        symbol,
+                        side,
+                        price,
+                        (size * Decimal(repr(rng.uniform(0.8, 1.25)))).quantize(self.symbols[symbol].lot),
+                    )
 
     async def _shutdown(self) -> None:
         if self._ticker is not None:

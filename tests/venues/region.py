@@ -68,7 +68,9 @@ class Proc:
                 found = self.of(kind)
                 if found:
                     return found[0]
-                raise AssertionError(f"{self.name} exited ({self.popen.returncode}) before {kind!r}: {self.tail()}")
+                raise AssertionError(
+                    f"{self.name} exited ({self.popen.returncode}) before {kind!r}: {self.tail()}"
+                )
             time.sleep(0.05)
         raise AssertionError(f"{self.name}: no {kind!r} within {timeout_s} s: {self.tail()}")
 
@@ -109,14 +111,22 @@ class Region:
         proc = self._spawn(
             "coordinator",
             cli(
-                "coordinator", "serve",
-                "--cert-dir", str(self.root / "coordinator"),
-                "--region", REGION,
-                "--port-file", str(port_file),
-                "--expect", str(expect),
-                "--sessions", str(sessions),
-                "--ledger-url", f"sqlite:///{self.ledger_path}",
-                "--log-key-file", str(self.root / "log.key"),
+                "coordinator",
+                "serve",
+                "--cert-dir",
+                str(self.root / "coordinator"),
+                "--region",
+                REGION,
+                "--port-file",
+                str(port_file),
+                "--expect",
+                str(expect),
+                "--sessions",
+                str(sessions),
+                "--ledger-url",
+                f"sqlite:///{self.ledger_path}",
+                "--log-key-file",
+                str(self.root / "log.key"),
                 *extra,
             ),
         )
@@ -183,9 +193,13 @@ class Region:
         return self._spawn(f"agent {config.stem}", cli(*args), env)
 
     def _spawn(self, name: str, command: list[str], env: Mapping[str, str] | None = None) -> Proc:
-        popen = subprocess.Popen(  # noqa: S603 (our own CLI, argument list, no shell)
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**self.env, **(env or {})}, cwd=self.root,
+        popen = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**self.env, **(env or {})},
+            cwd=self.root,
         )
         proc = Proc(name, popen)
         self.procs.append(proc)
