@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from decimal import Decimal
+from functools import cache
 from typing import Any, ClassVar
 
 import ccxt
@@ -25,6 +27,7 @@ from agents.execution.model import OrderStatus as OwnStatus
 from agents.execution.model import Side as OwnSide
 from agents.execution.model import TimeInForce
 from agents.execution.outbox import Outbox, OutboxState
+from agents.venues.spec import VenueSpec
 from sdk.adapters.events import Side
 from sdk.adapters.execution import (
     AdapterError,
@@ -261,3 +264,16 @@ class CcxtExecutionAdapter:
         loop, queue = self._loop, self._queue
         if loop is not None and queue is not None:
             loop.call_soon_threadsafe(queue.put_nowait, converted)
+
+
+@cache
+def execution_adapter_class(spec: VenueSpec) -> type[CcxtExecutionAdapter]:
+    """The ``CcxtExecutionAdapter`` subclass of one venue, with its own manifest (the contract wants the
+    manifest on the class) and the venue's order semantics (``spec.orders``)."""
+    manifest = replace(
+        CcxtExecutionAdapter.manifest,
+        name=f"arbsphere-ccxt-{spec.name}-execution",
+        venue=spec.name,
+        endpoints={"rest": spec.rest_url},
+    )
+    return type(f"{spec.name.capitalize()}CcxtExecution", (CcxtExecutionAdapter,), {"manifest": manifest})

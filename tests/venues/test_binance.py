@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import ccxt
 import pytest
 
-from agents.execution.ccxt_adapter import CcxtExecutionAdapter
+from agents.execution.ccxt_adapter import execution_adapter_class
 from agents.execution.client_ids import RULES, client_order_id
 from agents.execution.clock import ManualClock, SystemClock
 from agents.execution.live import CcxtVenue, LiveInstrument, make_exchange
@@ -512,7 +512,7 @@ class TestBinanceExecutionConformance(ExecutionConformance):
 
     def make_execution(self) -> ExecutionAdapter:
         exchange = make_exchange("binance", base_url=self.fake.rest_url, api_key=API_KEY, secret=SECRET)
-        return CcxtExecutionAdapter(
+        return execution_adapter_class(SPEC)(
             exchange, outbox=Outbox.sqlite(), clock=SystemClock(), instruments=INSTRUMENTS
         )
 

@@ -10,7 +10,6 @@ import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,7 +17,7 @@ from typing import Any, ClassVar
 import ccxt
 import pytest
 
-from agents.execution.ccxt_adapter import CcxtExecutionAdapter
+from agents.execution.ccxt_adapter import execution_adapter_class
 from agents.execution.client_ids import RULES, client_order_id
 from agents.execution.clock import ManualClock, SystemClock
 from agents.execution.live import CcxtVenue, LiveInstrument, make_exchange
@@ -45,7 +44,6 @@ from sdk.adapters.events import Side as SdkSide
 from sdk.adapters.execution import AdapterError, InsufficientFunds, InvalidOrder
 from sdk.adapters.execution import OrderRequest as SdkOrder
 from sdk.adapters.interfaces import DataFeedAdapter, ExecutionAdapter
-from sdk.adapters.manifest import AdapterManifest
 from tests.fakevenues.base import API_KEY, SECRET
 from tests.fakevenues.bitstamp import FakeBitstamp
 
@@ -476,10 +474,7 @@ def test_documented_procedure_buffers_gates_and_applies() -> None:
 
 
 # -- the SDK conformance kits ------------------------------------------------------------------------------
-class BitstampExecutionAdapter(CcxtExecutionAdapter):
-    manifest: ClassVar[AdapterManifest] = replace(
-        CcxtExecutionAdapter.manifest, name="arbsphere-ccxt-bitstamp-execution", venue="bitstamp"
-    )
+BitstampExecutionAdapter = execution_adapter_class(SPEC)
 
 
 class TestBitstampExecutionConformance(ExecutionConformance):

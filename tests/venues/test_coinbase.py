@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import ccxt
 import pytest
 
-from agents.execution.ccxt_adapter import CcxtExecutionAdapter
+from agents.execution.ccxt_adapter import execution_adapter_class
 from agents.execution.client_ids import RULES, client_order_id
 from agents.execution.clock import ManualClock, SystemClock
 from agents.execution.live import CcxtVenue, LiveInstrument, make_exchange
@@ -45,7 +45,6 @@ from sdk.adapters.events import Side as SdkSide
 from sdk.adapters.execution import AdapterError, InsufficientFunds, InvalidOrder
 from sdk.adapters.execution import OrderRequest as SdkOrder
 from sdk.adapters.interfaces import DataFeedAdapter, ExecutionAdapter
-from sdk.adapters.manifest import AdapterKind, AdapterManifest, Capability, VenueKind
 from tests.fakevenues.base import SymbolInfo
 from tests.fakevenues.coinbase import FakeCoinbase
 
@@ -564,25 +563,7 @@ def test_legacy_pro_recordings_still_replay_through_their_own_session(shared_dat
 
 
 # -- the SDK conformance kits --------------------------------------------------------------------------
-class CoinbaseExecutionAdapter(CcxtExecutionAdapter):
-    manifest: ClassVar[AdapterManifest] = AdapterManifest(
-        name="arbsphere-ccxt-coinbase-execution",
-        version="0.1.0",
-        venue="coinbase",
-        kind=AdapterKind.EXECUTION,
-        venue_kind=VenueKind.ORDER_BOOK,
-        symbols=(),
-        capabilities=frozenset(
-            {
-                Capability.IOC_LIMIT,
-                Capability.CANCEL,
-                Capability.CLIENT_ORDER_IDS,
-                Capability.BALANCES,
-                Capability.ORDER_EVENTS,
-            }
-        ),
-        library=f"ccxt=={ccxt.__version__}",
-    )
+CoinbaseExecutionAdapter = execution_adapter_class(SPEC)
 
 
 class TestCoinbaseExecutionConformance(ExecutionConformance):

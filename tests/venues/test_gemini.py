@@ -5,7 +5,6 @@ unreadable messages, the recorded messages through the same session, and the SDK
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -15,7 +14,7 @@ from typing import Any
 import ccxt
 import pytest
 
-from agents.execution.ccxt_adapter import CcxtExecutionAdapter
+from agents.execution.ccxt_adapter import execution_adapter_class
 from agents.execution.client_ids import RULES, client_order_id
 from agents.execution.clock import ManualClock, SystemClock
 from agents.execution.live import CcxtVenue, LiveInstrument, make_exchange
@@ -386,10 +385,7 @@ def test_recording_parses_through_the_live_session(shared_data: Path) -> None:
 
 
 # -- conformance kits --------------------------------------------------------------------------------------
-class GeminiExecution(CcxtExecutionAdapter):
-    manifest = dataclasses.replace(
-        CcxtExecutionAdapter.manifest, name="arbsphere-ccxt-gemini-execution", venue="gemini"
-    )
+GeminiExecution = execution_adapter_class(SPEC)
 
 
 class TestGeminiExecutionConformance(ExecutionConformance):

@@ -6,7 +6,6 @@ session, and the SDK conformance kits."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import re
 import uuid
@@ -18,7 +17,7 @@ from typing import Any
 import ccxt
 import pytest
 
-from agents.execution.ccxt_adapter import CcxtExecutionAdapter
+from agents.execution.ccxt_adapter import execution_adapter_class
 from agents.execution.client_ids import RULES, client_order_id
 from agents.execution.clock import ManualClock, SystemClock
 from agents.execution.live import CcxtVenue, LiveInstrument, make_exchange
@@ -406,10 +405,7 @@ def test_docs_checksum_example_through_the_session(shared_data: Path) -> None:
 
 
 # -- conformance kits --------------------------------------------------------------------------------------
-class KrakenExecution(CcxtExecutionAdapter):
-    manifest = dataclasses.replace(
-        CcxtExecutionAdapter.manifest, name="arbsphere-ccxt-kraken-execution", venue="kraken"
-    )
+KrakenExecution = execution_adapter_class(SPEC)
 
 
 class TestKrakenExecutionConformance(ExecutionConformance):
