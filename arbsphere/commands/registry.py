@@ -344,3 +344,36 @@ def verdicts(
     with _registry(ctx) as registry:
         stored = registry.verdicts(name)
     _emit_json([{"on_ledger": s.on_ledger, "verdict": s.verdict.to_json_dict()} for s in stored])
+
+
+@app.command()
+def describe(
+    venue: Annotated[str, typer.Option(help="A venue module of agents/venues (coinbase, gemini, ...).")],
+    out: Annotated[Path, typer.Option(help="Where to write the manifest JSON.")] = Path("adapter.json"),
+    descriptor_set_out: Annotated[
+        Path, typer.Option(help="Where to write the FileDescriptorSet (.pb) of the messages it speaks.")
+    ] = Path("adapter.pb"),
+) -> None:
+    """Write the registry manifest of a shipped venue adapter (its live feed and CCXT execution adapters as
+    one manifest) and the descriptor set of the IR it speaks, ready for `registry check` / `register`."""
+    from agents.execution.ccxt_adapter import execution_adapter_class
+    from agents.feeds.live_adapter import feed_adapter_class
+    from agents.venues import venue_spec
+    from registry.contracts.reference import ir_descriptor_set
+
+    try:
+        spec = venue_spec(venue)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--venue") from None
+    feed = feed_adapter_class(spec).manifest
+    execution = execution_adapter_class(spec).manifest
+    document = {
+        "name": f"arbsphere-venue-{spec.name}",
+        "version": feed.version,
+        "venue_kind": feed.venue_kind.value,
+        "capabilities": sorted({c.value for c in (*feed.capabilities, *execution.capabilities)}),
+        "ir_range": {"min_inclusive": feed.ir_min, "max_exclusive": feed.ir_max_exclusive},
+    }
+    out.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    descriptor_set_out.write_bytes(ir_descriptor_set())
+    _emit_json({"manifest": str(out), "descriptor_set": str(descriptor_set_out), **document})
