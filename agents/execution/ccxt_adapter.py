@@ -24,11 +24,9 @@ from agents.execution.model import FillEvent as OwnFill
 from agents.execution.model import OrderEvent as OwnOrderEvent
 from agents.execution.model import OrderRequest as OwnOrder
 from agents.execution.model import OrderStatus as OwnStatus
-from agents.execution.model import Side as OwnSide
 from agents.execution.model import TimeInForce
 from agents.execution.outbox import Outbox, OutboxState
 from agents.venues.spec import VenueSpec
-from sdk.adapters.events import Side
 from sdk.adapters.execution import (
     AdapterError,
     AuthenticationFailed,
@@ -204,7 +202,7 @@ class CcxtExecutionAdapter:
             venue=order.venue,
             instrument=order.symbol,
             asset=instrument.asset,
-            side=OwnSide(order.side.value),
+            side=order.side,
             size=order.size,
             limit_price=order.limit_price,
             deadline_ms=deadline,
@@ -239,7 +237,7 @@ class CcxtExecutionAdapter:
                 venue=event.venue,
                 client_order_id=event.client_order_id,
                 symbol=event.instrument,
-                side=Side(event.side.value),
+                side=event.side,
                 price=event.price,
                 size=event.size,
                 fee=event.fee,

@@ -10,6 +10,26 @@ import enum
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from sdk.adapters.events import Side
+
+__all__ = [
+    "BPS",
+    "MAX_DECIMAL_DIGITS",
+    "MAX_ID_LENGTH",
+    "ExecutionEvent",
+    "ExecutionInputError",
+    "FillEvent",
+    "Liquidity",
+    "OrderEvent",
+    "OrderRequest",
+    "OrderStatus",
+    "Side",
+    "TimeInForce",
+    "parse_decimal",
+    "require_id",
+    "require_time_ms",
+]
+
 MAX_ID_LENGTH = 256
 MAX_DECIMAL_DIGITS = 40
 BPS = Decimal(10_000)
@@ -17,27 +37,6 @@ BPS = Decimal(10_000)
 
 class ExecutionInputError(ValueError):
     """An invalid value reached execution (bad decimal, unknown side, empty key, ...)."""
-
-
-class Side(enum.StrEnum):
-    """Direction of a trade from our account's point of view."""
-
-    BUY = "buy"
-    SELL = "sell"
-
-    @property
-    def sign(self) -> Decimal:
-        """``+1`` for a buy (asset in), ``-1`` for a sell."""
-        return Decimal(1) if self is Side.BUY else Decimal(-1)
-
-    @property
-    def opposite(self) -> Side:
-        return Side.SELL if self is Side.BUY else Side.BUY
-
-    @staticmethod
-    def of_signed(quantity: Decimal) -> Side:
-        """Side that moves the position by ``quantity`` (positive buys)."""
-        return Side.BUY if quantity > 0 else Side.SELL
 
 
 class TimeInForce(enum.StrEnum):

@@ -12,16 +12,33 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from decimal import Decimal
 
 Level = tuple[float, float]
 """One price level: ``(price, size)``."""
 
 
 class Side(enum.StrEnum):
-    """Taker side of a trade, or the side of a book level."""
+    """Direction: the taker side of a trade, the side of a book level, or an order's side from our account's
+    point of view. The one ``Side`` of the SDK, the feeds and execution (the IR's wire enum is its protobuf
+    mirror)."""
 
     BUY = "buy"
     SELL = "sell"
+
+    @property
+    def sign(self) -> Decimal:
+        """``+1`` for a buy (asset in), ``-1`` for a sell."""
+        return Decimal(1) if self is Side.BUY else Decimal(-1)
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+    @staticmethod
+    def of_signed(quantity: Decimal) -> Side:
+        """Side that moves a position by ``quantity`` (positive buys)."""
+        return Side.BUY if quantity > 0 else Side.SELL
 
 
 @dataclass(frozen=True, slots=True)
