@@ -1,7 +1,13 @@
 """The coordinator's audit sink: session events go to the governance ledger, off the round hot path.
 
 Appends are enqueued (the ledger batches and writes them on its own thread); ``flush`` waits until they
-are durable, which the coordinator does once per session, not per round.
+are durable, which the coordinator does once per session, not per round, and once more before a plan is
+sent for commit (write-ahead).
+
+Kinds: ``plan_intent`` (PLAN_COMMITTED, one per session, subject the session: sequence and members, durable
+before PlanCommit goes out) and ``plan_committed`` (PLAN_COMMITTED, one per acknowledging venue: state hash
+and plan digest). A session that cannot finish is ``session_abandoned`` (RISK_HALT, with the reason); a
+member that leaves, is dropped or evicted is ``leave`` (LEAVE, with the reason).
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ KINDS: Mapping[str, str] = {
     "join": "JOIN",
     "leave": "LEAVE",
     "session_start": "CONFIG_CHANGE",
+    "plan_intent": "PLAN_COMMITTED",
     "plan_committed": "PLAN_COMMITTED",
+    "session_abandoned": "RISK_HALT",
     "asset_abandoned": "RISK_HALT",
     "plan_refused": "RISK_HALT",
     "certificate_issued": "CERTIFICATE_ISSUED",

@@ -4,20 +4,27 @@ The servicer authenticates each stream by the SPIFFE identity in the agent's cli
 checks it against the venue the agent claims. The ``GrpcLink`` turns the session driver's requests into
 stream messages and gathers the answers with deadlines; secure aggregation runs here exactly as in the
 in-process link. No plaintext port is ever opened.
+
+Resources are bounded per stream and per identity, so one admitted agent (or one stolen certificate) cannot
+exhaust the server: a stream must send its Hello within ``first_message_timeout_s``; each identity may hold
+at most ``max_streams_per_identity`` streams (the rest are refused with RESOURCE_EXHAUSTED); the server
+admits at most ``maximum_concurrent_rpcs`` streams in all. Two streams of one identity: **the newest
+replaces the older** (the older stream is ended), so an agent restarting after a crash is never locked out
+by its own half-dead stream; a twin that keeps reconnecting only ever displaces its own venue.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent import futures
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from decimal import Decimal
+from typing import NamedTuple
 
 import grpc
 import numpy as np
@@ -38,11 +45,14 @@ from registry.identity import IdentityError, check_join
 from registry.pki.certificates import CertificateBundle
 from registry.pki.errors import PeerIdentityError
 from registry.pki.grpc_tls import RotatingServerCredentials, authorize_peer
-from registry.pki.spiffe import WorkloadRole
+from registry.pki.spiffe import SpiffeId, WorkloadRole
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 4 << 20
+FIRST_MESSAGE_TIMEOUT_S = 10.0
+MAX_STREAMS_PER_IDENTITY = 4
+MAX_CONCURRENT_RPCS = 256
 SERVER_OPTIONS: list[tuple[str, int]] = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -52,6 +62,10 @@ SERVER_OPTIONS: list[tuple[str, int]] = [
     ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
     ("grpc.http2.max_pings_without_data", 0),
 ]
+
+
+MAX_REFUSALS_KEPT = 1000
+MAX_ERROR_TEXT = 512
 
 
 @dataclass
@@ -74,9 +88,11 @@ class Hub:
         self.inbox: queue.Queue[tuple[str, cpb.AgentMessage]] = queue.Queue()
         self.reports: queue.Queue[tuple[str, cpb.ExecutionReport]] = queue.Queue()
         """Execution reports arrive at any time, so they bypass the session inbox (``ExecutionReports``)."""
-        self.refused: list[str] = []
+        self.refused: deque[str] = deque(maxlen=MAX_REFUSALS_KEPT)
+        """The latest refusals (bounded: a hostile agent can send refusable messages forever)."""
 
     def register(self, connection: Connection) -> None:
+        """Admit ``connection``; an older stream of the same identity is ended (newest wins)."""
         with self._lock:
             old = self.connections.get(connection.venue_id)
             if old is not None:
@@ -84,6 +100,39 @@ class Hub:
                 old.outbox.put(None)
             self.connections[connection.venue_id] = connection
             self._lock.notify_all()
+
+    def is_current(self, connection: Connection) -> bool:
+        with self._lock:
+            return self.connections.get(connection.venue_id) is connection
+
+    def evict(self, venue_id: str, reason: str) -> bool:
+        """End ``venue_id``'s stream (it may reconnect and join a later session); False if not connected."""
+        with self._lock:
+            connection = self.connections.pop(venue_id, None)
+            if connection is None:
+                return False
+            connection.alive = False
+            connection.outbox.put(
+                cpb.CoordinatorMessage(error=cpb.ErrorReply(code="EVICTED", message=reason))
+            )
+            connection.outbox.put(None)
+            self._lock.notify_all()
+        log.warning("evicted %s: %s", venue_id, reason)
+        return True
+
+    def refuse_leftovers(self) -> int:
+        """Refuse every message still queued from an earlier session (it can only be stale now), so a
+        new session starts from an empty inbox and the senders learn why they were not heard."""
+        count = 0
+        while True:
+            try:
+                venue, message = self.inbox.get_nowait()
+            except queue.Empty:
+                return count
+            count += 1
+            body = message.WhichOneof("body")
+            if body != "error":
+                self.error(venue, "STALE", f"{body} message from an earlier session", body or "")
 
     def disconnect(self, connection: Connection) -> None:
         with self._lock:
@@ -116,6 +165,7 @@ class Hub:
         return True
 
     def error(self, venue_id: str, code: str, message: str, field_name: str = "") -> None:
+        message = message[:MAX_ERROR_TEXT]
         log.warning("refused message from %s: %s: %s", venue_id, code, message)
         self.refused.append(f"{venue_id}: {code}: {message}")
         self.send(
@@ -125,11 +175,77 @@ class Hub:
 
 
 class CoordinatorServicer(cpb_grpc.CoordinatorServicer):
-    def __init__(self, hub: Hub, region: str, trusted_issuers: Collection[str] = ()) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        region: str,
+        trusted_issuers: Collection[str] = (),
+        *,
+        first_message_timeout_s: float = FIRST_MESSAGE_TIMEOUT_S,
+        max_streams_per_identity: int = MAX_STREAMS_PER_IDENTITY,
+        latency_bounds_ms: tuple[int, int] | None = None,
+    ) -> None:
         self.hub = hub
         self.region = region
         self.trusted_issuers = tuple(trusted_issuers)
         """Registry DIDs whose credentials admit an agent; empty means certificates alone decide."""
+        self.first_message_timeout_s = first_message_timeout_s
+        self.max_streams_per_identity = max_streams_per_identity
+        self.latency_bounds_ms = latency_bounds_ms
+        """Operator floor and ceiling for the latency budget an agent declares (None: taken as declared)."""
+        self._streams: dict[str, int] = {}
+        self._streams_lock = threading.Lock()
+        self.refused_streams = 0
+
+    def _admit(self, name: str) -> bool:
+        with self._streams_lock:
+            count = self._streams.get(name, 0)
+            if count >= self.max_streams_per_identity:
+                self.refused_streams += 1
+                return False
+            self._streams[name] = count + 1
+            return True
+
+    def _release(self, name: str) -> None:
+        with self._streams_lock:
+            count = self._streams.get(name, 0) - 1
+            if count > 0:
+                self._streams[name] = count
+            else:
+                self._streams.pop(name, None)
+
+    def streams(self) -> dict[str, int]:
+        with self._streams_lock:
+            return dict(self._streams)
+
+    def _first_message(
+        self, request_iterator: Iterator[cpb.AgentMessage], context: grpc.ServicerContext
+    ) -> cpb.AgentMessage | None:
+        """The stream's first message, or abort with DEADLINE_EXCEEDED: a silent stream holds a worker."""
+        box: queue.Queue[cpb.AgentMessage | None] = queue.Queue(maxsize=1)
+
+        def pull() -> None:
+            try:
+                box.put(next(request_iterator))
+            except (StopIteration, grpc.RpcError, ValueError):
+                box.put(None)
+
+        threading.Thread(target=pull, daemon=True, name="first-message").start()
+        try:
+            return box.get(timeout=self.first_message_timeout_s)
+        except queue.Empty:
+            context.abort(
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                f"no Hello within {self.first_message_timeout_s:g} s of opening the stream",
+            )
+        raise AssertionError("unreachable: context.abort raises")  # pragma: no cover
+
+    def _clamped(self, info: VenueInfo) -> VenueInfo:
+        if self.latency_bounds_ms is None:
+            return info
+        floor, ceiling = self.latency_bounds_ms
+        budget = min(max(info.latency_budget_ms, floor), ceiling)
+        return info if budget == info.latency_budget_ms else replace(info, latency_budget_ms=budget)
 
     def RoundStream(  # noqa: N802 (gRPC method name)
         self, request_iterator: Iterator[cpb.AgentMessage], context: grpc.ServicerContext
@@ -138,9 +254,25 @@ class CoordinatorServicer(cpb_grpc.CoordinatorServicer):
             identity = authorize_peer(context.auth_context(), region=self.region, roles={WorkloadRole.AGENT})
         except PeerIdentityError as exc:
             context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
+        name = identity.name or ""
+        if not self._admit(name):
+            context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{identity.uri} already holds {self.max_streams_per_identity} streams",
+            )
         try:
-            first = next(request_iterator)
-        except StopIteration:
+            yield from self._serve_stream(identity, request_iterator, context)
+        finally:
+            self._release(name)
+
+    def _serve_stream(
+        self,
+        identity: SpiffeId,
+        request_iterator: Iterator[cpb.AgentMessage],
+        context: grpc.ServicerContext,
+    ) -> Iterator[cpb.CoordinatorMessage]:
+        first = self._first_message(request_iterator, context)
+        if first is None:
             return
         if first.WhichOneof("body") != "hello":
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message on the stream must be Hello")
@@ -153,7 +285,7 @@ class CoordinatorServicer(cpb_grpc.CoordinatorServicer):
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"Hello.venue_id {info.venue_id!r} does not match the certificate identity {identity.uri}",
             )
-        connection = Connection(info.venue_id, info, int(first.hello.last_sequence))
+        connection = Connection(info.venue_id, self._clamped(info), int(first.hello.last_sequence))
         if self.trusted_issuers:
             try:
                 verified = check_join(
@@ -188,19 +320,29 @@ class CoordinatorServicer(cpb_grpc.CoordinatorServicer):
     def _read(self, connection: Connection, request_iterator: Iterator[cpb.AgentMessage]) -> None:
         try:
             for message in request_iterator:
+                if not connection.alive:
+                    break  # replaced or evicted: a stream that is not current delivers nothing
                 if message.WhichOneof("body") == "execution_report":
                     self.hub.reports.put((connection.venue_id, message.execution_report))
                 else:
                     self.hub.inbox.put((connection.venue_id, message))
-        except grpc.RpcError:
+        except (grpc.RpcError, ValueError):
             pass
         finally:
             self.hub.disconnect(connection)
             connection.outbox.put(None)
 
 
+class SessionAbandoned(SessionError):
+    """Secure aggregation cannot go on (too few members left to mask safely): the session ends here."""
+
+
 class GrpcLink:
-    """``AgentLink`` over the hub: the session driver's requests as stream messages, with deadlines."""
+    """``AgentLink`` over the hub: the session driver's requests as stream messages, with deadlines.
+
+    Every reply is checked (``wire``) before it reaches the session: a member whose session key is
+    malformed is left out of the key directory, a member that stays silent is listed in ``silent`` (the
+    service evicts it), and a round that cannot be completed raises ``SessionAbandoned``."""
 
     def __init__(self, hub: Hub, *, round_timeout_s: float = 2.0, reply_timeout_s: float = 5.0) -> None:
         self.hub = hub
@@ -210,6 +352,16 @@ class GrpcLink:
         self._assets: tuple[str, ...] = ()
         self._session = ""
         self._length = 0
+        self.silent: set[str] = set()
+        """Members of the current session that never answered its start (no session key in time)."""
+        self.refused: dict[str, str] = {}
+        """Members of the current session left out for a malformed message, with the reason."""
+        self.missed: dict[str, None] = {}
+
+    def dropped(self) -> tuple[str, ...]:
+        """Members of the current session that missed a round's deadline (secure aggregation went on
+        without them), in the order they were dropped."""
+        return tuple(self.missed)
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -254,6 +406,11 @@ class GrpcLink:
         self._session = session_id
         self._assets = tuple(assets)
         self._length = Layout(len(assets)).size
+        self._aggregator = None
+        self.silent = set()
+        self.refused = {}
+        self.missed = {}
+        self.hub.refuse_leftovers()
         start = cpb.CoordinatorMessage(
             session_start=cpb.SessionStart(
                 session_id=session_id, assets=list(assets), members=list(members), cold=cold
@@ -263,7 +420,9 @@ class GrpcLink:
         mids: dict[str, dict[str, float]] = {}
         sent_to: dict[str, Connection] = {}
         deadline = time.monotonic() + self.reply_timeout_s
-        while set(members) - set(keys) and time.monotonic() < deadline:
+        while set(members) - set(keys) - set(self.refused) and time.monotonic() < deadline:
+            if not (set(members) - set(keys) - set(self.refused)) & set(self.hub.connected()):
+                break  # everyone still missing is gone: waiting longer cannot help
             # (Re)send to members whose current connection has not had it: an agent that renewed its
             # certificate between sessions is back on a new connection and must not be left out.
             for venue, connection in self.hub.connected().items():
@@ -275,20 +434,33 @@ class GrpcLink:
                 continue
             venue, message = item
             if message.WhichOneof("body") == "session_key" and message.session_key.session_id == session_id:
-                keys[venue] = bytes(message.session_key.x25519_public_key)
-                reported = list(message.session_key.reference_prices)
-                if len(reported) == len(assets):
-                    mids[venue] = {
-                        a: float(p)
-                        for a, p in zip(assets, reported, strict=True)
-                        if math.isfinite(p) and p > 0
-                    }
+                if venue not in members or venue in keys or venue in self.refused:
+                    self.hub.error(venue, "UNEXPECTED", f"no session key expected for {session_id!r}")
+                    continue
+                try:
+                    key = wire.x25519_key(
+                        message.session_key.x25519_public_key, "SessionKey.x25519_public_key"
+                    )
+                    reported = wire.session_mids(list(message.session_key.reference_prices), assets)
+                except EnergiBridgeError as exc:
+                    # One member's bad key must not reach the directory: every peer would fail on it.
+                    self.refused[venue] = str(exc)
+                    self.hub.error(venue, "REFUSED", str(exc), "session_key")
+                    continue
+                keys[venue] = key
+                if reported:
+                    mids[venue] = reported
             else:
                 self._unexpected(venue, message)
+        self.silent = set(members) - set(keys) - set(self.refused)
         directory = {v: keys[v] for v in sorted(keys) if v in members}
+        left_out = sorted(set(members) - set(directory))
+        if left_out:
+            self.finish(session_id, left_out, "left out: no valid session key in time")
         if len(directory) < 2:
-            raise SessionError(
-                f"session {session_id}: only {sorted(directory)} of {sorted(members)} sent a session key"
+            raise SessionAbandoned(
+                f"session {session_id}: only {sorted(directory)} of {sorted(members)} sent a valid "
+                "session key"
             )
         announcement = cpb.CoordinatorMessage(
             keys=cpb.KeyDirectory(
@@ -342,7 +514,9 @@ class GrpcLink:
                     continue
                 contribution = message.contribution
                 if contribution.session_id != self._session:
-                    self.hub.error(venue, "WRONG_SESSION", f"contribution for {contribution.session_id!r}")
+                    self.hub.error(
+                        venue, "WRONG_SESSION", f"contribution for {contribution.session_id[:80]!r}"
+                    )
                     continue
                 try:
                     words = wire.words_from(contribution, self._length)
@@ -351,8 +525,14 @@ class GrpcLink:
                     self.hub.error(venue, "REFUSED", str(exc))
             if isinstance(outcome, AggregateResult):
                 return Gathered(total=np.array(outcome.total), responders=frozenset(outcome.participants))
+            if outcome is None:
+                raise SessionAbandoned(f"session {self._session} round {round_id}: no outcome")
+            self.missed.update(dict.fromkeys(outcome.dropped))
             if not isinstance(outcome, RetryWith):
-                raise RuntimeError(f"secure aggregation abandoned: {outcome}")
+                raise SessionAbandoned(
+                    f"session {self._session} round {round_id}: secure aggregation abandoned: "
+                    f"{outcome.reason}; missing {list(outcome.dropped)}"
+                )
             log.warning(
                 "round %s: %s missed the deadline; re-aggregating among %d",
                 round_id,
@@ -399,8 +579,16 @@ class GrpcLink:
         message = reply.get(assignment.venue_id)
         if message is None or message.adjust_reply.asset != assignment.asset:
             return False, 0.0
-        cost = message.adjust_reply.cost_delta
-        return bool(message.adjust_reply.accepted) and np.isfinite(cost), float(cost)
+        if not message.adjust_reply.accepted:
+            return False, 0.0
+        try:
+            cost = wire.bounded_float(
+                message.adjust_reply.cost_delta, "AdjustReply.cost_delta", -wire.COST_BOUND, wire.COST_BOUND
+            )
+        except EnergiBridgeError as exc:
+            self.hub.error(assignment.venue_id, "REFUSED", str(exc), "adjust_reply")
+            return False, 0.0
+        return True, cost
 
     def abandon(self, venue_id: str, asset: str) -> None:
         self.hub.send(
@@ -423,7 +611,12 @@ class GrpcLink:
         acks = []
         for venue, message in sorted(replies.items()):
             ack = message.ack
-            if ack.empty or ack.sequence != sequence:
+            if ack.empty or ack.sequence != sequence or ack.session_id != session_id:
+                continue
+            if len(ack.state_hash) != 32 or len(ack.plan_digest) != 32:
+                self.hub.error(
+                    venue, "REFUSED", "PlanAck: state_hash and plan_digest must be 32 bytes", "ack"
+                )
                 continue
             acks.append(CommitAck(venue, int(ack.sequence), bytes(ack.state_hash), bytes(ack.plan_digest)))
         return acks
@@ -448,6 +641,8 @@ _STATUS_NAMES = {
 }
 MAX_REPORT_TEXT = 256
 MAX_REPORT_COUNT = 1_000_000
+MAX_UNIX_MS = 1 << 53
+MAX_PLANS_KEPT = 10_000
 
 
 def _report_text(value: str, field_name: str, *, limit: int = MAX_REPORT_TEXT) -> str:
@@ -457,15 +652,21 @@ def _report_text(value: str, field_name: str, *, limit: int = MAX_REPORT_TEXT) -
 
 
 def report_payload(venue_id: str, report: cpb.ExecutionReport) -> dict[str, object]:
-    """Validate an agent's ExecutionReport; returns its ledger payload (errors name the field)."""
+    """Validate an agent's ExecutionReport; returns its ledger payload (errors name the field).
+
+    Every number is bounded before it is used: ``pnl_vs_plan_quote`` by length, digits, exponent and range
+    (``wire.PNL_BOUNDS``) before it is formatted, so a 9-character ``1e999999999`` is refused in
+    microseconds instead of becoming a billion-character string."""
     where = "ExecutionReport"
     if report.venue_id != venue_id:
         raise IrValidationError(
             f"{where}.venue_id", f"expected {venue_id!r} (the stream's identity), got {report.venue_id!r:.80}"
         )
     session = _report_text(report.session_id, f"{where}.session_id")
-    if report.sequence < 1:
-        raise IrValidationError(f"{where}.sequence", f"expected >= 1, got {report.sequence}")
+    if not 1 <= report.sequence <= wire.MAX_SEQUENCE:
+        raise IrValidationError(
+            f"{where}.sequence", f"expected 1..{wire.MAX_SEQUENCE}, got {report.sequence}"
+        )
     if len(report.plan_digest) != 32:
         raise IrValidationError(f"{where}.plan_digest", f"expected 32 bytes, got {len(report.plan_digest)}")
     status = _STATUS_NAMES.get(report.status)
@@ -473,15 +674,7 @@ def report_payload(venue_id: str, report: cpb.ExecutionReport) -> dict[str, obje
         raise IrValidationError(
             f"{where}.status", f"expected one of {sorted(_STATUS_NAMES.values())}, got {report.status}"
         )
-    text = _report_text(report.pnl_vs_plan_quote, f"{where}.pnl_vs_plan_quote", limit=64)
-    try:
-        pnl = Decimal(text)
-    except ArithmeticError:
-        raise IrValidationError(
-            f"{where}.pnl_vs_plan_quote", f"expected a decimal string, got {text!r}"
-        ) from None
-    if not pnl.is_finite():
-        raise IrValidationError(f"{where}.pnl_vs_plan_quote", f"must be finite, got {text!r}")
+    pnl = wire.bounded_decimal(report.pnl_vs_plan_quote, f"{where}.pnl_vs_plan_quote", wire.PNL_BOUNDS)
     for name in ("fill_count", "legs", "legs_short"):
         if getattr(report, name) > MAX_REPORT_COUNT:
             raise IrValidationError(
@@ -497,9 +690,9 @@ def report_payload(venue_id: str, report: cpb.ExecutionReport) -> dict[str, obje
             f"{where}.risk_gates", f"expected at most 32 gates, got {len(report.risk_gates)}"
         )
     gates = [_report_text(g, f"{where}.risk_gates[{i}]", limit=64) for i, g in enumerate(report.risk_gates)]
-    if report.completed_unix_ms < 0:
+    if not 0 <= report.completed_unix_ms <= MAX_UNIX_MS:
         raise IrValidationError(
-            f"{where}.completed_unix_ms", f"expected >= 0, got {report.completed_unix_ms}"
+            f"{where}.completed_unix_ms", f"expected 0..{MAX_UNIX_MS}, got {report.completed_unix_ms}"
         )
     return {
         "session": session,
@@ -515,55 +708,90 @@ def report_payload(venue_id: str, report: cpb.ExecutionReport) -> dict[str, obje
     }
 
 
-class ExecutionReports:
-    """Agents' execution reports onto the audit sink: validated, matched to a plan this coordinator
-    committed, recorded once each (EXECUTION_REPORT, plus LEG_OUT when a residual was left unhedged).
-    A malformed or unmatched report is refused back to its agent and the coordinator carries on."""
+class CommittedPlan(NamedTuple):
+    """What the coordinator knows of one venue's committed plan: its session and, once acknowledged,
+    its digest (None: committed before a restart and never acknowledged, so the first report names it)."""
 
-    def __init__(self, hub: Hub, audit: AuditSink) -> None:
+    session_id: str
+    plan_digest: bytes | None
+
+
+class ExecutionReports:
+    """Agents' execution reports onto the audit sink: matched to a plan this coordinator committed *before
+    anything else is read from them*, validated, recorded once each (EXECUTION_REPORT, plus LEG_OUT when a
+    residual was left unhedged). A malformed or unmatched report is refused back to its agent and the
+    coordinator carries on. Memory is bounded: only the last ``keep`` plans are remembered."""
+
+    def __init__(self, hub: Hub, audit: AuditSink, *, keep: int = MAX_PLANS_KEPT) -> None:
         self.hub = hub
         self.audit = audit
-        self.committed: dict[tuple[str, int], tuple[str, bytes]] = {}
+        self.keep = keep
+        self.committed: dict[tuple[str, int], CommittedPlan] = {}
         self.recorded: set[tuple[str, int]] = set()
         self.refused = 0
 
     def expect(self, session_id: str, acks: Sequence[CommitAck]) -> None:
         for ack in acks:
-            self.committed[(ack.venue_id, ack.sequence)] = (session_id, ack.plan_digest)
+            self.committed[(ack.venue_id, ack.sequence)] = CommittedPlan(session_id, ack.plan_digest)
+        self._prune()
+
+    def expect_unacknowledged(self, session_id: str, sequence: int, venues: Collection[str]) -> None:
+        """Plans whose commit went out but whose acknowledgement never came back (a restart in between)."""
+        for venue in venues:
+            self.committed.setdefault((venue, sequence), CommittedPlan(session_id, None))
+        self._prune()
+
+    def _prune(self) -> None:
+        if len(self.committed) <= self.keep:
+            return
+        for key in sorted(self.committed, key=lambda k: k[1])[: len(self.committed) - self.keep]:
+            del self.committed[key]
+            self.recorded.discard(key)
 
     def outstanding(self) -> set[tuple[str, int]]:
         """Committed plans of still-connected agents without a report yet."""
         live = set(self.hub.connected())
         return {key for key in self.committed if key not in self.recorded and key[0] in live}
 
-    def drain(self, timeout_s: float = 0.0) -> int:
-        """Record every report that arrived; wait up to ``timeout_s`` for the outstanding ones."""
+    def drain(self, timeout_s: float = 0.0, *, until: Collection[tuple[str, int]] | None = None) -> int:
+        """Record every report that arrived; wait up to ``timeout_s`` for the outstanding ones (of
+        ``until``, when given: the plans of the session just committed)."""
         deadline = time.monotonic() + timeout_s
         count = 0
+
+        def waiting() -> bool:
+            pending = self.outstanding()
+            return bool(pending if until is None else pending & set(until))
+
         while True:
             try:
                 remaining = deadline - time.monotonic()
-                if remaining > 0 and self.outstanding():
+                if remaining > 0 and waiting():
                     venue, report = self.hub.reports.get(timeout=min(remaining, 0.05))
                 else:
                     venue, report = self.hub.reports.get_nowait()
             except queue.Empty:
-                if time.monotonic() >= deadline or not self.outstanding():
+                if time.monotonic() >= deadline or not waiting():
                     return count
                 continue
             count += self._record(venue, report)
 
     def _record(self, venue: str, report: cpb.ExecutionReport) -> int:
+        key = (venue, int(report.sequence))
         try:
-            payload = report_payload(venue, report)
-            key = (venue, int(report.sequence))
+            # Matched first: a report for no plan of ours is refused before any of its fields is parsed.
             expected = self.committed.get(key)
-            if expected is None or expected != (report.session_id, bytes(report.plan_digest)):
+            if (
+                expected is None
+                or expected.session_id != report.session_id
+                or (expected.plan_digest is not None and expected.plan_digest != bytes(report.plan_digest))
+            ):
                 raise IrValidationError(
                     "ExecutionReport.plan_digest",
                     f"no plan {report.sequence} of session {report.session_id!r:.80} with this digest was "
                     f"committed for {venue}",
                 )
+            payload = report_payload(venue, report)
         except EnergiBridgeError as exc:
             self.refused += 1
             self.hub.error(venue, "REFUSED", str(exc), "execution_report")
@@ -583,6 +811,7 @@ class RunningServer:
     port: int
     hub: Hub
     credentials: RotatingServerCredentials
+    servicer: CoordinatorServicer
 
     def stop(self, grace: float = 1.0) -> None:
         self.server.stop(grace).wait()
@@ -594,19 +823,37 @@ def serve(
     region: str,
     host: str = "127.0.0.1",
     port: int = 0,
-    max_workers: int = 64,
     trusted_issuers: Collection[str] = (),
+    maximum_concurrent_rpcs: int = MAX_CONCURRENT_RPCS,
+    max_streams_per_identity: int = MAX_STREAMS_PER_IDENTITY,
+    first_message_timeout_s: float = FIRST_MESSAGE_TIMEOUT_S,
+    latency_bounds_ms: tuple[int, int] | None = None,
 ) -> RunningServer:
-    """Start the coordinator's mTLS gRPC server (there is no plaintext variant)."""
+    """Start the coordinator's mTLS gRPC server (there is no plaintext variant).
+
+    Each stream holds one worker for its life, so the pool is sized to ``maximum_concurrent_rpcs`` (plus
+    headroom) and gRPC refuses streams beyond it with RESOURCE_EXHAUSTED instead of queueing them."""
     hub = Hub()
     credentials = RotatingServerCredentials(bundle)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=SERVER_OPTIONS)
-    cpb_grpc.add_CoordinatorServicer_to_server(CoordinatorServicer(hub, region, trusted_issuers), server)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=maximum_concurrent_rpcs + 8),
+        options=SERVER_OPTIONS,
+        maximum_concurrent_rpcs=maximum_concurrent_rpcs,
+    )
+    servicer = CoordinatorServicer(
+        hub,
+        region,
+        trusted_issuers,
+        first_message_timeout_s=first_message_timeout_s,
+        max_streams_per_identity=max_streams_per_identity,
+        latency_bounds_ms=latency_bounds_ms,
+    )
+    cpb_grpc.add_CoordinatorServicer_to_server(servicer, server)
     bound = server.add_secure_port(f"{host}:{port}", credentials.credentials)
     if bound == 0:
         raise OSError(f"could not bind {host}:{port}")
     server.start()
-    return RunningServer(server=server, port=bound, hub=hub, credentials=credentials)
+    return RunningServer(server=server, port=bound, hub=hub, credentials=credentials, servicer=servicer)
 
 
 def venues_of(hub: Hub) -> Mapping[str, VenueInfo]:

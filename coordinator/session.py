@@ -68,6 +68,12 @@ class AuditSink(Protocol):
     def record(self, kind: str, actor: str, payload: Mapping[str, object]) -> None: ...
 
 
+class DurableAuditSink(AuditSink, Protocol):
+    def flush(self) -> None:
+        """Return once everything recorded so far is durable."""
+        ...
+
+
 @dataclass
 class SessionResult:
     session_id: str
@@ -101,9 +107,15 @@ class SessionDriver:
         strategy: str = "price",
         audit: AuditSink | None = None,
         on_round: Callable[[RoundSummary], None] | None = None,
+        latency_bounds_ms: tuple[int, int] | None = None,
     ) -> None:
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {sorted(STRATEGIES)}, got {strategy!r}")
+        if latency_bounds_ms is not None and not 0 < latency_bounds_ms[0] <= latency_bounds_ms[1]:
+            raise ValueError(f"latency_bounds_ms: expected 0 < floor <= ceiling, got {latency_bounds_ms}")
+        self.latency_bounds_ms = latency_bounds_ms
+        """Operator floor and ceiling of the session deadline: no member's declared budget can make it
+        shorter than the floor (a 1 ms budget would veto every commit) or longer than the ceiling."""
         self.link = link
         self.venues = dict(venues)
         self.config = config or AdmmConfig()
@@ -130,6 +142,14 @@ class SessionDriver:
             )
         return scales
 
+    def session_budget_s(self) -> float:
+        """The tightest member's latency budget, clamped to the operator's floor and ceiling."""
+        budget_ms = min(v.latency_budget_ms for v in self.venues.values())
+        if self.latency_bounds_ms is not None:
+            floor, ceiling = self.latency_bounds_ms
+            budget_ms = min(max(budget_ms, floor), ceiling)
+        return budget_ms / 1e3
+
     def run(
         self, session_id: str | None = None, deadline_s: float | None = None, *, cold: bool = False
     ) -> SessionResult:
@@ -140,11 +160,7 @@ class SessionDriver:
         started = time.perf_counter()
         self._session_count += 1
         sid = session_id or f"session-{self._session_count}"
-        budget = (
-            deadline_s
-            if deadline_s is not None
-            else min(v.latency_budget_ms for v in self.venues.values()) / 1e3
-        )
+        budget = deadline_s if deadline_s is not None else self.session_budget_s()
         assets = self.assets()
         mids = self.link.start(sid, assets, sorted(self.venues), cold=cold)
         for venue, reported in mids.items():
@@ -178,6 +194,14 @@ class SessionDriver:
         acks: list[CommitAck] = []
         if committed:
             self.sequence += 1
+            # Write-ahead: the plan is durable on the ledger before any agent can execute it, so a
+            # coordinator killed between commit and acknowledgement loses no executed plan.
+            self._record(
+                "plan_intent",
+                sid,
+                {"session": sid, "sequence": self.sequence, "members": list(members), "profit": profit},
+            )
+            self._durable()
             acks = self.link.commit(sid, self.sequence, members)
             for ack in acks:
                 self._record(
@@ -224,6 +248,8 @@ class SessionDriver:
         abandoned: list[str] = []
         for i, asset in enumerate(assets):
             lots = {v: self.venues[v].lot_sizes[asset] for v in members if asset in self.venues[v].lot_sizes}
+            if not lots:
+                continue  # only dropped members traded it: nobody left holds a plan in it
             residual = -exact_sum(float(sums[i]), lot_quantum(lots.values()))
             if residual == 0:
                 continue
@@ -250,3 +276,8 @@ class SessionDriver:
     def _record(self, kind: str, actor: str, payload: Mapping[str, object]) -> None:
         if self.audit is not None:
             self.audit.record(kind, actor, payload)
+
+    def _durable(self) -> None:
+        flush = getattr(self.audit, "flush", None)
+        if callable(flush):
+            flush()

@@ -1,11 +1,13 @@
-"""`arbsphere coordinator serve`: run a region's coordinator (mTLS gRPC only) and its sessions."""
+"""`arbsphere coordinator serve`: run a region's coordinator (mTLS gRPC only) and its sessions.
+
+The command only parses arguments; ``coordinator.service.CoordinatorService`` is the running coordinator.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -22,21 +24,15 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Regional coordinator.", no_args_is_help=True)
 
 
-def _emit(event: str, **fields: object) -> None:
-    print(json.dumps({"event": event, **fields}, sort_keys=True), flush=True)
+def _emit(event: dict[str, object]) -> None:
+    print(json.dumps(event, sort_keys=True), flush=True)
 
 
 def load_or_create_log_key(path: Path, name: str) -> NoteSigner:
     """The ledger's signing key: loaded from ``path``, or generated from the OS CSPRNG and saved 0600."""
-    from registry.ledger import NoteSigner
-    from registry.pki.store import write_secret_file
+    from coordinator.service import load_or_create_log_key as load
 
-    if path.exists():
-        return NoteSigner.parse(path.read_text())
-    signer = NoteSigner.generate(name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_secret_file(path, signer.to_skey().encode())
-    return signer
+    return load(path, name)
 
 
 @app.command("serve")
@@ -48,11 +44,22 @@ def serve_command(
     port: Annotated[int, typer.Option(help="Listen port; 0 picks a free one (see --port-file).")] = 0,
     port_file: Annotated[Path | None, typer.Option(help="Write the bound port here.")] = None,
     expect: Annotated[int, typer.Option(help="Agents to wait for before the first session.")] = 2,
-    sessions: Annotated[int, typer.Option(help="Sessions to run, then exit (0: run until stopped).")] = 1,
+    sessions: Annotated[
+        int,
+        typer.Option(
+            help="Sessions to complete, then exit (0: run until stopped; abandoned ones don't count)."
+        ),
+    ] = 1,
     interval: Annotated[float, typer.Option(help="Seconds between sessions.")] = 0.5,
-    join_timeout: Annotated[float, typer.Option(help="Seconds to wait for the agents.")] = 60.0,
+    join_timeout: Annotated[
+        float,
+        typer.Option(help="Seconds to wait for the agents before going on with a quorum (or waiting again)."),
+    ] = 60.0,
     strategy: Annotated[str, typer.Option(help=f"One of {list(STRATEGY_NAMES)}.")] = "price",
     round_timeout: Annotated[float, typer.Option(help="Deadline of one aggregation (s).")] = 2.0,
+    reply_timeout: Annotated[
+        float, typer.Option(help="Deadline of a session key, adjustment or commit reply (s).")
+    ] = 5.0,
     ledger_url: Annotated[str, typer.Option(help="SQLAlchemy URL of the governance ledger.")] = (
         "sqlite:///var/ledger.sqlite"
     ),
@@ -69,6 +76,21 @@ def serve_command(
             help="Registry did:key whose credentials admit agents (repeatable); none: certificates only."
         ),
     ] = None,
+    latency_floor_ms: Annotated[
+        int, typer.Option(help="Shortest session deadline, whatever budget an agent declares (ms).")
+    ] = 250,
+    latency_ceiling_ms: Annotated[
+        int, typer.Option(help="Longest session deadline, whatever budget an agent declares (ms).")
+    ] = 60_000,
+    first_message_timeout: Annotated[
+        float, typer.Option(help="Seconds a new stream has to send its Hello before it is closed.")
+    ] = 10.0,
+    max_streams_per_identity: Annotated[
+        int, typer.Option(help="Concurrent streams one agent identity may hold (more are refused).")
+    ] = 4,
+    max_concurrent_rpcs: Annotated[
+        int, typer.Option(help="Concurrent streams the server admits in all (more are refused).")
+    ] = 256,
 ) -> None:
     """Serve agents over mutual TLS, run federated sessions and record them on the ledger."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
@@ -76,87 +98,34 @@ def serve_command(
         raise typer.BadParameter(
             f"expected one of {list(STRATEGY_NAMES)}, got {strategy!r}", param_hint="--strategy"
         )
-    from coordinator.audit import LedgerAudit
-    from coordinator.grpc_server import ExecutionReports, GrpcLink, last_sequence, serve, venues_of
-    from coordinator.session import SessionDriver
-    from energibridge.protocol.messages import RoundSummary
-    from registry.ledger import Ed25519Signer, Ledger
-    from registry.pki import read_bundle
+    from coordinator.service import CoordinatorService, CoordinatorSettings
 
-    if ledger_url.startswith("sqlite:///"):
-        Path(ledger_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    bundle = read_bundle(cert_dir)
-    ledger = Ledger.open(ledger_url, load_or_create_log_key(log_key_file, f"arbsphere.{region}.log"))
-    audit = LedgerAudit(ledger, Ed25519Signer.generate())
-    server = serve(bundle, region=region, host=host, port=port, trusted_issuers=tuple(trusted_issuer or ()))
-    if port_file is not None:
-        port_file.write_text(str(server.port))
-    _emit("listening", host=host, port=server.port, region=region)
+    settings = CoordinatorSettings(
+        cert_dir=cert_dir,
+        region=region,
+        host=host,
+        port=port,
+        port_file=port_file,
+        expect=expect,
+        sessions=sessions,
+        interval=interval,
+        join_timeout=join_timeout,
+        strategy=strategy,
+        round_timeout=round_timeout,
+        reply_timeout=reply_timeout,
+        ledger_url=ledger_url,
+        log_key_file=log_key_file,
+        progress=progress,
+        report_timeout=report_timeout,
+        trusted_issuers=tuple(trusted_issuer or ()),
+        latency_floor_ms=latency_floor_ms,
+        latency_ceiling_ms=latency_ceiling_ms,
+        first_message_timeout=first_message_timeout,
+        max_streams_per_identity=max_streams_per_identity,
+        max_concurrent_rpcs=max_concurrent_rpcs,
+    )
     try:
-        server.hub.wait_for(expect, join_timeout)
-        for venue, connection in sorted(server.hub.connected().items()):
-            audit.record(
-                "join",
-                venue,
-                {
-                    "region": region,
-                    "agent_did": connection.agent_did,
-                    "credential_id": connection.credential_id,
-                },
-            )
-
-        def on_round(summary: RoundSummary) -> None:
-            if progress:
-                _emit(
-                    "round",
-                    round=summary.round_id,
-                    responders=summary.responders,
-                    imbalance_lots=round(summary.max_imbalance_lots, 6),
-                    gap=round(summary.gap, 6),
-                    profit=round(summary.profit, 6),
-                )
-
-        driver = SessionDriver(
-            GrpcLink(server.hub, round_timeout_s=round_timeout),
-            venues_of(server.hub),
-            strategy=strategy,
-            audit=audit,
-            on_round=on_round,
-        )
-        driver.sequence = last_sequence(server.hub)
-        reports = ExecutionReports(server.hub, audit)
-        count = 0
-        while sessions == 0 or count < sessions:
-            driver.venues = dict(venues_of(server.hub))
-            if len(driver.venues) < 2:
-                server.hub.wait_for(2, join_timeout)
-                continue
-            driver.sequence = max(driver.sequence, last_sequence(server.hub))
-            result = driver.run(f"{region}-{int(time.time() * 1000)}-{count + 1}")
-            reports.expect(result.session_id, result.acks)
-            recorded = reports.drain(report_timeout)
-            audit.flush()
-            checkpoint = ledger.checkpoint()
-            _emit(
-                "session",
-                session=result.session_id,
-                strategy=result.strategy,
-                rounds=result.rounds,
-                converged=result.converged,
-                profit=result.profit,
-                elapsed_ms=round(result.elapsed_s * 1e3, 2),
-                participants=list(result.participants),
-                dropped=list(result.dropped),
-                sequence=result.sequence,
-                committed=[a.venue_id for a in result.acks],
-                execution_reports=recorded,
-                ledger_size=checkpoint.size,
-                ledger_root=checkpoint.root_hash.hex(),
-            )
-            count += 1
-            if sessions == 0 or count < sessions:
-                time.sleep(interval)
-        _emit("checkpoint", note=ledger.checkpoint().note)
-    finally:
-        server.stop()
-        ledger.close()
+        settings.check()
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    raise typer.Exit(CoordinatorService(settings, _emit).run())

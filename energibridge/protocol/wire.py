@@ -2,15 +2,22 @@
 
 Every value that arrives from the network passes through here before it reaches a core: non-finite
 numbers, misaligned vectors, bad decimals and unknown IR majors are refused with the field named.
+
+Numbers an agent sends are bounded *before any arithmetic*: a decimal string is checked for length,
+characters, digit count, exponent and range before it is formatted, quantized or compared with anything
+else, so ``"1e999999999"`` or ``"1e-999999"`` costs a length check, never a billion-digit string or a
+``decimal.Overflow`` deep in a core. Floats have ranges, keys their exact length, sequences a ceiling.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 import numpy as np
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from energibridge.errors import IrValidationError
 from energibridge.protocol.contribution import FloatArray
@@ -22,6 +29,39 @@ from energibridge.version import CURRENT, IrVersion, negotiate
 
 MAX_ASSETS = 1024
 MAX_WORDS = 2 * MAX_ASSETS + 2
+MAX_NAME_CHARS = 64
+"""Asset names and session ids an agent sends back: printable ASCII, at most this long."""
+MAX_SEQUENCE = 1 << 53
+"""Plan sequences (a coordinator commits one per session: 2^53 sessions outlast any deployment). An agent
+claiming more could otherwise push the region's sequence past uint64 with one Hello."""
+MAX_LATENCY_BUDGET_MS = 3_600_000
+PRICE_RANGE = (1e-12, 1e12)
+"""Reference mids, in quote per unit: anything outside is a unit error or an attack, never a market."""
+COST_BOUND = 1e12
+"""Largest |quote amount| an agent may report (cost deltas, PnL): a trillion per session is no arbitrage."""
+X25519_KEY_BYTES = 32
+_KEY_PROBE = X25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
+
+
+@dataclass(frozen=True)
+class DecimalBounds:
+    """What a decimal string from the network may look like, checked before it is parsed into arithmetic.
+
+    ``min_exponent`` bounds the exponent of the last digit (resolution), ``max_adjusted`` the exponent
+    of the first (magnitude); with ``max_digits`` they bound the work any later operation can do."""
+
+    low: Decimal
+    high: Decimal
+    max_chars: int = 40
+    max_digits: int = 28
+    min_exponent: int = -18
+    max_adjusted: int = 18
+
+
+LOT_BOUNDS = DecimalBounds(Decimal("1e-12"), Decimal("1e6"), max_digits=18, min_exponent=-12)
+"""Lot sizes: 1e-12 (finer than any venue's) to 1e6 units, at most 18 significant digits."""
+PNL_BOUNDS = DecimalBounds(Decimal(-COST_BOUND), Decimal(COST_BOUND))
+"""Quote amounts (an execution report's PnL vs plan): |x| <= 1e12, resolution >= 1e-18."""
 _MODES = {Mode.ADMM: cpb.ROUND_MODE_ADMM, Mode.PRICE: cpb.ROUND_MODE_PRICE}
 _MODES_BACK = {v: k for k, v in _MODES.items()}
 
@@ -40,14 +80,84 @@ def _finite_vector(values: Sequence[float], field: str, n: int) -> FloatArray:
     return array
 
 
-def _decimal(text: str, field: str) -> Decimal:
+def bounded_decimal(text: str, field: str, bounds: DecimalBounds) -> Decimal:
+    """Parse a decimal an agent sent, refusing (with the field named) anything outside ``bounds``.
+
+    Length and characters are checked on the raw text, digits and exponents on the parsed tuple, and only
+    then the range: no step costs more than the ``max_chars`` it was given."""
+    if not isinstance(text, str) or not 1 <= len(text) <= bounds.max_chars:
+        shown = text[:40] if isinstance(text, str) else type(text).__name__
+        raise IrValidationError(field, f"expected 1..{bounds.max_chars} characters, got {shown!r}")
+    if not text.isascii() or not text.isprintable():
+        raise IrValidationError(field, f"expected an ASCII decimal string, got {text!r}")
     try:
         value = Decimal(text)
     except InvalidOperation:
         raise IrValidationError(field, f"expected a decimal string, got {text!r}") from None
-    if not value.is_finite() or value <= 0:
-        raise IrValidationError(field, f"must be a finite decimal > 0, got {text!r}")
+    if not value.is_finite():
+        raise IrValidationError(field, f"must be finite, got {text!r}")
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite
+    digits = len(value.as_tuple().digits)
+    if digits > bounds.max_digits:
+        raise IrValidationError(field, f"expected at most {bounds.max_digits} digits, got {digits}")
+    if exponent < bounds.min_exponent or (value != 0 and value.adjusted() > bounds.max_adjusted):
+        raise IrValidationError(
+            field,
+            f"exponent out of range: resolution must be >= 1e{bounds.min_exponent} and magnitude "
+            f"< 1e{bounds.max_adjusted + 1}, got {text!r}",
+        )
+    if not bounds.low <= value <= bounds.high:
+        raise IrValidationError(field, f"must lie in [{bounds.low}, {bounds.high}], got {text!r}")
     return value
+
+
+def bounded_float(value: float, field: str, low: float, high: float) -> float:
+    """A finite float in ``[low, high]`` (NaN and infinities refused), with the field named."""
+    number = float(value)
+    if not (math.isfinite(number) and low <= number <= high):
+        raise IrValidationError(field, f"must be a finite number in [{low:g}, {high:g}], got {number!r}")
+    return number
+
+
+def bounded_name(text: str, field: str, limit: int = MAX_NAME_CHARS) -> str:
+    """An identifier (asset, session id) an agent sent: 1..``limit`` printable ASCII characters."""
+    if not 1 <= len(text) <= limit or not text.isascii() or not text.isprintable():
+        raise IrValidationError(field, f"expected 1..{limit} printable ASCII characters, got {text[:80]!r}")
+    return text
+
+
+def x25519_key(raw: bytes, field: str) -> bytes:
+    """A session public key: exactly 32 bytes and not a low-order point (whose shared secret is all zeros,
+    which would crash every peer's key agreement instead of just this member's)."""
+    key = bytes(raw)
+    if len(key) != X25519_KEY_BYTES:
+        raise IrValidationError(field, f"expected {X25519_KEY_BYTES} bytes, got {len(key)}")
+    try:
+        _KEY_PROBE.exchange(X25519PublicKey.from_public_bytes(key))
+    except ValueError:
+        raise IrValidationError(field, "is a low-order X25519 point (no shared secret)") from None
+    return key
+
+
+def session_mids(reported: Sequence[float], assets: Sequence[str]) -> dict[str, float]:
+    """The public mids a SessionKey reports: one per session asset, 0 for none; others are refused."""
+    if len(reported) not in (0, len(assets)):
+        raise IrValidationError(
+            "SessionKey.reference_prices", f"expected 0 or {len(assets)} values, got {len(reported)}"
+        )
+    mids: dict[str, float] = {}
+    for i, (asset, price) in enumerate(zip(assets, reported, strict=False)):
+        if price == 0:
+            continue
+        mids[asset] = bounded_float(price, f"SessionKey.reference_prices[{i}]", *PRICE_RANGE)
+    return mids
+
+
+def sequence(value: int, field: str) -> int:
+    if not 0 <= value <= MAX_SEQUENCE:
+        raise IrValidationError(field, f"expected 0..{MAX_SEQUENCE}, got {value}")
+    return int(value)
 
 
 def hello_message(
@@ -73,26 +183,34 @@ def venue_info(hello: cpb.Hello) -> tuple[VenueInfo, IrVersion]:
         major=hello.ir_version.major, minor=hello.ir_version.minor, patch=hello.ir_version.patch
     )
     agreed = negotiate(CURRENT, version)
-    if not hello.venue_id:
-        raise IrValidationError("Hello.venue_id", "must not be empty")
+    bounded_name(hello.venue_id, "Hello.venue_id")
     assets = list(hello.assets)
     if not assets or len(assets) > MAX_ASSETS or len(set(assets)) != len(assets):
         raise IrValidationError("Hello.assets", f"expected 1..{MAX_ASSETS} unique assets, got {len(assets)}")
+    for i, asset in enumerate(assets):
+        bounded_name(asset, f"Hello.assets[{i}]")
     if len(hello.lot_sizes) != len(assets) or len(hello.reference_prices) != len(assets):
         raise IrValidationError("Hello.lot_sizes", "lot_sizes and reference_prices must align with assets")
-    prices = _finite_vector(hello.reference_prices, "Hello.reference_prices", len(assets))
-    if np.any(prices <= 0):
-        raise IrValidationError("Hello.reference_prices", "must be > 0")
-    if hello.latency_budget_ms <= 0:
-        raise IrValidationError("Hello.latency_budget_ms", "must be > 0")
+    prices = [
+        bounded_float(p, f"Hello.reference_prices[{i}]", *PRICE_RANGE)
+        for i, p in enumerate(hello.reference_prices)
+    ]
+    if not 0 < hello.latency_budget_ms <= MAX_LATENCY_BUDGET_MS:
+        raise IrValidationError(
+            "Hello.latency_budget_ms", f"expected 1..{MAX_LATENCY_BUDGET_MS}, got {hello.latency_budget_ms}"
+        )
+    sequence(hello.last_sequence, "Hello.last_sequence")
     lots = {
-        a: _decimal(t, f"Hello.lot_sizes[{i}]")
+        a: bounded_decimal(t, f"Hello.lot_sizes[{i}]", LOT_BOUNDS)
         for i, (a, t) in enumerate(zip(assets, hello.lot_sizes, strict=True))
     }
+    for i, lot in enumerate(lots.values()):
+        if lot <= 0:
+            raise IrValidationError(f"Hello.lot_sizes[{i}]", f"must be > 0, got {lot}")
     info = VenueInfo(
         venue_id=hello.venue_id,
         lot_sizes=lots,
-        reference_prices={a: float(p) for a, p in zip(assets, prices, strict=True)},
+        reference_prices=dict(zip(assets, prices, strict=True)),
         latency_budget_ms=int(hello.latency_budget_ms),
     )
     return info, agreed

@@ -148,7 +148,11 @@ def test_sessions_are_executed_on_paper_and_reported_on_the_ledger(
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for entry in entries:
         by_kind.setdefault(kind_name(entry.kind), []).append(json.loads(entry.payload))
-    commits = {(p["subject"], p["sequence"]): p["plan_digest"] for p in by_kind["PLAN_COMMITTED"]}
+    commits = {
+        (p["subject"], p["sequence"]): p["plan_digest"]
+        for p in by_kind["PLAN_COMMITTED"]
+        if p["event"] == "plan_committed"  # per venue; "plan_intent" is the session's write-ahead entry
+    }
     reports = {(p["subject"], p["sequence"]): p for p in by_kind["EXECUTION_REPORT"]}
     assert len(by_kind["EXECUTION_REPORT"]) == len(reports) == len(commits) == len(executions)
     assert {k: r["plan_digest"] for k, r in reports.items()} == commits

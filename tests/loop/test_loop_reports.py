@@ -214,7 +214,7 @@ def test_reports_over_mtls_reach_the_audit_sink_and_malformed_ones_leave_the_coo
             assert time.monotonic() < deadline, rogue_replies
             time.sleep(0.02)
         assert [e.field for e in errors] == ["execution_report", "execution_report"]
-        assert "pnl_vs_plan_quote" in errors[0].message
+        assert all("no plan" in e.message for e in errors)  # matched to a plan before any field is read
     finally:
         rogue.put(None)
         for runner in runners:

@@ -1,0 +1,442 @@
+"""The running coordinator, composed: mTLS server -> hub -> session loop -> ledger, crash-only.
+
+``CoordinatorService`` is what ``arbsphere coordinator serve`` starts (the CLI only parses arguments and
+calls it). A session that cannot finish (a member killed mid-session, a malformed key, too few members left
+to mask, an agent away longer than the join timeout, any error of the session itself) ends as a recorded
+outcome, never as a process exit: ``session_abandoned`` (RISK_HALT) on the ledger with its reason, a
+``SessionEnd`` to its members, and the loop goes on to the next session once a quorum is connected.
+Abandoned sessions do not count towards ``sessions``; with ``sessions == 0`` the service runs until
+stopped, waiting for a quorum whenever agents come and go.
+
+Write-ahead: the session driver makes each plan durable on the ledger (``plan_intent``) before PlanCommit
+goes out; at start the service reads the ledger back, so its plan sequence continues above every sequence
+ever committed (a full restart never reuses a (venue, sequence)) and execution reports of plans committed
+before a restart are still matched and recorded.
+
+Members that stay silent (no session key in time) or send a malformed one are evicted: their stream is
+ended and the rest of the region carries on; an honest agent simply reconnects and joins a later session.
+
+Events for the operator go to ``emit`` as JSON-ready dicts (the CLI prints them as JSON lines).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from coordinator.audit import LedgerAudit
+from coordinator.engine.strategy import SessionError
+from coordinator.grpc_server import (
+    FIRST_MESSAGE_TIMEOUT_S,
+    MAX_CONCURRENT_RPCS,
+    MAX_PLANS_KEPT,
+    MAX_STREAMS_PER_IDENTITY,
+    CommittedPlan,
+    Connection,
+    ExecutionReports,
+    GrpcLink,
+    RunningServer,
+    last_sequence,
+    serve,
+    venues_of,
+)
+from coordinator.session import SessionDriver, SessionResult
+from energibridge.errors import EnergiBridgeError
+from energibridge.protocol.messages import RoundSummary
+from energibridge.secagg import SecAggError
+from registry.ledger import Ed25519Signer, Ledger, NoteSigner
+from registry.pki import read_bundle
+from registry.pki.store import write_secret_file
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[dict[str, object]], None]
+QUORUM = 2
+"""Secure aggregation needs at least two members: the smallest region that can run a session."""
+MAX_REASON_CHARS = 300
+MAX_BACKOFF_S = 5.0
+
+
+def load_or_create_log_key(path: Path, name: str) -> NoteSigner:
+    """The ledger's signing key: loaded from ``path``, or generated from the OS CSPRNG and saved 0600."""
+    if path.exists():
+        return NoteSigner.parse(path.read_text())
+    signer = NoteSigner.generate(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_secret_file(path, signer.to_skey().encode())
+    return signer
+
+
+@dataclass(frozen=True)
+class CoordinatorSettings:
+    """Everything ``coordinator serve`` is told; defaults are the CLI's."""
+
+    cert_dir: Path
+    region: str
+    host: str = "127.0.0.1"
+    port: int = 0
+    port_file: Path | None = None
+    expect: int = 2
+    sessions: int = 1
+    interval: float = 0.5
+    join_timeout: float = 60.0
+    strategy: str = "price"
+    round_timeout: float = 2.0
+    reply_timeout: float = 5.0
+    ledger_url: str = "sqlite:///var/ledger.sqlite"
+    log_key_file: Path = Path("var/ledger-log.key")
+    progress: bool = True
+    report_timeout: float = 2.0
+    trusted_issuers: tuple[str, ...] = ()
+    latency_floor_ms: int = 250
+    latency_ceiling_ms: int = 60_000
+    first_message_timeout: float = FIRST_MESSAGE_TIMEOUT_S
+    max_streams_per_identity: int = MAX_STREAMS_PER_IDENTITY
+    max_concurrent_rpcs: int = MAX_CONCURRENT_RPCS
+
+    def check(self) -> None:
+        """Refuse settings that cannot run, naming the flag."""
+        if not 0 < self.latency_floor_ms <= self.latency_ceiling_ms:
+            raise ValueError(
+                f"--latency-floor-ms/--latency-ceiling-ms: expected 0 < floor <= ceiling, got "
+                f"{self.latency_floor_ms} and {self.latency_ceiling_ms}"
+            )
+        for name in ("join_timeout", "round_timeout", "reply_timeout", "first_message_timeout"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"--{name.replace('_', '-')}: expected > 0, got {getattr(self, name)}")
+        if self.sessions < 0 or self.expect < 0:
+            raise ValueError("--sessions and --expect must be >= 0")
+        if self.max_streams_per_identity < 1 or self.max_concurrent_rpcs < 1:
+            raise ValueError("--max-streams-per-identity and --max-concurrent-rpcs must be >= 1")
+
+
+@dataclass
+class Recovered:
+    """What the ledger says this region already committed (read back at start)."""
+
+    sequence: int = 0
+    plans: dict[tuple[str, int], CommittedPlan] = field(default_factory=dict)
+    reported: set[tuple[str, int]] = field(default_factory=set)
+
+
+def _payloads(ledger: Ledger, kind: str) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    after: int | None = None
+    while True:
+        entries = ledger.query(kind=kind, after_index=after, limit=10_000)
+        for entry in entries:
+            try:
+                body = json.loads(entry.payload)
+            except ValueError:
+                continue
+            if isinstance(body, dict):
+                out.append(body)
+        if len(entries) < 10_000:
+            return out
+        after = entries[-1].index
+
+
+def recover(ledger: Ledger, *, keep: int = MAX_PLANS_KEPT) -> Recovered:
+    """The highest plan sequence on the ledger and the recent committed plans, for a restarted coordinator."""
+    state = Recovered()
+    intents: list[tuple[str, int, list[str]]] = []
+    digests: dict[tuple[str, int], bytes] = {}
+    for body in _payloads(ledger, "PLAN_COMMITTED"):
+        sequence = body.get("sequence")
+        if not isinstance(sequence, int):
+            continue
+        state.sequence = max(state.sequence, sequence)
+        if body.get("event") == "plan_intent":
+            members = body.get("members")
+            session = body.get("session")
+            if isinstance(members, list) and isinstance(session, str):
+                intents.append((session, sequence, [str(m) for m in members]))
+        elif body.get("event") == "plan_committed":
+            try:
+                digests[(str(body["subject"]), sequence)] = bytes.fromhex(str(body["plan_digest"]))
+            except (KeyError, ValueError):
+                continue
+    for session, sequence, members in intents[-keep:]:
+        for venue in members:
+            state.plans[(venue, sequence)] = CommittedPlan(session, digests.get((venue, sequence)))
+    for body in _payloads(ledger, "EXECUTION_REPORT"):
+        if isinstance(body.get("sequence"), int):
+            key = (str(body.get("subject")), int(body["sequence"]))  # type: ignore[call-overload]
+            if key in state.plans:
+                state.reported.add(key)
+    return state
+
+
+class CoordinatorService:
+    """One region's coordinator process: serve, run sessions, record everything, never exit on a session."""
+
+    def __init__(self, settings: CoordinatorSettings, emit: Emit) -> None:
+        settings.check()
+        self.settings = settings
+        self.emit = emit
+        self.stopping = False
+        self.completed = 0
+        self.abandoned = 0
+        self._members: dict[str, Connection] = {}
+        """Connections last recorded as joined (JOIN/LEAVE entries are written at session boundaries)."""
+        self._leave_reasons: dict[str, str] = {}
+        self._cert_stamp = self._cert_mtime()
+
+    # -- composition -------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        s = self.settings
+        if s.ledger_url.startswith("sqlite:///"):
+            Path(s.ledger_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        bundle = read_bundle(s.cert_dir)
+        ledger = Ledger.open(
+            s.ledger_url, load_or_create_log_key(s.log_key_file, f"arbsphere.{s.region}.log")
+        )
+        try:
+            audit = LedgerAudit(ledger, Ed25519Signer.generate())
+            recovered = recover(ledger)
+            bounds = (s.latency_floor_ms, s.latency_ceiling_ms)
+            server = serve(
+                bundle,
+                region=s.region,
+                host=s.host,
+                port=s.port,
+                trusted_issuers=s.trusted_issuers,
+                maximum_concurrent_rpcs=s.max_concurrent_rpcs,
+                max_streams_per_identity=s.max_streams_per_identity,
+                first_message_timeout_s=s.first_message_timeout,
+                latency_bounds_ms=bounds,
+            )
+        except BaseException:
+            ledger.close()
+            raise
+        try:
+            if s.port_file is not None:
+                s.port_file.write_text(str(server.port))
+            self.emit(
+                {
+                    "event": "listening",
+                    "host": s.host,
+                    "port": server.port,
+                    "region": s.region,
+                    "bounds": dict(bounds_of(s)),
+                }
+            )
+            if recovered.sequence:
+                self.emit(
+                    {"event": "recovered", "sequence": recovered.sequence, "plans": len(recovered.plans)}
+                )
+            self._serve(server, ledger, audit, recovered)
+            self.emit({"event": "checkpoint", "note": ledger.checkpoint().note})
+        finally:
+            server.stop()
+            ledger.close()
+        return 0
+
+    def _serve(self, server: RunningServer, ledger: Ledger, audit: LedgerAudit, recovered: Recovered) -> None:
+        s = self.settings
+        hub = server.hub
+        link = GrpcLink(hub, round_timeout_s=s.round_timeout, reply_timeout_s=s.reply_timeout)
+        driver = SessionDriver(
+            link,
+            {},
+            strategy=s.strategy,
+            audit=audit,
+            on_round=self._on_round,
+            latency_bounds_ms=(s.latency_floor_ms, s.latency_ceiling_ms),
+        )
+        driver.sequence = recovered.sequence
+        reports = ExecutionReports(hub, audit)
+        reports.committed.update(recovered.plans)
+        reports.recorded.update(recovered.reported)
+        self._wait(server, max(s.expect, QUORUM), s.join_timeout)
+        attempt = 0
+        failures = 0
+        while not self.stopping and (s.sessions == 0 or self.completed < s.sessions):
+            self._rotate_certificate(server)
+            self._record_membership(server, audit)
+            if len(hub.connected()) < QUORUM and not self._wait(server, QUORUM, s.join_timeout):
+                continue
+            attempt += 1
+            session_id = f"{s.region}-{int(time.time() * 1000)}-{attempt}"
+            driver.venues = dict(venues_of(hub))
+            driver.sequence = max(driver.sequence, last_sequence(hub))
+            reports.drain()  # reports that came in between sessions are matched and recorded first
+            try:
+                result = driver.run(session_id)
+            except Exception as exc:
+                self._abandon(server, driver, audit, session_id, exc)
+                failures += 1
+            else:
+                self._finish(server, ledger, audit, reports, result)
+                failures = 0
+            self._evict_silent(server, link, link.dropped())
+            if s.sessions == 0 or self.completed < s.sessions:
+                time.sleep(min(s.interval * (2**failures), max(s.interval, MAX_BACKOFF_S)))
+
+    # -- one session -------------------------------------------------------------------------------
+
+    def _on_round(self, summary: RoundSummary) -> None:
+        if self.settings.progress:
+            self.emit(
+                {
+                    "event": "round",
+                    "round": summary.round_id,
+                    "responders": summary.responders,
+                    "imbalance_lots": round(summary.max_imbalance_lots, 6),
+                    "gap": round(summary.gap, 6),
+                    "profit": round(summary.profit, 6),
+                }
+            )
+
+    def _finish(
+        self,
+        server: RunningServer,
+        ledger: Ledger,
+        audit: LedgerAudit,
+        reports: ExecutionReports,
+        result: SessionResult,
+    ) -> None:
+        reports.expect(result.session_id, result.acks)
+        pending = [(a.venue_id, a.sequence) for a in result.acks]
+        recorded = reports.drain(self.settings.report_timeout, until=pending)
+        audit.flush()
+        checkpoint = ledger.checkpoint()
+        self.completed += 1
+        self.emit(
+            {
+                "event": "session",
+                "session": result.session_id,
+                "strategy": result.strategy,
+                "rounds": result.rounds,
+                "converged": result.converged,
+                "profit": result.profit,
+                "elapsed_ms": round(result.elapsed_s * 1e3, 2),
+                "participants": list(result.participants),
+                "dropped": list(result.dropped),
+                "sequence": result.sequence,
+                "committed": [a.venue_id for a in result.acks],
+                "execution_reports": recorded,
+                "ledger_size": checkpoint.size,
+                "ledger_root": checkpoint.root_hash.hex(),
+            }
+        )
+
+    def _abandon(
+        self,
+        server: RunningServer,
+        driver: SessionDriver,
+        audit: LedgerAudit,
+        session_id: str,
+        exc: Exception,
+    ) -> None:
+        """Record a session that could not finish and tell its members; the process carries on."""
+        self.abandoned += 1
+        reason = f"{type(exc).__name__}: {exc}"[:MAX_REASON_CHARS]
+        log.warning("session %s abandoned: %s", session_id, reason, exc_info=not _expected(exc))
+        members = sorted(driver.venues)
+        driver.warm = None
+        try:
+            driver.link.finish(session_id, members, f"abandoned: {reason}")
+        except Exception:
+            log.exception("could not end session %s at its members", session_id)
+        try:
+            audit.record(
+                "session_abandoned",
+                session_id,
+                {"session": session_id, "reason": reason, "members": members, "sequence": driver.sequence},
+            )
+            audit.flush()
+        except Exception:
+            log.exception("could not record the abandoned session %s", session_id)
+        self.emit(
+            {
+                "event": "abandoned",
+                "session": session_id,
+                "reason": reason,
+                "members": members,
+                "connected": sorted(server.hub.connected()),
+            }
+        )
+
+    def _evict_silent(self, server: RunningServer, link: GrpcLink, dropped: tuple[str, ...]) -> None:
+        """End the streams of members that stayed silent (no key, or dropped for missed deadlines) or
+        sent a malformed key: a member that joins and then says nothing costs one session, not every one."""
+        evictions = {v: "silent: missed the round deadlines" for v in dropped}
+        evictions.update({v: "silent: no session key in time" for v in link.silent})
+        evictions.update({v: f"refused: {why}"[:MAX_REASON_CHARS] for v, why in link.refused.items()})
+        for venue, reason in sorted(evictions.items()):
+            if server.hub.evict(venue, reason):
+                self._leave_reasons[venue] = f"evicted: {reason}"
+                self.emit({"event": "evicted", "venue": venue, "reason": reason})
+
+    # -- membership, quorum, certificates -----------------------------------------------------------
+
+    def _wait(self, server: RunningServer, count: int, timeout_s: float) -> bool:
+        try:
+            server.hub.wait_for(count, timeout_s)
+            return True
+        except TimeoutError:
+            connected = sorted(server.hub.connected())
+            if len(connected) >= QUORUM:
+                return True
+            self.emit({"event": "waiting", "connected": connected, "quorum": QUORUM})
+            return False
+
+    def _record_membership(self, server: RunningServer, audit: LedgerAudit) -> None:
+        """JOIN for every stream that joined since the last session, LEAVE for every one that is gone."""
+        current = server.hub.connected()
+        for venue, connection in sorted(current.items()):
+            if self._members.get(venue) is not connection:
+                audit.record(
+                    "join",
+                    venue,
+                    {
+                        "region": self.settings.region,
+                        "agent_did": connection.agent_did,
+                        "credential_id": connection.credential_id,
+                    },
+                )
+        for venue in sorted(set(self._members) - set(current)):
+            reason = self._leave_reasons.pop(venue, "disconnected")
+            audit.record("leave", venue, {"region": self.settings.region, "reason": reason})
+        self._members = dict(current)
+
+    def _cert_mtime(self) -> float:
+        try:
+            return (self.settings.cert_dir / "cert.pem").stat().st_mtime
+        except OSError:
+            return 0.0
+
+    def _rotate_certificate(self, server: RunningServer) -> None:
+        """Serve a renewed certificate from ``cert_dir`` as soon as the operator replaces it."""
+        stamp = self._cert_mtime()
+        if stamp == self._cert_stamp:
+            return
+        try:
+            server.credentials.rotate(read_bundle(self.settings.cert_dir))
+        except Exception as exc:
+            log.warning("certificate rotation from %s failed: %s", self.settings.cert_dir, exc)
+            return
+        self._cert_stamp = stamp
+        self.emit({"event": "certificate_rotated"})
+
+
+def _expected(exc: Exception) -> bool:
+    """Failures a hostile or departed agent can cause by design (logged without a traceback)."""
+    return isinstance(exc, SessionError | SecAggError | EnergiBridgeError | TimeoutError)
+
+
+def bounds_of(settings: CoordinatorSettings) -> Mapping[str, object]:
+    """The bounds in force (printed at start so an operator sees what one agent can and cannot do)."""
+    return {
+        "latency_floor_ms": settings.latency_floor_ms,
+        "latency_ceiling_ms": settings.latency_ceiling_ms,
+        "first_message_timeout_s": settings.first_message_timeout,
+        "max_streams_per_identity": settings.max_streams_per_identity,
+        "max_concurrent_rpcs": settings.max_concurrent_rpcs,
+    }
