@@ -6,7 +6,7 @@ signed; ``version`` negotiates IR versions between peers.
 """
 
 from energibridge.canonical import canonical_bytes, digest
-from energibridge.convert import decode, encode, from_proto, to_proto
+from energibridge.convert import decode, decode_json, encode, encode_json, from_proto, to_proto
 from energibridge.errors import EnergiBridgeError, IncompatibleVersion, IrValidationError, MessageTooLarge
 from energibridge.version import CURRENT, IrVersion, negotiate
 
@@ -19,8 +19,10 @@ __all__ = [
     "MessageTooLarge",
     "canonical_bytes",
     "decode",
+    "decode_json",
     "digest",
     "encode",
+    "encode_json",
     "from_proto",
     "negotiate",
     "to_proto",

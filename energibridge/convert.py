@@ -83,14 +83,29 @@ def _location(error: Any) -> str:
     return ".".join(str(part) for part in error["loc"]) or "<message>"
 
 
+def _shown(value: object) -> str:
+    """A short rendering of an offending input that cannot itself fail or grow without bound (``repr`` of
+    an integer beyond 4,300 digits raises; a hostile string may be megabytes long)."""
+    if isinstance(value, dict):
+        return "{...}"
+    if isinstance(value, int) and value.bit_length() > 256:
+        return f"<integer of {value.bit_length()} bits>"
+    if isinstance(value, str | bytes) and len(value) > 120:
+        value = value[:120]
+    if isinstance(value, list | tuple) and len(value) > 8:
+        return f"<{type(value).__name__} of {len(value)} items>"
+    try:
+        return repr(value)[:120]
+    except Exception:  # a value whose repr fails is shown by its type alone
+        return f"<{type(value).__name__}>"
+
+
 def validation_error(model_cls: type[IrModel], exc: ValidationError) -> IrValidationError:
     """Turn pydantic's report into our boundary error, naming the first offending field."""
-    first = exc.errors()[0]
+    first = exc.errors(include_url=False)[0]
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    got = first.get("input")
-    shown = repr(got) if not isinstance(got, dict) else "{...}"
     return IrValidationError(
-        f"{model_cls.__name__}.{_location(first)}", f"{first['msg']}; got {shown[:120]}{more}"
+        f"{model_cls.__name__}.{_location(first)}", f"{first['msg']}; got {_shown(first.get('input'))}{more}"
     )
 
 
@@ -114,6 +129,30 @@ def from_proto(model_cls: type[M], message: Message) -> M:
 def encode(model: IrModel) -> bytes:
     """Wire bytes of ``model`` (protobuf; deterministic within one protobuf runtime)."""
     return to_proto(model).SerializeToString(deterministic=True)
+
+
+def encode_json(model: IrModel) -> str:
+    """The JSON form of ``model`` (pydantic's: decimals and 256-bit integers as text, bytes as base64)."""
+    return model.model_dump_json()
+
+
+def decode_json(model_cls: type[M], data: str | bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> M:
+    """Parse the JSON form into a validated model; refuses oversize, malformed and invalid input with
+    ``IrValidationError`` (or ``IncompatibleVersion``, ``MessageTooLarge``), like ``decode``.
+
+    The parser (pydantic-core) stops at 200 levels of nesting and refuses integers it cannot hold, so
+    neither recursion nor a huge number reaches the models; decimals must be JSON strings."""
+    size = len(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data)
+    if size > max_bytes:
+        raise MessageTooLarge(size, max_bytes, model_cls.PROTO.DESCRIPTOR.full_name)
+    try:
+        model = model_cls.model_validate_json(data)
+    except ValidationError as exc:
+        raise validation_error(model_cls, exc) from None
+    version = getattr(model, "ir_version", None)
+    if isinstance(version, IrVersion):
+        require_supported(version)
+    return model
 
 
 def decode(model_cls: type[M], data: bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> M:

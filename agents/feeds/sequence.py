@@ -4,7 +4,8 @@ Binance spot/futures diff-depth streams carry ``U`` (first update id in the even
 snapshot carries ``lastUpdateId``. The documented procedure: drop events with ``u <= lastUpdateId``; the first
 applied event must straddle it (``U <= lastUpdateId + 1 <= u``); after that each event must start exactly one
 past the previous one (``U == previous u + 1``). Anything else means a missed message: resynchronise from a
-fresh snapshot.
+fresh snapshot. That includes an event from the past once the chain is running: a stream never repeats
+itself, so such an event is a mangled one whose changes would otherwise be skipped silently.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import enum
 class Verdict(enum.Enum):
     APPLY = "apply"
     STALE = "stale"
-    """Already contained in the snapshot or a duplicate: skip silently."""
+    """Already contained in the snapshot (before the first applied event): skip."""
     GAP = "gap"
     """A message is missing: the book is void until the next snapshot."""
 
@@ -35,7 +36,7 @@ class UpdateIdChain:
             return Verdict.GAP
         expected = self.last_id + 1
         if last_id < expected:
-            return Verdict.STALE
+            return Verdict.GAP if self._first_applied else Verdict.STALE
         if self._first_applied:
             if first_id != expected:
                 return Verdict.GAP

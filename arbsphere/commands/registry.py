@@ -146,18 +146,16 @@ def _load_manifest(manifest: Path, descriptor_set: Path | None) -> AdapterManife
     from registry.contracts import AdapterManifest
 
     try:
-        document = json.loads(manifest.read_text(encoding="utf-8"))
+        text = manifest.read_bytes()
     except OSError as exc:
         raise _fail(f"cannot read manifest {manifest}: {exc.strerror}", 2) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise _fail(f"manifest {manifest} is not JSON: {exc}", 2) from None
     raw: bytes | None = None
     if descriptor_set is not None:
         try:
             raw = descriptor_set.read_bytes()
         except OSError as exc:
             raise _fail(f"cannot read descriptor set {descriptor_set}: {exc.strerror}", 2) from None
-    return _guard(lambda: AdapterManifest.load(document, descriptor_set=raw))
+    return _guard(lambda: AdapterManifest.loads(text, descriptor_set=raw))
 
 
 def _emit_json(document: object) -> None:

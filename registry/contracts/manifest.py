@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -33,6 +34,8 @@ from registry.contracts.versions import IrRange, SemVer
 from sdk.adapters.manifest import Capability
 
 MAX_NAME_LENGTH = 64
+MAX_MANIFEST_BYTES = 8 << 20
+"""Longest manifest text: the base64 of a largest descriptor set and the other fields fit well within."""
 _NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_.][a-z0-9]+)*$")
 
 
@@ -186,6 +189,24 @@ class AdapterManifest(BaseModel):
             return cls.model_validate(document)
         except ValidationError as exc:
             raise _manifest_error(exc) from None
+
+    @classmethod
+    def loads(cls, text: str | bytes, descriptor_set: bytes | None = None) -> AdapterManifest:
+        """Build from JSON text (what the CLI reads from a file): size, encoding and nesting are checked
+        before and while decoding, so hostile text ends as a ``ManifestError``, never as a crash."""
+        if len(text) > MAX_MANIFEST_BYTES:
+            raise ManifestError("manifest", f"is {len(text)} bytes, more than {MAX_MANIFEST_BYTES}")
+        try:
+            document = json.loads(text)
+        except UnicodeDecodeError as exc:
+            raise ManifestError("manifest", f"is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        except json.JSONDecodeError as exc:
+            raise ManifestError("manifest", f"is not JSON: {exc.msg} at line {exc.lineno}") from None
+        except (RecursionError, ValueError) as exc:  # nesting past the decoder's depth; 4,300-digit numbers
+            raise ManifestError(
+                "manifest", f"is not a readable JSON document ({type(exc).__name__})"
+            ) from None
+        return cls.load(document, descriptor_set=descriptor_set)
 
     @property
     def wire_schema(self) -> Schema:

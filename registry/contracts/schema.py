@@ -10,15 +10,19 @@ rules (``registry.contracts.wire``) are pure functions over two such schemas.
 from __future__ import annotations
 
 import functools
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from google.protobuf import descriptor_pb2, descriptor_pool
-from google.protobuf.message import DecodeError
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import DecodeError, Message
 
 from registry.contracts.errors import ManifestError
 
 MAX_DESCRIPTOR_SET_BYTES = 4 << 20
+MAX_RESERVED_RANGES = 1024
+"""Reserved ranges per message or enum; real ones have a handful, and each later check is linear in them."""
 FIELD = "descriptor_set"
 
 _FDP = descriptor_pb2.FieldDescriptorProto
@@ -76,6 +80,10 @@ class MessageShape:
     map_entry: bool
     message_set_wire_format: bool
 
+    @functools.cached_property
+    def reserved(self) -> RangeIndex:
+        return RangeIndex(self.reserved_ranges)
+
     def field_named(self, name: str) -> FieldShape | None:
         return next((f for f in self.fields.values() if f.name == name), None)
 
@@ -87,6 +95,10 @@ class EnumShape:
     values: tuple[tuple[str, int], ...]  # (name, number) in declaration order; aliases allowed
     reserved_ranges: tuple[tuple[int, int], ...]  # half-open [start, end), converted from inclusive ends
     reserved_names: frozenset[str]
+
+    @functools.cached_property
+    def reserved(self) -> RangeIndex:
+        return RangeIndex(self.reserved_ranges)
 
     def names_by_number(self) -> dict[int, frozenset[str]]:
         out: dict[int, set[str]] = {}
@@ -129,6 +141,33 @@ def in_ranges(number: int, ranges: Iterable[tuple[int, int]]) -> bool:
     return any(start <= number < end for start, end in ranges)
 
 
+def merge_ranges(ranges: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """Half-open ranges sorted, with overlapping and touching ones joined."""
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(ranges):
+        if out and start <= out[-1][1]:
+            if end > out[-1][1]:
+                out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return tuple(out)
+
+
+class RangeIndex:
+    """Membership in a set of half-open ranges by binary search (a message may reserve a thousand)."""
+
+    __slots__ = ("_ends", "_starts")
+
+    def __init__(self, ranges: Iterable[tuple[int, int]]) -> None:
+        merged = merge_ranges(ranges)
+        self._starts = [start for start, _ in merged]
+        self._ends = [end for _, end in merged]
+
+    def __contains__(self, number: int) -> bool:
+        at = bisect_right(self._starts, number) - 1
+        return at >= 0 and number < self._ends[at]
+
+
 def default_json_name(name: str) -> str:
     """protoc's lowerCamelCase JSON name: drop underscores, upper-case the letter after each."""
     out: list[str] = []
@@ -167,7 +206,31 @@ def _parse_set(data: object) -> descriptor_pb2.FileDescriptorSet:
         raise ManifestError(FIELD, f"is not a serialized google.protobuf.FileDescriptorSet ({exc})") from None
     if not parsed.file:
         raise ManifestError(FIELD, "holds no files: expected the output of protoc --descriptor_set_out")
+    _require_utf8(parsed)
     return parsed
+
+
+def _require_utf8(root: Message) -> None:
+    """Refuse a set whose string fields are not UTF-8: descriptor.proto is proto2, so the parser hands such
+    a field over as ``bytes``, which every later step (names, sorting, verdicts) takes for ``str``.
+
+    Iterative (an explicit stack), so a deeply nested message cannot exhaust the interpreter's recursion."""
+    stack: list[Message] = [root]
+    while stack:
+        message = stack.pop()
+        for field, value in message.ListFields():
+            if field.type == FieldDescriptor.TYPE_STRING:
+                items = value if field.is_repeated else (value,)
+                for item in items:
+                    if not isinstance(item, str):
+                        where = f"{message.DESCRIPTOR.name}.{field.name}"
+                        raise ManifestError(FIELD, f"{where} holds {_shown_bytes(item)}, which is not UTF-8")
+            elif field.type == FieldDescriptor.TYPE_MESSAGE:
+                stack.extend(value if field.is_repeated else (value,))
+
+
+def _shown_bytes(raw: object) -> str:
+    return repr(raw[:40]) if isinstance(raw, bytes) else type(raw).__name__
 
 
 def _dependency_order(
@@ -255,9 +318,15 @@ def _collect_enums(
         yield from _collect_enums(message.enum_type, message.nested_type, full)
 
 
+def _bounded_reservations(full: str, count: int) -> None:
+    if count > MAX_RESERVED_RANGES:
+        raise ManifestError(FIELD, f"{full} reserves {count} ranges, more than {MAX_RESERVED_RANGES}")
+
+
 def _message_shape(
     full: str, file: str, message: descriptor_pb2.DescriptorProto, proto3: bool, map_entries: set[str]
 ) -> MessageShape:
+    _bounded_reservations(full, len(message.reserved_range))
     fields: dict[int, FieldShape] = {}
     for field in message.field:
         if field.type not in KIND_NAMES:
@@ -299,6 +368,7 @@ def _schema(ordered: list[descriptor_pb2.FileDescriptorProto]) -> Schema:
             (f, n, m, proto3) for f, n, m in _collect_messages(proto.message_type, proto.package, proto.name)
         ]
         for full, enum in _collect_enums(proto.enum_type, proto.message_type, proto.package):
+            _bounded_reservations(full, len(enum.reserved_range))
             enums[full] = EnumShape(
                 full_name=full,
                 file=proto.name,

@@ -27,10 +27,13 @@ _PRERELEASE_ID = r"0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*"
 _SEMVER = re.compile(
     rf"^(?P<major>{_NUMERIC})\.(?P<minor>{_NUMERIC})\.(?P<patch>{_NUMERIC})"
     rf"(?:-(?P<pre>(?:{_PRERELEASE_ID})(?:\.(?:{_PRERELEASE_ID}))*))?"
-    r"(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
+    r"(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$",
+    re.ASCII,
 )
-_IR_VERSION = re.compile(rf"^({_NUMERIC})(?:\.({_NUMERIC}))?(?:\.({_NUMERIC}))?$")
-_CLAUSE = re.compile(r"^(>=|<=|==|>|<|=)\s*(\S+)$")
+_IR_VERSION = re.compile(rf"^({_NUMERIC})(?:\.({_NUMERIC}))?(?:\.({_NUMERIC}))?$", re.ASCII)
+_CLAUSE = re.compile(r"^(>=|<=|==|>|<|=)\s*(\S+)$", re.ASCII)
+MAX_IR_VERSION_LENGTH = 32
+"""Longest IR version text (three components of at most ten digits); checked before any parsing."""
 
 
 def _component(text: str, field: str, what: str) -> int:
@@ -125,6 +128,8 @@ def parse_ir_version(text: object, field: str = "ir_version") -> IrVersion:
         return text
     if not isinstance(text, str):
         raise ManifestError(field, f"expected an IR version string like '1.2', got {type(text).__name__}")
+    if len(text) > MAX_IR_VERSION_LENGTH:
+        raise ManifestError(field, f"IR version is {len(text)} characters, at most {MAX_IR_VERSION_LENGTH}")
     match = _IR_VERSION.match(text.strip())
     if match is None:
         raise ManifestError(field, f"expected an IR version MAJOR[.MINOR[.PATCH]] (e.g. 1.2), got {text!r}")
@@ -196,9 +201,8 @@ class IrRange:
     def _from_mapping(cls, value: dict[Any, Any], field: str) -> IrRange:
         expected = {"min_inclusive", "max_exclusive"}
         if set(value) != expected:
-            raise ManifestError(
-                field, f"mapping needs exactly the keys {sorted(expected)}, got {sorted(value)}"
-            )
+            got = sorted(k[:40] if isinstance(k, str) else f"<{type(k).__name__}>" for k in list(value)[:10])
+            raise ManifestError(field, f"mapping needs exactly the keys {sorted(expected)}, got {got}")
         lower = parse_ir_version(value["min_inclusive"], f"{field}.min_inclusive")
         upper = parse_ir_version(value["max_exclusive"], f"{field}.max_exclusive")
         if not lower < upper:

@@ -27,8 +27,9 @@ from registry.contracts.schema import (
     EnumShape,
     FieldShape,
     MessageShape,
+    RangeIndex,
     Schema,
-    in_ranges,
+    merge_ranges,
 )
 from registry.contracts.verdict import RuleId, Violation
 
@@ -67,20 +68,26 @@ def _ranges_text(ranges: Iterable[tuple[int, int]]) -> str:
 def subtract_ranges(
     ranges: Iterable[tuple[int, int]], minus: Iterable[tuple[int, int]]
 ) -> list[tuple[int, int]]:
-    """Half-open ranges of ``ranges`` not covered by ``minus`` (reservations may span up to 2^29)."""
-    remaining = sorted(ranges)
-    for cut_start, cut_end in sorted(minus):
-        nxt: list[tuple[int, int]] = []
-        for start, end in remaining:
-            if cut_end <= start or end <= cut_start:
-                nxt.append((start, end))
-                continue
-            if start < cut_start:
-                nxt.append((start, cut_start))
-            if cut_end < end:
-                nxt.append((cut_end, end))
-        remaining = nxt
-    return remaining
+    """Half-open ranges of ``ranges`` not covered by ``minus`` (reservations may span up to 2^29).
+
+    One sweep over both sorted lists: linear after sorting, however many ranges either side holds."""
+    cuts = merge_ranges(minus)
+    out: list[tuple[int, int]] = []
+    first = 0  # cuts before this index end before every range still to come (ranges go by start)
+    for start, end in sorted(ranges):
+        while first < len(cuts) and cuts[first][1] <= start:
+            first += 1
+        at = start
+        index = first
+        while index < len(cuts) and cuts[index][0] < end:
+            cut_start, cut_end = cuts[index]
+            if cut_start > at:
+                out.append((at, cut_start))
+            at = max(at, cut_end)
+            index += 1
+        if at < end:
+            out.append((at, end))
+    return out
 
 
 def _type_text(field: FieldShape) -> str:
@@ -183,7 +190,7 @@ def _deleted_field(message: str, old: FieldShape, new_message: MessageShape) -> 
                 new=moved.describe(),
             )
         )
-    if not in_ranges(old.number, new_message.reserved_ranges):
+    if old.number not in new_message.reserved:
         out.append(
             Violation(
                 rule=RuleId.FIELD_DELETED_NUMBER_UNRESERVED,
@@ -218,7 +225,8 @@ def _reservations(
     out: list[Violation] = []
     lost = subtract_ranges(old_ranges, new_ranges)
     if lost:
-        reused = sorted(f"{n} ({name!r})" for n, name in now_used if in_ranges(n, lost))
+        lost_index = RangeIndex(lost)
+        reused = sorted(f"{n} ({name!r})" for n, name in now_used if n in lost_index)
         note = f"; now used by {', '.join(reused)}" if reused else ""
         out.append(
             Violation(
@@ -320,7 +328,7 @@ def _enum(old: EnumShape, new: EnumShape) -> list[Violation]:
                     new=f"{moved_name} = {new_numbers_by_name[moved_name]}",
                 )
             )
-        if not in_ranges(number, new.reserved_ranges):
+        if number not in new.reserved:
             out.append(
                 Violation(
                     rule=RuleId.ENUM_VALUE_DELETED_NUMBER_UNRESERVED,

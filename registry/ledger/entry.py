@@ -59,7 +59,9 @@ def parse_kind(value: str | int) -> int:
         number = value
     else:
         text = value.strip().upper()
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
+            if len(text) > 10:
+                raise EntryError(f"kind: {value[:40]!r} is not an AuditKind value")
             number = int(text)
         else:
             name = text if text.startswith(KIND_PREFIX) else KIND_PREFIX + text

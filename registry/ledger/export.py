@@ -15,10 +15,25 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any, Literal
 
-from registry.ledger.entry import EntryError, kind_name, parse_kind
+from registry.ledger.entry import (
+    MAX_ACTOR_BYTES,
+    MAX_INDEX,
+    MAX_TIMESTAMP_MS,
+    EntryError,
+    kind_name,
+    parse_kind,
+)
 from registry.ledger.store import EntryRow
 
 EXPORT_FORMAT = "arbsphere.ledger.export/v1"
+HEADER_KEYS = frozenset({"format", "origin", "size", "log_key", "checkpoint"})
+ENTRY_KEYS = frozenset(
+    {"index", "kind", "timestamp_unix_ms", "actor_did", "payload"}
+    | {"payload_hash", "previous_hash", "signature", "leaf_hash"}
+)
+"""The only fields an export writes: anything else was added after the log signed it."""
+MAX_HEADER_TEXT = 64 << 10
+"""Longest origin, checkpoint note or key text in a header (a note is a few hundred bytes)."""
 ExportFormat = Literal["jsonl", "json"]
 
 
@@ -46,13 +61,22 @@ class ExportHeader:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ExportHeader:
+        unknown = set(data) - HEADER_KEYS
+        if unknown:
+            raise ExportFormatError(f"header: unknown fields {sorted(str(k)[:40] for k in unknown)[:5]}")
         if data.get("format") != EXPORT_FORMAT:
-            raise ExportFormatError(f"header format: expected {EXPORT_FORMAT!r}, got {data.get('format')!r}")
+            raise ExportFormatError(
+                f"header format: expected {EXPORT_FORMAT!r}, got {_shown(data.get('format'))}"
+            )
         origin, checkpoint, log_key, size = (data.get(k) for k in ("origin", "checkpoint", "log_key", "size"))
         if not isinstance(origin, str) or not isinstance(checkpoint, str) or not isinstance(log_key, str):
             raise ExportFormatError("header: expected string fields 'origin', 'checkpoint' and 'log_key'")
-        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            raise ExportFormatError(f"header size: expected an integer >= 0, got {size!r}")
+        for name, text in (("origin", origin), ("checkpoint", checkpoint), ("log_key", log_key)):
+            _require_text(f"header {name}", text, MAX_HEADER_TEXT)
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_INDEX:
+            raise ExportFormatError(
+                f"header size: expected an integer in [0, {MAX_INDEX}], got {_shown(size)}"
+            )
         return cls(origin, checkpoint, log_key, size)
 
 
@@ -85,24 +109,50 @@ def _field_b64(data: Mapping[str, Any], name: str) -> bytes:
         raise ExportFormatError(f"{name}: expected a base64 string, got {type(value).__name__}")
     try:
         return base64.b64decode(value, validate=True)
-    except binascii.Error as exc:
+    except (binascii.Error, ValueError) as exc:  # ValueError: characters outside ASCII
         raise ExportFormatError(f"{name}: not valid base64 ({exc})") from exc
 
 
-def _field_int(data: Mapping[str, Any], name: str) -> int:
+def _field_int(data: Mapping[str, Any], name: str, upper: int) -> int:
     value = data.get(name)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ExportFormatError(f"{name}: expected an integer, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= upper:
+        raise ExportFormatError(f"{name}: expected an integer in [0, {upper}], got {_shown(value)}")
     return value
+
+
+def _shown(value: object) -> str:
+    """A short rendering of a hostile value that cannot itself fail (``repr`` of a 5,000-digit integer
+    raises)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"<integer of {value.bit_length()} bits>"
+    if isinstance(value, str | list | dict) and len(value) > 60:
+        return f"<{type(value).__name__} of length {len(value)}>"
+    return repr(value)
+
+
+def _require_text(name: str, text: str, limit: int) -> None:
+    """Text the verifier will encode (signing bytes, notes): bounded and valid UTF-8 (JSON can spell a
+    lone surrogate, which no UTF-8 encoder accepts)."""
+    if len(text) > limit:
+        raise ExportFormatError(f"{name}: {len(text)} characters, at most {limit}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ExportFormatError(f"{name}: not valid Unicode text (a lone surrogate)") from None
 
 
 def row_from_json(data: Mapping[str, Any]) -> EntryRow:
     """Parse an exported entry without judging it (the verifier does that)."""
     if not isinstance(data, Mapping):
         raise ExportFormatError(f"entry: expected a JSON object, got {type(data).__name__}")
+    unknown = set(data) - ENTRY_KEYS
+    if unknown:
+        raise ExportFormatError(f"entry: unknown fields {sorted(str(k)[:40] for k in unknown)[:5]}")
     raw_kind = data.get("kind")
     if not isinstance(raw_kind, str | int) or isinstance(raw_kind, bool):
-        raise ExportFormatError(f"kind: expected an AuditKind name, got {raw_kind!r}")
+        raise ExportFormatError(f"kind: expected an AuditKind name, got {_shown(raw_kind)}")
+    if isinstance(raw_kind, str):
+        _require_text("kind", raw_kind, 64)
     try:
         kind = parse_kind(raw_kind)
     except EntryError as exc:
@@ -110,10 +160,11 @@ def row_from_json(data: Mapping[str, Any]) -> EntryRow:
     actor = data.get("actor_did")
     if not isinstance(actor, str):
         raise ExportFormatError(f"actor_did: expected a string, got {type(actor).__name__}")
+    _require_text("actor_did", actor, MAX_ACTOR_BYTES)
     return EntryRow(
-        index=_field_int(data, "index"),
+        index=_field_int(data, "index", MAX_INDEX),
         kind=kind,
-        timestamp_ms=_field_int(data, "timestamp_unix_ms"),
+        timestamp_ms=_field_int(data, "timestamp_unix_ms", MAX_TIMESTAMP_MS),
         actor_did=actor,
         payload=_field_b64(data, "payload"),
         payload_hash=_field_b64(data, "payload_hash"),

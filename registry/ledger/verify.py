@@ -10,6 +10,8 @@ Given an export and the log's public key (obtained out of band), recompute every
   checkpoints the auditor kept (the log must not have rewritten what they covered).
 
 Every finding names the entry index and the field, so a flipped byte is located, not just detected.
+Whatever the export holds (bytes that are not UTF-8, lines nested past the decoder's depth, numbers of
+thousands of digits, wrong types), the result is a report with problems, never an exception.
 """
 
 from __future__ import annotations
@@ -75,12 +77,41 @@ class _Collector:
             self.report.problems_dropped += 1
 
 
+def _loads(text: str, where: str) -> Any:
+    """One JSON value, or ``ExportFormatError`` naming ``where``: undecodable bytes (read as surrogates),
+    syntax errors, nesting past the decoder's depth (``RecursionError``) and integers beyond 4,300 digits
+    (``ValueError``) all end here, so no line can stop the verification."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ExportFormatError(f"{where}: not UTF-8 text") from None
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as exc:
+        raise ExportFormatError(f"{where}: not JSON ({exc.msg})") from None
+    except RecursionError:
+        raise ExportFormatError(f"{where}: nested too deeply to be an export line") from None
+    except ValueError as exc:
+        raise ExportFormatError(f"{where}: not readable JSON ({str(exc)[:80]})") from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are unique: with a repeated key, parsers disagree on which value counts,
+    so two auditors could verify different exports from the same bytes."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+        raise ExportFormatError(f"key {repeated[:40]!r} appears twice in one object")
+    return document
+
+
 def _read_export(stream: IO[str]) -> tuple[dict[str, Any], Iterator[tuple[int, Any]]]:
     """The header object and ``(line number, entry object)`` pairs for either export form."""
     first = stream.readline()
     try:
-        head = json.loads(first)
-    except json.JSONDecodeError:
+        head = _loads(first, "line 1")
+    except ExportFormatError:
         head = None
     if isinstance(head, dict) and "entries" not in head and first.strip().endswith("}"):
 
@@ -89,15 +120,12 @@ def _read_export(stream: IO[str]) -> tuple[dict[str, Any], Iterator[tuple[int, A
                 if not line.strip():
                     continue
                 try:
-                    yield number, json.loads(line)
-                except json.JSONDecodeError as exc:
-                    yield number, ExportFormatError(f"line {number}: not JSON ({exc.msg})")
+                    yield number, _loads(line, f"line {number}")
+                except ExportFormatError as exc:
+                    yield number, exc
 
         return head, lines()
-    try:
-        document = json.loads(first + stream.read())
-    except json.JSONDecodeError as exc:
-        raise ExportFormatError(f"export: neither JSON lines nor a JSON document ({exc.msg})") from exc
+    document = _loads(first + stream.read(), "export")
     if not isinstance(document, dict) or not isinstance(document.get("entries"), list):
         raise ExportFormatError("export: expected a header line or a JSON object with an 'entries' list")
     entries = document.pop("entries")
@@ -119,7 +147,8 @@ def verify_export(
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
         raise ValueError(f"workers: expected an integer in [1, 256], got {workers!r}")
     if isinstance(source, str | Path):
-        with Path(source).open(encoding="utf-8") as stream:
+        # Undecodable bytes become surrogates here and a format problem of their line in ``_loads``.
+        with Path(source).open(encoding="utf-8", errors="surrogateescape") as stream:
             return verify_export(
                 stream,
                 log_key,
@@ -152,6 +181,10 @@ def _verify_stream(
     except ExportFormatError as exc:
         problems.add(None, "format", str(exc))
         return
+    if header.log_key != log_key.to_vkey():
+        problems.add(
+            None, "log_key", f"the export names {header.log_key[:120]!r}, not the key you verify with"
+        )
     checkpoint = _check_checkpoint(header, log_key, problems)
     if checkpoint is None:
         return

@@ -68,7 +68,11 @@ def plan_deltas(draw: st.DrawFn) -> PlanDelta:
         previous_state_hash=draw(digests),
         legs=tuple(draw(plan_legs(i)) for i in range(n)),
         state_hash=draw(digests),
-        expected_profit_quote=draw(st.decimals(allow_nan=False, allow_infinity=False, places=6)),
+        expected_profit_quote=draw(
+            st.decimals(
+                min_value=-(10**12), max_value=10**12, allow_nan=False, allow_infinity=False, places=6
+            )
+        ),
     )
 
 

@@ -6,8 +6,10 @@ fresh REST snapshot through the session's REST source (live HTTP, or the recordi
 snapshot that cannot be fetched is reported (``SNAPSHOT_UNAVAILABLE``) and retried at the symbol's next
 message; the venue's ``serverShutdown`` notice makes the live feed reconnect before the server drops it.
 
-cryptofeed decodes and dispatches every message (and parses trades and tickers); depth updates and REST
-snapshots go from the decoded message straight into our book, fetched at the address cryptofeed would use.
+Dispatch is our own and strict (cryptofeed's logs and skips an event it does not know, which for a mangled
+``depthUpdate`` would leave a wrong book behind): a combined-stream message that is not a documented event
+voids the books. cryptofeed parses trades, tickers and candles; depth updates and REST snapshots go from the
+decoded message straight into our book, fetched at the address cryptofeed would use.
 cryptofeed's own Decimal book would only duplicate ours: building it from a 1000-level REST snapshot costs
 about a millisecond (two ``Decimal`` per level), as much as fifty depth updates.
 """
@@ -17,33 +19,55 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
+from cryptofeed.defines import L2_BOOK
 from cryptofeed.exchanges import Binance
+from yapic import json as yjson  # type: ignore[import-untyped]
 
 from agents.feeds.sequence import UpdateIdChain, Verdict
 from agents.feeds.session import SnapshotUnavailable
 from agents.feeds.venues.cryptofeed_bridge import CryptofeedSession
-from sdk.adapters.events import FeedErrorKind, Level
+from agents.feeds.venues.guard import MessageRefused, check_message, decimal_hook, integer, levels
+from sdk.adapters.events import FeedErrorKind
 
 SNAPSHOT_DEPTH = 1000
 """Levels asked of the REST depth endpoint (cryptofeed's default for an unlimited book)."""
 
-
-def _levels(pairs: list[list[str]]) -> list[Level]:
-    return [(float(p), float(q)) for p, q in pairs]
+SHUTDOWN_STREAM = "!serverShutdown"
+MAX_TIMESTAMP_MS = 10**14
 
 
 class _BinanceFeed(Binance):  # type: ignore[misc]
     arb_session: BinanceSession
 
     async def message_handler(self, msg: str, conn: Any, timestamp: float) -> None:
-        # cryptofeed splits every combined stream name on "@"; the shutdown notice ("!serverShutdown") has
-        # none and would be reported as a malformed message voiding every book.
-        if "serverShutdown" in msg:
+        """Combined-stream messages ``{"stream": "<pair>@<channel>", "data": {...}}``, strictly."""
+        envelope = yjson.loads(msg, parse_float=decimal_hook)
+        if type(envelope) is not dict or type(envelope.get("stream")) is not str:
+            raise MessageRefused(f"expected a combined-stream object with a 'stream' name: {msg[:120]}")
+        data = envelope.get("data")
+        if type(data) is not dict:
+            raise MessageRefused(f"{envelope['stream'][:60]}: 'data' must be an object")
+        stream: str = envelope["stream"]
+        if stream == SHUTDOWN_STREAM:  # the server is about to go away: reconnect first
             self.arb_session.reconnect_requested = True
             return
-        await super().message_handler(msg, conn, timestamp)
+        pair, _, channel = stream.partition("@")
+        pair = pair.upper()
+        kind = data.get("e")
+        if kind == "depthUpdate":
+            await self._book(data, pair, timestamp)
+        elif kind == "aggTrade":
+            await self._trade(data, timestamp)
+        elif kind == "kline":
+            await self._candle(data, timestamp)
+        elif kind is None and channel == "bookTicker":
+            await self._ticker(data, timestamp)
+        else:
+            raise MessageRefused(f"{stream[:60]}: event {str(kind)[:40]!r} is not one this session reads")
 
     async def _book(self, msg: dict[str, Any], pair: str, timestamp: float) -> None:
+        if pair not in self.subscription.get(self.websocket_channels[L2_BOOK], ()):
+            raise MessageRefused(f"depthUpdate for a pair not subscribed: {pair[:40]!r}")
         await self.arb_session.on_depth(msg, pair)
 
     def snapshot_address(self, pair: str) -> str:
@@ -62,24 +86,22 @@ class BinanceSession(CryptofeedSession):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.chains: dict[str, UpdateIdChain] = {}
         self.gaps = 0
+        self.stale = 0
+        """Updates skipped as already contained in a fresh snapshot (the documented start of a chain)."""
         super().__init__(*args, **kwargs)
 
     async def on_depth(self, msg: dict[str, Any], pair: str) -> None:
         """One decoded ``depthUpdate`` of ``pair`` (exchange symbol); a symbol without a chain first
-        fetches its REST snapshot."""
+        fetches its REST snapshot. Every value is read before the chain moves."""
         symbol = self.feed.exchange_symbol_to_std_symbol(pair)
+        first_id, last_id = integer(msg["U"], "U"), integer(msg["u"], "u")
+        bids, asks = levels(msg["b"], "b"), levels(msg["a"], "a")
+        exchange_ts = integer(msg["E"], "E", high=MAX_TIMESTAMP_MS) / 1000.0
         if symbol not in self.chains:
             await self._install_snapshot(pair, symbol)
-        if self.skip_update(symbol, int(msg["U"]), int(msg["u"])):
+        if self.skip_update(symbol, first_id, last_id):
             return
-        self.maintainer.update(
-            symbol,
-            _levels(msg["b"]),
-            _levels(msg["a"]),
-            self._now,
-            exchange_ts=self.feed.timestamp_normalize(msg["E"]),
-            sequence=int(msg["u"]),
-        )
+        self.maintainer.update(symbol, bids, asks, self._now, exchange_ts=exchange_ts, sequence=last_id)
 
     async def _install_snapshot(self, pair: str, symbol: str) -> None:
         address = self.feed.snapshot_address(pair)
@@ -91,14 +113,17 @@ class BinanceSession(CryptofeedSession):
             raise SnapshotUnavailable(
                 f"{symbol}: depth snapshot failed: {type(exc).__name__}: {exc}"
             ) from exc
-        body = json.loads(text)
-        last_id = int(body["lastUpdateId"])
+        body = json.loads(check_message(text), parse_float=decimal_hook)
+        if type(body) is not dict:
+            raise MessageRefused(f"{symbol}: depth snapshot must be a JSON object")
+        last_id = integer(body["lastUpdateId"], "lastUpdateId")
+        exchange_ts = integer(body["E"], "E", high=MAX_TIMESTAMP_MS) / 1000.0 if "E" in body else None
         live = self.maintainer.snapshot(
             symbol,
-            _levels(body["bids"]),
-            _levels(body["asks"]),
+            levels(body["bids"], "bids"),
+            levels(body["asks"], "asks"),
             self._now,
-            exchange_ts=self.feed.timestamp_normalize(body["E"]) if "E" in body else None,
+            exchange_ts=exchange_ts,
             sequence=last_id,
         )
         if live:
@@ -111,6 +136,8 @@ class BinanceSession(CryptofeedSession):
         verdict = chain.accept(first_id, last_id)
         if verdict is Verdict.APPLY:
             return False
+        if verdict is Verdict.STALE:
+            self.stale += 1
         if verdict is Verdict.GAP:
             self.gaps += 1
             self.maintainer.invalidate(

@@ -12,10 +12,12 @@ the book (a drop, an unreadable message, a crossed book); a failed fetch is repo
 (``SNAPSHOT_UNAVAILABLE``) and retried. ``bts:request_reconnect`` (the server is about to go away) makes
 the live feed reconnect.
 
-cryptofeed decodes and dispatches every message (and parses the trades); the diff levels go from its decoded
-message straight into our book. Its own Decimal book would only duplicate ours: building it from each REST
-snapshot cost about a millisecond (a thousand levels, two ``Decimal`` per level), as much as 200 diffs, and
-it served only to drop deletions of absent levels, which our book ignores anyway.
+Dispatch is our own and strict (cryptofeed's logs and skips an event it does not know, which for a mangled
+diff would leave a wrong book behind): anything but a documented event voids the books. A diff is read in
+full when it arrives, buffered or not, so a bad one is refused at once. cryptofeed parses the trades; the diff
+levels go from the decoded message straight into our book. Its own Decimal book would only duplicate ours:
+building it from each REST snapshot cost about a millisecond (a thousand levels, two ``Decimal`` per level),
+as much as 200 diffs, and it served only to drop deletions of absent levels, which our book ignores anyway.
 """
 
 from __future__ import annotations
@@ -25,18 +27,27 @@ from collections import deque
 from typing import Any, ClassVar
 
 from cryptofeed.connection import AsyncConnection
+from cryptofeed.defines import L2_BOOK
 from cryptofeed.exceptions import UnsupportedSymbol
 from cryptofeed.exchanges import Bitstamp
+from yapic import json as yjson  # type: ignore[import-untyped]
 
 from agents.feeds.session import SnapshotUnavailable
 from agents.feeds.venues.cryptofeed_bridge import CryptofeedSession
-from sdk.adapters.events import FeedErrorKind, FeedEvent
+from agents.feeds.venues.guard import MessageRefused, check_message, decimal_hook, integer, levels
+from sdk.adapters.events import FeedErrorKind, FeedEvent, Level
 
 MAX_BUFFERED = 10_000
 """Diffs kept per symbol while its snapshot is awaited."""
 SNAPSHOT_RETRY_S = 1.0
 """Live: seconds before a failed snapshot request of a symbol is retried (a failing API is not hammered)."""
 DIFF_CHANNEL = "diff_order_book_"
+TRADES_CHANNEL = "live_trades_"
+QUIET_EVENTS = frozenset({"bts:connection_established", "bts:unsubscription_succeeded", "bts:heartbeat"})
+"""Control events that carry nothing for the books."""
+
+Diff = tuple[int, list[Level], list[Level]]
+"""A read ``diff_order_book`` message: microtimestamp, bids, asks."""
 
 
 class _BitstampFeed(Bitstamp):  # type: ignore[misc]
@@ -52,21 +63,31 @@ class _BitstampFeed(Bitstamp):  # type: ignore[misc]
                 )
 
     async def message_handler(self, msg: str, conn: Any, timestamp: float) -> None:
-        # Control events are rare and name their event up front; data messages go straight to cryptofeed.
-        if "bts:" in msg[:64]:
-            event = json.loads(msg)
-            name = event.get("event")
-            channel = str(event.get("channel") or "")
-            if name == "bts:subscription_succeeded" and channel.startswith(DIFF_CHANNEL):
+        """``{"event", "channel", "data"}`` messages, strictly: an event not documented here is unreadable."""
+        data = yjson.loads(msg, parse_float=decimal_hook)
+        if (
+            type(data) is not dict
+            or type(data.get("event")) is not str
+            or type(data.get("channel")) is not str
+        ):
+            raise MessageRefused(f"expected an object with string 'event' and 'channel': {msg[:120]}")
+        name: str = data["event"]
+        channel: str = data["channel"]
+        if name == "data" and channel.startswith(DIFF_CHANNEL):
+            self.arb_session.on_diff(data, timestamp)
+        elif name == "trade" and channel.startswith(TRADES_CHANNEL):
+            body = data.get("data")
+            if type(body) is not dict:
+                raise MessageRefused(f"{channel[:60]}: trade 'data' must be an object")
+            integer(body.get("microtimestamp"), "microtimestamp")  # cryptofeed int()s it
+            await self._trades(data, timestamp)
+        elif name == "bts:subscription_succeeded":
+            if channel.startswith(DIFF_CHANNEL):
                 self.arb_session.on_subscribed(channel[len(DIFF_CHANNEL) :])
-                return
-            if name == "bts:request_reconnect":
-                self.arb_session.reconnect_requested = True
-                return
-        await super().message_handler(msg, conn, timestamp)
-
-    async def _process_l2_book(self, msg: dict[str, Any], timestamp: float) -> None:
-        self.arb_session.on_diff(msg, timestamp)
+        elif name == "bts:request_reconnect":
+            self.arb_session.reconnect_requested = True
+        elif name not in QUIET_EVENTS:
+            raise MessageRefused(f"event {name[:40]!r} on {channel[:60]!r} is not one this session reads")
 
 
 class BitstampSession(CryptofeedSession):
@@ -78,7 +99,9 @@ class BitstampSession(CryptofeedSession):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.gates: dict[str, int] = {}
         """Symbol -> microtimestamp of the snapshot its book was built from."""
-        self.buffers: dict[str, deque[tuple[dict[str, Any], float]]] = {}
+        self.applied: dict[str, int] = {}
+        """Symbol -> microtimestamp of the last diff applied since that snapshot."""
+        self.buffers: dict[str, deque[Diff]] = {}
         self.discarded = 0
         self.subscribed: set[str] = set()
         """Symbols whose diff channel is active on the current connection (their snapshot may be fetched)."""
@@ -98,22 +121,33 @@ class BitstampSession(CryptofeedSession):
             return  # not one of ours: nothing to synchronise
 
     def on_diff(self, msg: dict[str, Any], timestamp: float) -> None:
-        """Apply one decoded ``diff_order_book`` message if its symbol's snapshot admits it."""
-        pair = self.feed.exchange_symbol_to_std_symbol(msg["channel"].rsplit("_", 1)[-1])
-        self.subscribed.add(pair)
+        """Read one decoded ``diff_order_book`` message in full, then apply it if its symbol's snapshot
+        admits it (or buffer it until the snapshot arrives)."""
+        exchange_pair = msg["channel"][len(DIFF_CHANNEL) :]
+        if exchange_pair not in self.feed.subscription.get(self.feed.websocket_channels[L2_BOOK], ()):
+            raise MessageRefused(f"diff for a pair not subscribed: {exchange_pair[:40]!r}")
+        pair = self.feed.exchange_symbol_to_std_symbol(exchange_pair)
         data = msg["data"]
-        micro = int(data["microtimestamp"])
-        if self.admit(pair, micro, msg, timestamp):
-            self.maintainer.update(
-                pair,
-                [(float(p), float(s)) for p, s, *_ in data["bids"]],
-                [(float(p), float(s)) for p, s, *_ in data["asks"]],
-                self._now,
-                exchange_ts=micro / 1e6,
-            )
+        if type(data) is not dict:
+            raise MessageRefused(f"{pair}: diff 'data' must be an object")
+        diff = (
+            integer(data["microtimestamp"], "microtimestamp"),
+            levels(data["bids"], "bids"),
+            levels(data["asks"], "asks"),
+        )
+        self.subscribed.add(pair)
+        self._apply(pair, diff)
 
-    def admit(self, pair: str, micro: int, msg: dict[str, Any], timestamp: float) -> bool:
-        """Whether a diff of ``pair`` stamped ``micro`` applies now; buffered while no snapshot is in."""
+    def _apply(self, pair: str, diff: Diff) -> None:
+        micro, bids, asks = diff
+        if self.admit(pair, micro, diff):
+            self.maintainer.update(pair, bids, asks, self._now, exchange_ts=micro / 1e6)
+
+    def admit(self, pair: str, micro: int, diff: Diff) -> bool:
+        """Whether a diff of ``pair`` stamped ``micro`` applies now; buffered while no snapshot is in.
+
+        Diffs not after the snapshot are dropped only until the first one after it applied: from then on
+        the stream moves forward, and a diff from its past is a mangled one (refused, never skipped)."""
         gate = self.gates.get(pair)
         if gate is None:
             buffer = self.buffers.setdefault(pair, deque())
@@ -125,11 +159,16 @@ class BitstampSession(CryptofeedSession):
                     "diff buffer overflowed awaiting a snapshot",
                     self._now,
                 )
-            buffer.append((msg, timestamp))
+            buffer.append(diff)
             return False
-        if micro <= gate:
-            self.discarded += 1
-            return False
+        last = self.applied.get(pair)
+        if last is None:
+            if micro <= gate:
+                self.discarded += 1
+                return False
+        elif micro < last:
+            raise MessageRefused(f"{pair}: diff at {micro} is older than the one applied at {last}")
+        self.applied[pair] = micro
         return True
 
     def on_rest(self, url: str, body: str, receipt_ts: float) -> list[FeedEvent]:
@@ -140,29 +179,33 @@ class BitstampSession(CryptofeedSession):
             self.install_snapshot(url.rstrip("/").rsplit("/", 1)[-1], body)
         except Exception as exc:
             self._on_error(exc, receipt_ts)
-        return self.maintainer.drain()
+        return self._drained()
 
     def install_snapshot(self, exchange_pair: str, body: str) -> None:
-        data = json.loads(body)
+        data = json.loads(check_message(body), parse_float=decimal_hook)
+        if type(data) is not dict:
+            raise MessageRefused(f"{exchange_pair[:40]}: order_book snapshot must be a JSON object")
         symbol = self.feed.exchange_symbol_to_std_symbol(exchange_pair)
-        micro = int(data["microtimestamp"])
+        micro = integer(data["microtimestamp"], "microtimestamp")
         live = self.maintainer.snapshot(
             symbol,
-            [(float(p), float(s)) for p, s, *_ in data["bids"]],
-            [(float(p), float(s)) for p, s, *_ in data["asks"]],
+            levels(data["bids"], "bids"),
+            levels(data["asks"], "asks"),
             self._now,
             exchange_ts=micro / 1e6,
         )
         if not live:
             return
         self.gates[symbol] = micro
-        for msg, ts in self.buffers.pop(symbol, deque()):
-            self.on_diff(msg, ts)
+        self.applied.pop(symbol, None)
+        for diff in self.buffers.pop(symbol, deque()):
+            self._apply(symbol, diff)
 
     def after_invalidate(self) -> None:
         for symbol in list(self.gates):
             if symbol not in self.maintainer.live:
                 del self.gates[symbol]
+                self.applied.pop(symbol, None)
 
     async def on_message_async(self, text: str, receipt_ts: float) -> list[FeedEvent]:
         """Live: handle the message, then fetch the snapshot of every subscribed symbol without a book."""

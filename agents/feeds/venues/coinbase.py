@@ -33,17 +33,21 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
+from cryptofeed.defines import L2_BOOK
 from cryptofeed.exchanges import Coinbase
 from yapic import json  # type: ignore[import-untyped]  # cryptofeed's decoder: ISO times become datetimes
 
 from agents.feeds.session import RestSource
 from agents.feeds.venues.cryptofeed_bridge import CryptofeedSession
+from agents.feeds.venues.guard import MessageRefused, ValueRefused, level
 from sdk.adapters.events import FeedErrorKind, FeedEvent, Level
 
 PRODUCTS_ADDRESS = "https://api.coinbase.com/api/v3/brokerage/market/products?product_type=SPOT"
 """The public product list (cryptofeed's route, ``/api/v3/brokerage/products``, needs authentication)."""
 HEARTBEATS = "heartbeats"
 ASK_SIDES = frozenset({"offer", "ask"})
+QUIET_CHANNELS = frozenset({"subscriptions", HEARTBEATS})
+"""Channels that carry nothing for the books (subscription acknowledgements, heartbeats)."""
 
 
 class VenueMessageError(RuntimeError):
@@ -82,6 +86,7 @@ class _CoinbaseFeed(Coinbase):  # type: ignore[misc]
         await conn.write(std_json.dumps({"type": "subscribe", "product_ids": wanted, "channel": HEARTBEATS}))
 
     async def message_handler(self, msg: str, conn: Any, timestamp: float) -> None:
+        """Strict dispatch: a channel or event the venue does not document is an unreadable message."""
         data = json.loads(msg)
         if not isinstance(data, dict):
             raise ValueError(f"message must be a JSON object, got {type(data).__name__}")
@@ -91,15 +96,30 @@ class _CoinbaseFeed(Coinbase):  # type: ignore[misc]
         if not session.accept_sequence(data["sequence_num"]):
             return
         channel = data["channel"]
+        if channel in QUIET_CHANNELS:
+            return
+        events = data["events"]
+        if type(events) is not list or not events or not all(type(e) is dict for e in events):
+            raise MessageRefused(f"{str(channel)[:40]}: events must be a non-empty list of objects")
         if channel == "l2_data":
             exchange_ts = _exchange_ts(data.get("timestamp"))
-            for event in data["events"]:
+            for event in events:
                 session.on_l2_event(event, exchange_ts, data["sequence_num"])
         elif channel == "market_trades":
-            for event in data["events"]:
-                if event.get("type") == "update":
-                    for trade in event["trades"]:
+            for event in events:
+                kind = event.get("type")
+                if kind == "update":
+                    trades = event["trades"]
+                    if type(trades) is not list:
+                        raise MessageRefused("market_trades: trades must be a list")
+                    for trade in trades:
+                        if type(trade) is not dict or trade.get("side") not in ("BUY", "SELL"):
+                            raise MessageRefused("market_trades: a trade needs side 'BUY' or 'SELL'")
                         await self._trade_update(trade, timestamp)  # cryptofeed's parser
+                elif kind != "snapshot":  # the recent trades sent on subscribing: history, not news
+                    raise MessageRefused(f"market_trades event type {str(kind)[:40]!r} is not documented")
+        else:
+            raise MessageRefused(f"channel {str(channel)[:40]!r} is not one this session subscribes")
 
 
 class CoinbaseSession(CryptofeedSession):
@@ -107,6 +127,7 @@ class CoinbaseSession(CryptofeedSession):
 
     venue: ClassVar[str] = "coinbase"
     feed_class: ClassVar[Any] = _CoinbaseFeed
+    resubscribe_to_resync: ClassVar[bool] = True
 
     @classmethod
     def symbol_metadata(cls, bodies: Sequence[str]) -> object:
@@ -149,16 +170,26 @@ class CoinbaseSession(CryptofeedSession):
         kind = event["type"]
         if kind not in ("snapshot", "update"):
             raise ValueError(f"l2_data event type must be 'snapshot' or 'update', got {kind!r}")
-        symbol = self.feed.exchange_symbol_to_std_symbol(event["product_id"])
+        product = event["product_id"]
+        if not isinstance(product, str) or product not in self.feed.subscription.get(
+            self.feed.websocket_channels[L2_BOOK], ()
+        ):
+            raise MessageRefused(f"l2_data for a product not subscribed: {str(product)[:40]!r}")
+        symbol = self.feed.exchange_symbol_to_std_symbol(product)
+        updates = event["updates"]
+        if type(updates) is not list:
+            raise ValueRefused(f"l2_data updates must be a list, got {type(updates).__name__}")
         bids: list[Level] = []
         asks: list[Level] = []
-        for update in event["updates"]:
+        for update in updates:
+            if type(update) is not dict:
+                raise ValueRefused(f"l2_data update must be an object, got {type(update).__name__}")
             side = update["side"]
-            level = (float(update["price_level"]), float(update["new_quantity"]))
+            pair = level(update["price_level"], update["new_quantity"], "l2_data update")
             if side == "bid":
-                bids.append(level)
+                bids.append(pair)
             elif side in ASK_SIDES:
-                asks.append(level)
+                asks.append(pair)
             else:
                 raise ValueError(f"level2 side must be 'bid', 'offer' or 'ask', got {side!r}")
         if kind == "snapshot":
@@ -172,11 +203,6 @@ class CoinbaseSession(CryptofeedSession):
         """An unreadable message may have carried book changes: void (the bridge does) and resubscribe."""
         super()._on_error(exc, receipt_ts)
         self.reconnect_requested = True
-
-    def on_corrupt(self, detail: str, receipt_ts: float) -> list[FeedEvent]:
-        events = super().on_corrupt(detail, receipt_ts)
-        self.reconnect_requested = True
-        return events
 
     def on_disconnect(self, receipt_ts: float) -> list[FeedEvent]:
         self.last_sequence = None

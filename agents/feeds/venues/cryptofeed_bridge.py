@@ -11,6 +11,12 @@ events, crossed-book detection and resynchronisation.
 Replay calls the exact same ``message_handler`` coroutine: every REST answer it awaits is served from the
 recording, so the coroutine never suspends and is driven with ``send(None)`` without an event loop
 (``run_sync``); live, the adapter awaits it inside asyncio.
+
+Every message passes ``guard.check_message`` (length, nesting) before any decoder sees it, and whatever the
+handler raises (an undocumented message, a refused value, a library error) voids the connection's books with a
+``FeedError`` and a ``Resync``: a message is either applied in full or the books are void, never skipped.
+Venues without a REST snapshot (``resubscribe_to_resync``) also set ``reconnect_requested`` whenever a book
+went void, since only a fresh subscription rebuilds it.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ from cryptofeed.symbols import Symbols
 
 from agents.feeds.maintainer import BookMaintainer, ChecksumFn
 from agents.feeds.session import RestSource, SnapshotUnavailable, VenueSession
-from sdk.adapters.events import FeedErrorKind, FeedEvent, Level, Side, Trade
+from agents.feeds.venues.guard import MessageRefused, check_message, trade_values
+from sdk.adapters.events import FeedError, FeedErrorKind, FeedEvent, Level, Resync, Side, Trade
 
 
 class ReplaySuspendedError(RuntimeError):
@@ -75,6 +82,8 @@ class CryptofeedSession(VenueSession):
     """Depth the venue streams; levels beyond it are truncated (the venue never deletes them)."""
     rest_in_stream: ClassVar[bool] = False
     """Replay: REST answers are applied when recorded (True) or served when the parser asks (False)."""
+    resubscribe_to_resync: ClassVar[bool] = False
+    """The venue has no REST snapshot in step with the stream: a void book asks for a resubscription."""
 
     @classmethod
     def symbol_metadata(cls, bodies: Sequence[str]) -> object:
@@ -147,19 +156,35 @@ class CryptofeedSession(VenueSession):
         self._now = receipt_ts
         self.messages += 1
         try:
-            run_sync(self._handler(text, None, receipt_ts))
+            run_sync(self._handler(check_message(text), None, receipt_ts))
         except Exception as exc:  # every library error becomes an event; the books are voided, not guessed
             self._on_error(exc, receipt_ts)
-        return self.maintainer.drain()
+        return self._drained()
 
     async def on_message_async(self, text: str, receipt_ts: float) -> list[FeedEvent]:
         self._now = receipt_ts
         self.messages += 1
         try:
-            await self._handler(text, None, receipt_ts)
+            await self._handler(check_message(text), None, receipt_ts)
         except Exception as exc:
             self._on_error(exc, receipt_ts)
-        return self.maintainer.drain()
+        return self._drained()
+
+    def _drained(self) -> list[FeedEvent]:
+        """The message's events; a book voided by the maintainer's own checks (a crossed book, a refused
+        level) also drops the venue's sync state for it, so it resynchronises like after any other void."""
+        events = self.maintainer.drain()
+        if any(isinstance(e, Resync) for e in events):
+            self.after_invalidate()
+        if self.resubscribe_to_resync and voided(events):
+            self.reconnect_requested = True
+        return events
+
+    def on_corrupt(self, detail: str, receipt_ts: float) -> list[FeedEvent]:
+        events = super().on_corrupt(detail, receipt_ts)
+        if self.resubscribe_to_resync:
+            self.reconnect_requested = True
+        return events
 
     def _on_error(self, exc: Exception, receipt_ts: float) -> None:
         if isinstance(exc, SnapshotUnavailable):
@@ -170,7 +195,11 @@ class CryptofeedSession(VenueSession):
         if isinstance(exc, ReplaySuspendedError):
             raise exc
         self.errors += 1
-        if isinstance(exc, decimal.InvalidOperation | ValueError) and not isinstance(exc, UnsupportedSymbol):
+        if isinstance(exc, MessageRefused):
+            kind = exc.kind
+        elif isinstance(exc, decimal.InvalidOperation | ValueError) and not isinstance(
+            exc, UnsupportedSymbol
+        ):
             kind = FeedErrorKind.INVALID_VALUE
             if isinstance(exc, json.JSONDecodeError) or "json" in type(exc).__module__.lower():
                 kind = FeedErrorKind.MALFORMED
@@ -180,9 +209,7 @@ class CryptofeedSession(VenueSession):
         self.maintainer.invalidate_all(kind, detail, receipt_ts)
         self.after_invalidate()
 
-    def _error(self, kind: FeedErrorKind, detail: str) -> Any:
-        from sdk.adapters.events import FeedError
-
+    def _error(self, kind: FeedErrorKind, detail: str) -> FeedError:
         return FeedError(self.venue, None, kind, detail, self._now)
 
     async def _on_book(self, book: Any, _receipt_ts: float) -> None:
@@ -214,15 +241,31 @@ class CryptofeedSession(VenueSession):
         )
 
     async def _on_trade(self, trade: Any, _receipt_ts: float) -> None:
+        """A trade cryptofeed parsed, refused (voiding the books) unless its numbers are in range."""
+        price, amount = trade_values(trade.price, trade.amount, f"{trade.symbol} trade")
+        timestamp = trade.timestamp
+        if timestamp is not None and not (isinstance(timestamp, float | int) and 0 <= timestamp < 1e11):
+            raise MessageRefused(
+                f"{trade.symbol} trade: timestamp {str(timestamp)[:40]!r} is not epoch seconds"
+            )
         self.maintainer.events.append(
             Trade(
                 self.venue,
                 trade.symbol,
                 Side.BUY if trade.side == "buy" else Side.SELL,
-                float(trade.price),
-                float(trade.amount),
+                price,
+                amount,
                 self._now,
-                trade.timestamp,
-                None if trade.id is None else str(trade.id),
+                None if timestamp is None else float(timestamp),
+                None if trade.id is None else str(trade.id)[:128],
             )
         )
+
+
+def voided(events: Sequence[FeedEvent]) -> bool:
+    """Whether a book went void (or could not be built) while handling one message."""
+    return any(
+        isinstance(e, Resync)
+        or (isinstance(e, FeedError) and e.kind is not FeedErrorKind.SNAPSHOT_UNAVAILABLE)
+        for e in events
+    )

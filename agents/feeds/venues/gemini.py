@@ -11,15 +11,15 @@ those symptoms cannot be detected on this protocol (no sequence numbers, no chec
 cryptofeed decodes and dispatches every message (and parses the trades); the ``changes`` go from its decoded
 message straight into our book. Its own Decimal book would only duplicate ours (two ``Decimal`` per change,
 a few thousand for each full-book message) and decide nothing we use. Its dispatcher logs and skips messages
-it does not know (an error object, an unknown type); ours refuses them, because a skipped book message would
-leave a wrong book behind.
+it does not know (an error object, an unknown type) and drops book messages of symbols it was not asked
+for; ours refuses both, because a skipped book message would leave a wrong book behind.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from decimal import Decimal
+from operator import itemgetter
 from typing import Any, ClassVar
 
 from cryptofeed.defines import L2_BOOK
@@ -28,13 +28,14 @@ from yapic import json as yjson  # type: ignore[import-untyped]
 
 from agents.feeds.session import RestSource
 from agents.feeds.venues.cryptofeed_bridge import CryptofeedSession
-from sdk.adapters.events import FeedError, FeedErrorKind, FeedEvent, Level, Resync
+from agents.feeds.venues.guard import MessageRefused, decimal_hook, levels
 
+SIDES = frozenset({"buy", "sell"})
 _IGNORED_TYPES = frozenset({"heartbeat", "auction_open", "auction_indicative", "auction_result"})
 """Market-data messages that carry nothing for the book (cryptofeed skips the same ones)."""
 
 
-class UnreadableMessage(Exception):
+class UnreadableMessage(MessageRefused):
     """A message of the market-data stream that is not one the venue documents (voids the books)."""
 
 
@@ -48,7 +49,7 @@ class _GeminiFeed(Gemini):  # type: ignore[misc]
 
     async def message_handler(self, msg: str, conn: Any, timestamp: float) -> None:
         """cryptofeed's dispatch, strict: anything but a documented market-data message raises."""
-        data = yjson.loads(msg, parse_float=Decimal)
+        data = yjson.loads(msg, parse_float=decimal_hook)
         if not isinstance(data, dict):
             raise UnreadableMessage(f"expected a JSON object, got {type(data).__name__}")
         kind = data.get("type")
@@ -60,14 +61,20 @@ class _GeminiFeed(Gemini):  # type: ignore[misc]
             raise UnreadableMessage(f"unknown message {str(data)[:200]}")
 
     async def _book(self, msg: dict[str, Any], timestamp: float) -> None:
-        """cryptofeed's subscription filter, then the session (instead of cryptofeed's Decimal book)."""
-        if msg["symbol"] in self.subscription.get(L2_BOOK, ()):
-            self.arb_session.on_changes(self.exchange_symbol_to_std_symbol(msg["symbol"]), msg)
+        """The session's book (instead of cryptofeed's Decimal one); the venue sends only the symbols the
+        connection subscribed, so any other symbol means the message cannot be trusted."""
+        symbol = msg["symbol"]
+        if not isinstance(symbol, str) or symbol not in self.subscription.get(
+            self.websocket_channels[L2_BOOK], ()
+        ):
+            raise UnreadableMessage(f"l2_updates for a symbol not subscribed: {str(symbol)[:40]!r}")
+        self.arb_session.on_changes(self.exchange_symbol_to_std_symbol(symbol), msg)
 
 
 class GeminiSession(CryptofeedSession):
     venue: ClassVar[str] = "gemini"
     feed_class: ClassVar[Any] = _GeminiFeed
+    resubscribe_to_resync: ClassVar[bool] = True
 
     @classmethod
     def symbol_metadata(cls, bodies: Sequence[str]) -> object:
@@ -90,40 +97,22 @@ class GeminiSession(CryptofeedSession):
 
     def on_changes(self, symbol: str, raw: dict[str, Any]) -> None:
         """One decoded ``l2_updates`` message: ``changes`` are ``[side, price, absolute quantity]``."""
-        bids: list[Level] = []
-        asks: list[Level] = []
-        for side, price, size in raw["changes"]:
-            if side == "sell":
-                asks.append((float(price), float(size)))
-            elif side == "buy":
-                bids.append((float(price), float(size)))
-            else:
-                raise UnreadableMessage(f"{symbol}: change side must be 'buy' or 'sell', got {side!r}")
+        changes = raw["changes"]
+        if type(changes) is not list:
+            raise UnreadableMessage(f"{symbol}: changes must be a list, got {type(changes).__name__}")
+        if changes and (set(map(type, changes)) != {list} or set(map(len, changes)) != {3}):
+            raise UnreadableMessage(f"{symbol}: every change must be [side, price, quantity]")
+        sides = set(map(itemgetter(0), changes))
+        if not sides <= SIDES:
+            raise UnreadableMessage(
+                f"{symbol}: change side must be 'buy' or 'sell', got {sorted(map(str, sides))}"
+            )
+        bids = levels([c[1:] for c in changes if c[0] == "buy"], "changes") if "buy" in sides else []
+        asks = levels([c[1:] for c in changes if c[0] == "sell"], "changes") if "sell" in sides else []
         if "trades" in raw:
             self.maintainer.snapshot(symbol, bids, asks, self._now)
         else:
             self.maintainer.update(symbol, bids, asks, self._now)
 
-    def on_message(self, text: str, receipt_ts: float) -> list[FeedEvent]:
-        events = super().on_message(text, receipt_ts)
-        if _voided(events):
-            self.reconnect_requested = True
-        return events
-
-    async def on_message_async(self, text: str, receipt_ts: float) -> list[FeedEvent]:
-        events = await super().on_message_async(text, receipt_ts)
-        if _voided(events):
-            self.reconnect_requested = True
-        return events
-
     def after_invalidate(self) -> None:
         self.reconnect_requested = True  # no REST snapshot on Gemini v2: only a resubscription rebuilds
-
-
-def _voided(events: Sequence[FeedEvent]) -> bool:
-    """Whether a book went void (or could not be built) while handling one message."""
-    return any(
-        isinstance(e, Resync)
-        or (isinstance(e, FeedError) and e.kind is not FeedErrorKind.SNAPSHOT_UNAVAILABLE)
-        for e in events
-    )

@@ -17,10 +17,9 @@ checksum texts. cryptofeed's own Decimal book would only duplicate ours (two ``D
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any, ClassVar
 
+from cryptofeed.defines import L2_BOOK
 from cryptofeed.exchanges import Kraken
 from yapic import json as yjson  # type: ignore[import-untyped]
 
@@ -28,14 +27,14 @@ from agents.feeds.book import L2Book
 from agents.feeds.checksum import KrakenChecksum
 from agents.feeds.maintainer import ChecksumFn
 from agents.feeds.venues.cryptofeed_bridge import CryptofeedSession
-from sdk.adapters.events import FeedError, FeedErrorKind, FeedEvent, Level, Resync
+from agents.feeds.venues.guard import MessageRefused, decimal_hook, integer, levels
 
 _SNAPSHOT_KEYS = frozenset({"as", "bs"})
 _UPDATE_KEYS = frozenset({"a", "b", "c"})
 _QUIET_EVENTS = frozenset({"heartbeat", "systemStatus", "pong"})
 
 
-class UnreadableMessage(Exception):
+class UnreadableMessage(MessageRefused):
     """A message of the v1 public stream that is not one the venue documents (voids the books)."""
 
 
@@ -49,7 +48,7 @@ class _KrakenFeed(Kraken):  # type: ignore[misc]
 
     async def message_handler(self, msg: str, conn: Any, timestamp: float) -> None:
         """cryptofeed's dispatch, strict: anything but a documented public-stream message raises."""
-        data = yjson.loads(msg, parse_float=Decimal)
+        data = yjson.loads(msg, parse_float=decimal_hook)
         if isinstance(data, list):
             if len(data) < 4 or not isinstance(data[-2], str) or not isinstance(data[-1], str):
                 raise UnreadableMessage(f"channel message without channel name and pair: {msg[:200]}")
@@ -77,7 +76,9 @@ class _KrakenFeed(Kraken):  # type: ignore[misc]
 
     async def _book(self, msg: list[Any], pair: str, timestamp: float) -> None:
         """``[channel id, part, (part,) channel name, pair]``: the parts go to the session (cryptofeed's
-        ``_book`` slices them the same way)."""
+        ``_book`` slices them the same way). The venue sends only the pairs the connection subscribed."""
+        if msg[-1] not in self.subscription.get(self.websocket_channels[L2_BOOK], ()):
+            raise UnreadableMessage(f"book message for a pair not subscribed: {str(msg[-1])[:40]!r}")
         self.arb_session.on_book_parts(pair, msg[1:-2])
 
 
@@ -85,6 +86,7 @@ class KrakenSession(CryptofeedSession):
     venue: ClassVar[str] = "kraken"
     feed_class: ClassVar[Any] = _KrakenFeed
     max_depth: ClassVar[int | None] = 1000
+    resubscribe_to_resync: ClassVar[bool] = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._texts: dict[str, KrakenChecksum] = {}
@@ -112,61 +114,48 @@ class KrakenSession(CryptofeedSession):
             self._update(symbol, parts)
 
     def _snapshot(self, symbol: str, raw: dict[str, Any]) -> None:
+        ask_entries, bid_entries = _entries(raw, "as"), _entries(raw, "bs")
+        asks, bids = levels(ask_entries, "as"), levels(bid_entries, "bs")
         texts = KrakenChecksum()
-        asks: list[Level] = []
-        for price_text, volume_text, *_ in raw.get("as", ()):
-            price = float(price_text)
-            texts.set_ask(price, price_text, volume_text, False)
-            asks.append((price, float(volume_text)))
-        bids: list[Level] = []
-        for price_text, volume_text, *_ in raw.get("bs", ()):
-            price = float(price_text)
-            texts.set_bid(price, price_text, volume_text, False)
-            bids.append((price, float(volume_text)))
+        for (price, _), entry in zip(asks, ask_entries, strict=True):
+            texts.set_ask(price, entry[0], entry[1], False)
+        for (price, _), entry in zip(bids, bid_entries, strict=True):
+            texts.set_bid(price, entry[0], entry[1], False)
         self._texts[symbol] = texts
         self.maintainer.snapshot(symbol, bids, asks, self._now)
 
     def _update(self, symbol: str, parts: list[dict[str, Any]]) -> None:
+        """Every value is read before the checksum texts change: a refused value leaves them as they were."""
+        last = parts[-1]
+        checksum = integer(last["c"], "c", high=2**32 - 1) if "c" in last else None
+        if len(parts) == 1:
+            ask_entries, bid_entries = _entries(last, "a"), _entries(last, "b")
+        else:  # asks and bids in two parts, each with its own list
+            ask_entries = [e for part in parts for e in _entries(part, "a")]
+            bid_entries = [e for part in parts for e in _entries(part, "b")]
+        asks, bids = levels(ask_entries, "a"), levels(bid_entries, "b")
         texts = self._texts.get(symbol)
-        checksum: int | None = None
-        if "c" in parts[-1]:
-            checksum = int(parts[-1]["c"])
-        bids: list[Level] = []
-        asks: list[Level] = []
-        for part in parts:
-            for key, target, setter in (
-                ("a", asks, texts.set_ask if texts else None),
-                ("b", bids, texts.set_bid if texts else None),
-            ):
-                for entry in part.get(key, ()):
-                    price_text, volume_text = entry[0], entry[1]
-                    price = float(price_text)
-                    size = float(volume_text)
-                    target.append((price, size))
-                    if setter is not None:
-                        setter(price, price_text, volume_text, size == 0.0)
+        if texts is not None:
+            for (price, size), entry in zip(asks, ask_entries, strict=True):
+                texts.set_ask(price, entry[0], entry[1], size == 0.0)
+            for (price, size), entry in zip(bids, bid_entries, strict=True):
+                texts.set_bid(price, entry[0], entry[1], size == 0.0)
         self.maintainer.update(symbol, bids, asks, self._now, checksum=checksum)
-
-    def on_message(self, text: str, receipt_ts: float) -> list[FeedEvent]:
-        events = super().on_message(text, receipt_ts)
-        if _voided(events):
-            self.reconnect_requested = True
-        return events
-
-    async def on_message_async(self, text: str, receipt_ts: float) -> list[FeedEvent]:
-        events = await super().on_message_async(text, receipt_ts)
-        if _voided(events):
-            self.reconnect_requested = True
-        return events
 
     def after_invalidate(self) -> None:
         self.reconnect_requested = True  # no REST snapshot in step with the stream: resubscribe
 
 
-def _voided(events: Sequence[FeedEvent]) -> bool:
-    """Whether a book went void (or could not be built) while handling one message."""
-    return any(
-        isinstance(e, Resync)
-        or (isinstance(e, FeedError) and e.kind is not FeedErrorKind.SNAPSHOT_UNAVAILABLE)
-        for e in events
-    )
+def _entries(part: dict[str, Any], key: str) -> list[Any]:
+    """``part[key]``: ``[[price, volume, timestamp(, "r")], ...]`` (none when absent), shape checked."""
+    if key not in part:
+        return []
+    raw = part[key]
+    if type(raw) is not list:
+        raise UnreadableMessage(f"{key}: expected a list of levels, got {type(raw).__name__}")
+    for entry in raw:
+        if type(entry) is not list or not 3 <= len(entry) <= 4:
+            raise UnreadableMessage(
+                f"{key}: expected [price, volume, timestamp(, 'r')], got {str(entry)[:60]}"
+            )
+    return raw
