@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import numpy as np
@@ -75,6 +75,8 @@ class CommittedPlan:
     state: PlanState
     trades: Mapping[str, Decimal]
     cost: float
+    prices: Mapping[str, float] = field(default_factory=dict)
+    """The session's last consensus prices of the traded assets (empty if none was broadcast)."""
 
 
 class EdgeAgent:
@@ -266,22 +268,25 @@ class EdgeAgent:
         state = self.plan_state.apply(unsigned)
         delta = unsigned.model_copy(update={"state_hash": state.state_hash()})
         self.plan_state = state
-        return CommittedPlan(delta=delta, state=state, trades=trades, cost=self._plan_cost(trades))
+        prices: dict[str, float] = {}
+        if session.prices is not None:
+            for i, asset in enumerate(self._session_assets):
+                if asset in trades and math.isfinite(float(session.prices[i])):
+                    prices[asset] = float(session.prices[i])
+        return CommittedPlan(
+            delta=delta, state=state, trades=trades, cost=self._plan_cost(trades), prices=prices
+        )
 
     def _leg(
         self, session_id: str, sequence: int, index: int, trade: tuple[str, Decimal], now_ms: int
     ) -> PlanLeg:
         asset, qty = trade
         spec = self.config.instruments[asset]
-        worst = execution_price_limit(self.curves[asset], float(qty))
-        tick = spec.tick_size
-        rounding = ROUND_CEILING if qty > 0 else ROUND_FLOOR
-        cap = (Decimal(repr(worst)) / tick).to_integral_value(rounding=rounding) * tick
         return PlanLeg(
             instrument=spec.symbol,
             side=Side.BUY if qty > 0 else Side.SELL,
             size=abs(qty),
-            limit_price=max(cap, tick),
+            limit_price=leg_limit_price(self.curves[asset], qty, spec.tick_size),
             deadline_unix_ms=now_ms + self.config.leg_deadline_ms,
             idempotency_key=idempotency_key(session_id, sequence, self.venue_id, index),
             asset=asset,
@@ -289,6 +294,19 @@ class EdgeAgent:
 
     def _plan_cost(self, trades: Mapping[str, Decimal]) -> float:
         return sum(self.curves[a].cost(float(q)) for a, q in trades.items())
+
+
+def leg_limit_price(curve: CostCurve, qty: Decimal, tick: Decimal) -> Decimal:
+    """The limit price of the leg that trades ``qty`` (signed) on ``curve``: the worst price per unit
+    (``execution_price_limit``) on the tick grid, rounded away from the trade's favour, at least one tick.
+
+    One function for the leg the agent commits and for the box its runtime derives from the risk gates
+    (``AgentRuntime.constrain``), so the box judges exactly the legs the agent will send.
+    """
+    worst = execution_price_limit(curve, float(qty))
+    rounding = ROUND_CEILING if qty > 0 else ROUND_FLOOR
+    cap = (Decimal(repr(worst)) / tick).to_integral_value(rounding=rounding) * tick
+    return max(cap, tick)
 
 
 def execution_price_limit(curve: CostCurve, qty: float) -> float:

@@ -23,6 +23,7 @@ import numpy as np
 
 from agents.agent import CommittedPlan, EdgeAgent
 from agents.participant import ParticipantError
+from agents.plan_state import PlanStateStore
 from agents.runtime import ExecutionStatus, PlanOutcome
 from energibridge.canonical import digest
 from energibridge.errors import EnergiBridgeError
@@ -116,6 +117,7 @@ class AgentRunner:
         credential: Callable[[], str] | None = None,
         backoff: Backoff | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        plan_store: PlanStateStore | None = None,
     ) -> None:
         self.agent = agent
         self.target = target
@@ -127,6 +129,8 @@ class AgentRunner:
         self.before_close = before_close
         """Called after the last session, before the stream closes (e.g. wait for open executions)."""
         self.credential = credential
+        self.plan_store = plan_store
+        """Persists the delta-sync state and the last sequence seen (restored by the caller beforehand)."""
         self.backoff = backoff or Backoff()
         self.clock = clock
         self.stats = AgentStats()
@@ -151,6 +155,12 @@ class AgentRunner:
                 self._unsent.append(message)
             else:
                 self._outbox.put(message)
+
+    @property
+    def last_sequence(self) -> int:
+        """The highest plan sequence this agent has applied or acknowledged, across restarts."""
+        seen = self.plan_store.last_seen if self.plan_store is not None else 0
+        return max(self.agent.plan_state.sequence, seen)
 
     def info(self) -> VenueInfo:
         return VenueInfo(
@@ -199,7 +209,7 @@ class AgentRunner:
         outbox: queue.Queue[cpb.AgentMessage | None] = queue.Queue()
         hello = wire.hello_message(
             self.info(),
-            last_sequence=self.agent.plan_state.sequence,
+            last_sequence=self.last_sequence,
             credential=self.credential() if self.credential is not None else "",
         )
         outbox.put(cpb.AgentMessage(hello=hello))
@@ -398,8 +408,9 @@ class AgentRunner:
         )
 
     def _on_commit(self, commit: cpb.PlanCommit) -> cpb.AgentMessage:
-        if commit.sequence <= self.agent.plan_state.sequence:
-            # Already applied (coordinator restarted and resent): never commit a plan twice.
+        if commit.sequence <= self.last_sequence:
+            # Already seen (a coordinator restarted and resent, or reused a sequence): never commit a plan
+            # twice, never accept an older one.
             return cpb.AgentMessage(
                 ack=cpb.PlanAck(
                     session_id=commit.session_id,
@@ -411,6 +422,9 @@ class AgentRunner:
         plan = self.agent.commit(
             commit.session_id, commit.sequence, int(commit.now_unix_ms) or int(time.time() * 1000)
         )
+        if self.plan_store is not None:
+            # Write-ahead: durable before any order of the plan leaves and before the acknowledgement.
+            self.plan_store.save(self.agent.plan_state, commit.sequence)
         if plan is None:
             return cpb.AgentMessage(
                 ack=cpb.PlanAck(

@@ -82,6 +82,9 @@ class Participant:
         self.counted_gap = 0.0
         self._pending: tuple[FloatArray, float, float] | None = None
         self.last_round = 0
+        self.prices: FloatArray | None = None
+        """The consensus prices of the last round answered (a crossover's mixed prices): public, common to
+        every venue, so valuing each venue's trades at them splits the plan's profit exactly."""
 
     def step(self, broadcast: RoundBroadcast) -> FloatArray:
         """Answer one round: the contribution vector for the secure sum."""
@@ -103,6 +106,11 @@ class Participant:
         self.gap = gap
         self._pending = (x_new, cost, gap)
         self.last_round = broadcast.round_id
+        if broadcast.mix is None:
+            self.prices = prices.copy()
+        else:
+            low, high, weight = broadcast.mix
+            self.prices = low + weight * (high - low)
         return self.layout.pack(
             x_new - self.counted_x, dx * dx, cost - self.counted_cost, gap - self.counted_gap
         )

@@ -2,10 +2,10 @@
 
 It wraps an ``EdgeAgent`` from the outside (the private core stays free of I/O). After each committed plan it
 executes the venue's own legs against the agent's *current* market through the execution stack a live agent
-uses: ``PlanRunner`` (risk gates, leg-out monitor, Decimal accounting) and a ``StoreWriter`` that persists
-orders, fills, positions, inventory and realised vs predicted PnL per plan to a SQLite file in the agent's
-state directory on its own thread, off the hot path. How each plan ended is returned as a ``PlanOutcome``
-(the gRPC shell turns it into an ``ExecutionReport`` for the coordinator's ledger).
+uses: ``PlanRunner`` (risk gates, leg-out monitor, Decimal accounting) and a ``DurableStoreWriter`` that
+persists plans, orders, fills, positions, inventory, residuals and realised vs predicted PnL to a SQLite file
+in the agent's state directory on its own thread, off the hot path. How each plan ended is returned as a
+``PlanOutcome`` (the gRPC shell turns it into an ``ExecutionReport`` for the coordinator's ledger).
 
 Paper fills, by the kind of curve an asset trades on:
 
@@ -13,19 +13,37 @@ Paper fills, by the kind of curve an asset trades on:
   the curve's taker fee. The plan was sized on the curve's ``book_usage`` share of each level, so the walk
   usually fills a little better than predicted. A perpetual's fill is its book trade: the funding carry in
   its cost is a prediction over the holding horizon, not cash paid at the fill.
-- pools (CPMM, CLMM) and any other curve: one fill for the whole leg at the curve's own average price
-  ``|cost(q)| / |q|`` (the pool fee is inside the price, as on chain, so the fill carries no separate fee),
-  and nothing when that price is beyond the leg's limit-price cap. The pool does not move with our fill:
-  the synthetic market is rebuilt at every tick. For the risk gates a pool shows one level per side at its
-  marginal price at zero with its budget box as size, so the book-usage gate caps a leg at that share of
-  the box.
+- pools (CPMM, CLMM), prediction markets and any other curve: one fill for the whole leg at the curve's own
+  average price ``|cost(q)| / |q|`` (the fee is inside the price, as on chain, so the fill carries no
+  separate fee), and nothing when that price is beyond the leg's limit-price cap. The pool does not move
+  with our fill: the synthetic market is rebuilt at every tick. For the risk gates such a curve shows one
+  level per side at its marginal price at zero with its budget box as size, so the book-usage gate caps a
+  leg at that share of the box.
 
-Before each session ``constrain`` bounds what the agent may plan by what the runtime will execute (risk
-mode, daily notional left, assets held, quote cash), so the agent never commits to legs its own gates
-would refuse and leave the other venues of the plan exposed.
+What the gates judge, and when:
+
+- **The box.** Before each session ``constrain`` bounds what the agent may plan by ``RiskManager.box``: the
+  gates' own predicates evaluated on the very legs the agent would send (``agents.agent.leg_limit_price``),
+  intersected with the assets held and the quote cash. Any plan inside the box passes every gate, so the
+  agent never commits to legs its executor would refuse and leave the other venues of the plan exposed.
+- **The feed.** The market source calls ``feed_observer()``'s hook on every book update (any thread; it only
+  queues): each update refreshes that book's age for the staleness gate and each new mid feeds the anomaly
+  gate, so a book that goes void or jumps during a session is refused at execution, and a long session on
+  a live feed is not mistaken for a stale one.
+- **The outcome.** The prediction-error gate compares realised with predicted *profit*: the venue's share of
+  the plan's profit, its trades valued at its marginal price at the plan (where the region's consensus
+  price lies), not its cash flow (about the traded notional).
+
+Durability: the bound is ``DurableStoreWriter``'s (an order is durable before it is sent, everything else
+before any outcome reports it). ``recover`` closes, after a restart, what the previous process left: live
+orders reconciled at the venue by client order id, paper orders closed (their book ended with the process),
+and every plan whose outcome was never reported gets one now, its residual opened.
 
 One agent sees only its own legs, so a leg that falls short cannot be hedged on another venue from here: the
-leg-out monitor records a LegOutEvent and asks for a re-plan, and the outcome says ``LEG_OUT``.
+leg-out monitor records a LegOutEvent and asks for a re-plan, and the outcome says ``LEG_OUT``. Each such
+request, and every residual a plan leaves (``planned - filled`` per asset), is written to the store's
+``exec_residuals`` (``AgentRuntime.residuals``) for a hedge session to pick up; the hedge session itself
+needs the coordinator and is not run from here.
 """
 
 from __future__ import annotations
@@ -37,19 +55,20 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal, localcontext
 from pathlib import Path
 from typing import Protocol
 
-from agents.agent import CommittedPlan, EdgeAgent
+from agents.agent import CommittedPlan, EdgeAgent, leg_limit_price
 from agents.execution.accounting import Portfolio
 from agents.execution.book import BookSnapshot, Level, marketable
 from agents.execution.client_ids import ClientIdRule
 from agents.execution.clock import Scheduler, SystemClock
 from agents.execution.events import LedgerEvent, LegOutEvent
-from agents.execution.legout import HedgeQuote, LegOutMonitor, LegOutPolicy, LegProgress
+from agents.execution.legout import HedgeQuote, LegOutMonitor, LegOutPolicy, LegProgress, ReplanRequest
 from agents.execution.model import (
     ExecutionEvent,
     ExecutionInputError,
@@ -61,13 +80,13 @@ from agents.execution.model import (
     Side,
     require_id,
 )
-from agents.execution.outbox import Outbox, OutboxRecord
+from agents.execution.outbox import Outbox, OutboxRecord, OutboxState
 from agents.execution.paper import PaperConfig, PaperVenue
 from agents.execution.plan import ExecPlan, plan_from_model
 from agents.execution.runner import ExecutionVenue, PlanRunner
-from agents.persistence.store import ExecutionStore
-from agents.persistence.writer import StoreWriter
-from agents.risk.events import Mode
+from agents.persistence.store import ExecutionStore, PlanRecord, Residual
+from agents.persistence.writer import DurableStoreWriter
+from agents.risk.box import LegShape
 from agents.risk.limits import RiskLimits
 from agents.risk.manager import RiskManager
 from agents.risk.market import MarketState
@@ -75,6 +94,7 @@ from energibridge.canonical import digest
 from sdk.curves.base import CostCurve
 from sdk.curves.order_book import OrderBookCurve
 from sdk.curves.perp import PerpetualCurve
+from sdk.curves.piecewise import PiecewiseLinearCurve
 from sdk.reference_solver import demand_interval
 
 log = logging.getLogger(__name__)
@@ -84,6 +104,10 @@ JOURNAL_FILE = "journal.jsonl"
 POOL_PRICE_QUANTUM = Decimal("1e-8")
 LIVE_POLL_NS = 200_000_000
 """Live orders whose outcome is unknown are looked up at the venue at most this often (ns)."""
+PROFIT_QUANTUM = Decimal("1e-12")
+"""Resolution of the profits the runtime values (quote units)."""
+FEED_QUEUE = 200_000
+"""Feed observations queued between two drains at most (the oldest go first beyond it, counted)."""
 
 
 class ExecutionStatus(enum.StrEnum):
@@ -98,7 +122,12 @@ class ExecutionStatus(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class PlanOutcome:
-    """One venue's execution of one committed plan; ``realised`` and ``predicted`` are quote cash flows."""
+    """One venue's execution of one committed plan.
+
+    ``realised`` and ``predicted`` are quote cash flows (about the notional traded); ``realised_profit`` and
+    ``predicted_profit`` value the venue's trades at its marginal price at the plan: its share of the
+    plan's profit, what the prediction-error gate and ``pnl_vs_plan`` compare.
+    """
 
     plan_id: str
     session_id: str
@@ -117,6 +146,12 @@ class PlanOutcome:
     submitted_ns: int
     """``time.monotonic_ns()`` right after the paper orders were handed to the venue (0: none sent)."""
     completed_ms: int
+    predicted_profit: Decimal = Decimal(0)
+    realised_profit: Decimal = Decimal(0)
+    residuals: tuple[Residual, ...] = ()
+    """What the plan left this venue owing the region, per asset (opened in the store for a hedge session)."""
+    recovered: bool = False
+    """Closed by ``recover`` after a restart (the process that executed it ended first)."""
 
     @property
     def fill_count(self) -> int:
@@ -124,8 +159,8 @@ class PlanOutcome:
 
     @property
     def pnl_vs_plan(self) -> Decimal:
-        """Realised minus predicted: what execution added to (or took from) the plan's profit."""
-        return self.realised - self.predicted
+        """Realised minus predicted profit: what execution added to (or took from) the plan's profit."""
+        return self.realised_profit - self.predicted_profit
 
 
 def classify(
@@ -284,6 +319,8 @@ class LiveExecution(Protocol):
 
     def recover(self) -> list[OutboxRecord]: ...
 
+    def reconcile(self, record: OutboxRecord) -> None: ...
+
 
 class CurvePaperVenue:
     """Paper fills on a pool: the whole leg at the curve's average price (rounded against us to
@@ -369,16 +406,22 @@ class CurvePaperVenue:
 
 
 class InstrumentRouter:
-    """One venue id, one paper venue per instrument (books and pools differ, fees may differ)."""
+    """One venue id, one paper venue per instrument (books and pools differ, fees may differ).
 
-    def __init__(self) -> None:
+    Every order passes ``before_send`` on its way out: the write-ahead point of the store's durability
+    bound (the order's intent is committed before the order leaves)."""
+
+    def __init__(self, before_send: Callable[[], None] | None = None) -> None:
         self.by_instrument: dict[str, ExecutionVenue] = {}
         self._by_order: dict[str, ExecutionVenue] = {}
+        self._before_send = before_send
 
     def submit(self, order: OrderRequest, role: str = "leg") -> None:
         venue = self.by_instrument.get(order.instrument)
         if venue is None:
             raise ExecutionInputError(f"order.instrument: no paper market for {order.instrument!r}")
+        if self._before_send is not None:
+            self._before_send()
         self._by_order[order.client_order_id] = venue
         venue.submit(order, role)
 
@@ -416,79 +459,66 @@ class _EventLog:
             handle.write("\n".join(lines) + "\n")
 
 
-class QuietStoreWriter(StoreWriter):
-    """A ``StoreWriter`` that holds writes until the agent is quiet, then hands them to its thread.
-
-    The writer thread shares the interpreter lock with the tick-to-orders path, so writes are held while
-    a plan's orders go out and released once no order is in flight and nothing happened for ``quiet_ms``
-    (0: right after the plan), or when the oldest has waited ``max_lag_ms``, and always on ``flush`` and
-    ``close``. Measured (bench_loop): an agent alone in its process does best with 0, its writes then
-    overlap its wait for the commit to finish; several agents in one interpreter need a quiet period, or
-    one agent's writes land in the next one's tick (the in-process loop went from 9 to 24 ms). Durability
-    lags by at most ``max_lag_ms`` (live orders are made durable by the execution outbox, not this store).
-    """
-
-    def __init__(self, store: ExecutionStore, *, quiet_ms: int = 0, max_lag_ms: int = 1_000) -> None:
-        if quiet_ms < 0 or max_lag_ms < 0:
-            raise ExecutionInputError(f"quiet_ms and max_lag_ms must be >= 0, got {quiet_ms}, {max_lag_ms}")
-        super().__init__(store)
-        self.quiet_ms = quiet_ms
-        self.max_lag_ms = max_lag_ms
-        self._held: list[Callable[[], None]] = []
-        self._held_since = 0
-        self._held_lock = threading.Lock()
-
-    def _hold(self, op: Callable[[], None]) -> None:
-        with self._held_lock:
-            if not self._held:
-                self._held_since = time.monotonic_ns()
-            self._held.append(op)
-
-    @property
-    def holding(self) -> bool:
-        return bool(self._held)
-
-    def order(self, order: OrderRequest, ts_ms: int) -> None:
-        self._hold(lambda: StoreWriter.order(self, order, ts_ms))
-
-    def event(self, event: ExecutionEvent) -> None:
-        self._hold(lambda: StoreWriter.event(self, event))
-
-    def prediction(self, plan_id: str, predicted: Decimal, ts_ms: int) -> None:
-        self._hold(lambda: StoreWriter.prediction(self, plan_id, predicted, ts_ms))
-
-    def release(self, *, quiet_since_ns: int | None = None) -> bool:
-        """Hand the held writes to the writer thread: now, or (with ``quiet_since_ns``) only if the agent has
-        been quiet for ``quiet_ms`` or the oldest write waited ``max_lag_ms``. True when released."""
-        with self._held_lock:
-            if not self._held:
-                return False
-            now = time.monotonic_ns()
-            if quiet_since_ns is not None:
-                quiet = now - quiet_since_ns >= self.quiet_ms * 1_000_000
-                stale = now - self._held_since >= self.max_lag_ms * 1_000_000
-                if not (quiet or stale):
-                    return False
-            held, self._held = self._held, []
-        for op in held:
-            op()
-        return True
-
-    def flush(self, timeout: float | None = 30.0) -> None:
-        self.release()
-        super().flush(timeout)
-
-    def close(self, timeout: float | None = 30.0) -> None:
-        self.release()
-        super().close(timeout)
-
-
 @dataclass
 class _Pending:
     plan: ExecPlan
     plan_digest: bytes
     gates: tuple[str, ...]
     submitted_ns: int
+    record: PlanRecord
+
+
+def profit_marks(curves: Mapping[str, CostCurve], trades: Mapping[str, Decimal]) -> dict[str, Decimal]:
+    """The price each planned trade is valued at: the venue's marginal price at its planned quantity, on
+    the side toward zero (a buy's left, a sell's right derivative).
+
+    At the region's optimum the consensus price lies in every venue's subdifferential at its trade, so each
+    venue's ``mark * x - cost(x)`` is its share of the plan's profit; the inner side makes it a lower
+    bound (never negative, by convexity), so the shares never add up to more than the plan's profit.
+    """
+    out: dict[str, Decimal] = {}
+    for asset, qty in trades.items():
+        left, right = unboxed(curves[asset]).marginal(float(qty))
+        mark = left if qty > 0 else right
+        if not math.isfinite(mark):
+            mark = right if qty > 0 else left
+        out[asset] = _dec(mark) if math.isfinite(mark) else Decimal(0)
+    return out
+
+
+def plan_marks(
+    committed: CommittedPlan, curves: Mapping[str, CostCurve], planned: Mapping[str, Decimal]
+) -> dict[str, Decimal]:
+    """What a plan's trades are valued at: the session's consensus prices (common to every venue, so the
+    venues' shares add up to the plan's profit exactly, the trades summing to zero), else the venue's own
+    marginal prices (``profit_marks``)."""
+    prices = committed.prices
+    if planned and all(math.isfinite(prices.get(a, math.nan)) for a in planned):
+        return {a: _dec(prices[a]) for a in planned}
+    return profit_marks(curves, planned)
+
+
+def valued(cash: Decimal, quantities: Mapping[str, Decimal], marks: Mapping[str, Decimal]) -> Decimal:
+    """Cash plus the quantities valued at ``marks``: a plan's profit, predicted or realised, to
+    ``PROFIT_QUANTUM`` (a mark has float precision; reports carry a bounded number of digits)."""
+    with localcontext() as ctx:
+        ctx.prec = 60
+        total = cash + sum((marks.get(a, Decimal(0)) * q for a, q in quantities.items()), Decimal(0))
+        return total.quantize(PROFIT_QUANTUM)
+
+
+def _price_breaks(curve: CostCurve) -> tuple[float, ...]:
+    """Quantities where a leg's limit price may step (the knots of the ladder that prices it, as
+    ``execution_price_limit`` resolves it): hints for the box search."""
+    base = unboxed(curve)
+    if isinstance(base, PerpetualCurve):
+        base = base.book
+    return base.knots if isinstance(base, PiecewiseLinearCurve) else ()
+
+
+def _lots_toward_zero(value: Decimal | float, lot: Decimal) -> Decimal:
+    amount = value if isinstance(value, Decimal) else _dec(value)
+    return (amount / lot).to_integral_value(ROUND_DOWN) * lot
 
 
 # -- the runtime ---------------------------------------------------------------------------------------
@@ -512,9 +542,15 @@ class AgentRuntime:
     latency_ms:
         Paper order latency; 0 fills within ``execute``.
     on_outcome:
-        Called with each plan's outcome once all its orders are final (inside ``execute`` for latency 0).
+        Called with each plan's outcome once all its orders are final and everything the outcome reports
+        is durable: on the runtime's thread once ``start``ed (so a commit is acknowledged without waiting
+        for the store), otherwise inside ``execute``/``poll``.
     store_quiet_ms:
-        Store writes wait until the agent has been quiet this long (``QuietStoreWriter``).
+        Store writes wait until the agent has been quiet this long, within the durability bound
+        (``DurableStoreWriter``).
+    venue_balances:
+        ``inventory`` is the venue's own balance report (live): after ``recover`` it replaces the store's
+        balances, the venue being the truth. Otherwise it only seeds a fresh store.
     """
 
     def __init__(
@@ -532,6 +568,7 @@ class AgentRuntime:
         store_quiet_ms: int = 0,
         live: Callable[[Listener], LiveExecution] | None = None,
         client_ids: ClientIdRule | str = "paper",
+        venue_balances: bool = False,
     ) -> None:
         if isinstance(latency_ms, bool) or not isinstance(latency_ms, int) or latency_ms < 0:
             raise ExecutionInputError(f"latency_ms must be an integer >= 0, got {latency_ms!r}")
@@ -549,12 +586,13 @@ class AgentRuntime:
         for asset, amount in starting.items():
             if not amount.is_finite():
                 raise ExecutionInputError(f"inventory[{asset!r}] must be finite, got {amount}")
+        self._reported_balances = starting if venue_balances else {}
         if starting and not self.store.inventory():
             now = self.clock.now_ms()
             for asset, amount in sorted(starting.items()):
                 self.store.set_inventory(self.venue, asset, amount, now)
         self._balances = {a: q for (v, a), q in self.store.inventory().items() if v == self.venue}
-        self.writer = QuietStoreWriter(self.store, quiet_ms=store_quiet_ms)
+        self.writer = DurableStoreWriter(self.store, quiet_ms=store_quiet_ms)
         self.risk = RiskManager(limits if limits is not None else RiskLimits(), self.events)
         self.runner = PlanRunner(
             clock=self.clock,
@@ -563,13 +601,17 @@ class AgentRuntime:
             risk=self.risk,
             writer=self.writer,
             portfolio=Portfolio.starting_with({self.venue: self._balances.get(self.quote, Decimal(0))}),
+            on_replan=self._on_replan,
+            judge_outcomes=False,  # one venue's cash flow is not a profit: ``_advance`` judges outcomes
         )
-        self.router = InstrumentRouter()
+        self.router = InstrumentRouter(before_send=self.writer.before_send)
         self.runner.add_venue(self.venue, self.router, kind=client_ids)
         self.live: LiveExecution | None = live(self._on_venue_event) if live is not None else None
         """Live orders (CCXT): every order-book leg goes to the venue instead of a paper book."""
         self._live_polled_ns = 0
         self.outcomes: list[PlanOutcome] = []
+        self.boxes: dict[str, tuple[Decimal, Decimal]] = {}
+        """The last boxes ``constrain`` derived from the gates (lot multiples)."""
         self._lock = threading.RLock()
         self._curves: dict[str, CostCurve] = {}
         self._books: dict[str, BookSnapshot] = {}
@@ -579,22 +621,75 @@ class AgentRuntime:
         self._fill_counts: dict[str, int] = {}
         self._pending: dict[str, _Pending] = {}
         self._market_ms = self.clock.now_ms()
+        # The feed's observations (see ``feed_observer``): queued by the feed thread, drained under the lock.
+        self._feed: deque[tuple[str, float | None, int]] = deque(maxlen=FEED_QUEUE)
+        self._feed_driven = False
+        self._feed_ms: dict[str, int] = {}
+        self._feed_mid: dict[str, float] = {}
+        self._void: set[str] = set()
+        self.feed_updates = 0
+        self.feed_dropped = 0
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._active_ns = time.monotonic_ns()
         self._thread: threading.Thread | None = None
+        self._report_lock = threading.Lock()
+        self._unreported: list[PlanOutcome] = []
         self._closed = False
         self.market_moved()
 
     # -- market ------------------------------------------------------------------------------------------
+    def feed_observer(self) -> Callable[[str, float | None], None]:
+        """The hook a market source calls on every book update: ``observe(asset, mid)``, ``mid`` ``None``
+        when the book went void (a resync). Thread-safe and non-blocking (one queue append, no lock), so
+        the feed loop never waits for the runtime; the observations reach the gates before their next
+        check (``constrain``, ``execute``, every poll). Once attached, the feed (not the session start)
+        feeds the anomaly gate, and each update refreshes its book's age for the staleness gate."""
+        self._feed_driven = True
+        queue = self._feed
+        now_ms = self.clock.now_ms
+
+        def observe(asset: str, mid: float | None) -> None:
+            if len(queue) >= FEED_QUEUE:
+                self.feed_dropped += 1  # the oldest observation goes
+            queue.append((asset, mid, now_ms()))
+
+        return observe
+
+    def _drain_feed(self) -> None:
+        """Apply the queued feed observations in order (under the lock)."""
+        queue = self._feed
+        instruments = self.agent.config.instruments
+        while queue:
+            try:
+                asset, mid, ts = queue.popleft()
+            except IndexError:
+                break
+            if asset not in instruments:
+                continue
+            self.feed_updates += 1
+            if mid is None or not (math.isfinite(mid) and mid > 0):
+                self._void.add(asset)
+                continue
+            self._void.discard(asset)
+            if ts > self._feed_ms.get(asset, 0):
+                self._feed_ms[asset] = ts
+            if self._feed_mid.get(asset) != mid:
+                self._feed_mid[asset] = mid
+                self.risk.observe_price(self.venue, instruments[asset].symbol, _dec(mid), ts)
+
     def market_moved(self) -> None:
-        """The agent's market changed or was confirmed (a feed tick): books are re-read at their next use
-        (at once for orders in flight), mids feed the anomaly gate."""
+        """The agent's curves changed or were confirmed (a session start): books are re-read at their next
+        use (at once for orders in flight). Without a feed attached, the curves' mids feed the anomaly
+        gate here (once per call); with one, the feed does on every update."""
         with self._lock:
+            self._drain_feed()
             now = self.clock.now_ms()
             self._market_ms = now
             self._active_ns = time.monotonic_ns()
             self._sync_pending()
+            if self._feed_driven:
+                return
             for asset, curve in self.agent.curves.items():
                 left, right = unboxed(curve).marginal(0.0)
                 mid = 0.5 * (left + right)
@@ -604,21 +699,28 @@ class AgentRuntime:
     def _symbol(self, asset: str) -> str:
         return self.agent.config.instruments[asset].symbol
 
+    def _book_ms(self, asset: str) -> int:
+        """When this asset's book was last confirmed: the session start or the feed's last update."""
+        return max(self._market_ms, self._feed_ms.get(asset, 0))
+
     def _sync(self, assets: Sequence[str]) -> MarketState:
-        """Bring the paper venues of ``assets`` to the agent's current curves; the risk view of them."""
+        """Bring the paper venues of ``assets`` to the agent's current curves; the risk view of them (a void
+        book is absent from it: nothing trades on it)."""
         books: dict[tuple[str, str], BookSnapshot] = {}
         for asset in assets:
             curve = unboxed(self.agent.curves[asset])
             symbol = self._symbol(asset)
             snapshot = self._books.get(symbol)
+            ts = self._book_ms(asset)
             if self._curves.get(asset) is not curve or snapshot is None:
-                snapshot = self._install(asset, symbol, curve)
-            elif snapshot.ts_ms != self._market_ms:
-                snapshot = dataclasses.replace(snapshot, ts_ms=self._market_ms)
+                snapshot = self._install(asset, symbol, curve, ts)
+            elif snapshot.ts_ms != ts:
+                snapshot = dataclasses.replace(snapshot, ts_ms=ts)
                 self._books[symbol] = snapshot
                 if symbol in self._paper:
                     self._paper[symbol].update_book(symbol, snapshot)
-            books[(self.venue, symbol)] = snapshot
+            if asset not in self._void:
+                books[(self.venue, symbol)] = snapshot
         return MarketState(books)
 
     def _sync_pending(self) -> None:
@@ -626,12 +728,12 @@ class AgentRuntime:
         if self._pending:
             self._sync(sorted({leg.asset for p in self._pending.values() for leg in p.plan.legs}))
 
-    def _install(self, asset: str, symbol: str, curve: CostCurve) -> BookSnapshot:
+    def _install(self, asset: str, symbol: str, curve: CostCurve, ts_ms: int) -> BookSnapshot:
         self._curves[asset] = curve
         spec = self.agent.config.instruments[asset]
         book = book_of(curve)
         if book is None:
-            snapshot = pool_snapshot(curve, self._market_ms)
+            snapshot = pool_snapshot(curve, ts_ms)
             pool = self._pools.get(symbol)
             if pool is None:
                 pool = CurvePaperVenue(
@@ -646,11 +748,11 @@ class AgentRuntime:
             self._paper.pop(symbol, None)
             self.router.by_instrument[symbol] = pool
         elif self.live is not None:
-            snapshot = book_snapshot(book, self._market_ms, tick=spec.tick_size, lot=spec.lot_size)
+            snapshot = book_snapshot(book, ts_ms, tick=spec.tick_size, lot=spec.lot_size)
             self._pools.pop(symbol, None)
             self.router.by_instrument[symbol] = self.live
         else:
-            snapshot = book_snapshot(book, self._market_ms, tick=spec.tick_size, lot=spec.lot_size)
+            snapshot = book_snapshot(book, ts_ms, tick=spec.tick_size, lot=spec.lot_size)
             fee = fee_bps(book)
             paper = self._paper.get(symbol)
             if paper is None or paper.config.taker_fee_bps != fee:
@@ -677,18 +779,110 @@ class AgentRuntime:
                 quotes.append(HedgeQuote(self.venue, spec.symbol, asset, book, spec.lot_size, spec.tick_size))
         return quotes
 
+    # -- restart ----------------------------------------------------------------------------------------
     def recover(self) -> int:
-        """Live: before anything is sent, reconcile every order a previous process left unfinished, by
-        client order id at the venue (adopting its state and fills; nothing is re-sent past its deadline).
-        Returns how many orders were reconciled."""
-        if self.live is None:
-            return 0
+        """Close what a previous process left, before anything is sent; returns how many orders it settled.
+
+        Live: every order the outbox does not know finished is reconciled at the venue by client order id
+        (adopting its state and fills; nothing is re-sent past its deadline), and so is every order the
+        outbox finished but the store never saw finish (killed in between). Paper: an order still open in
+        the store ended with its book, in the previous process: it is closed as cancelled. Then every plan
+        whose outcome was never reported gets one (``PlanOutcome.recovered``) with its residual opened,
+        handed to ``on_outcome`` like any other. With ``venue_balances`` the venue's balances replace the
+        store's afterwards.
+        """
         with self._lock:
-            unfinished = self.live.outbox.records(venue=self.venue, unfinished_only=True)
-            for record in unfinished:
-                self.runner.track_existing(record.order, record.role)  # before any event can arrive for it
-            self.live.recover()
-            return len(unfinished)
+            now = self.clock.now_ms()
+            settled = 0
+            if self.live is not None:
+                outbox = self.live.outbox
+                records = outbox.records(venue=self.venue)
+                finished = {o.client_order_id for o in self.store.orders() if _final(o.status)}
+                for record in records:
+                    if record.state in (OutboxState.PENDING, OutboxState.SENT):
+                        self.runner.track_existing(record.order, record.role)  # before its events arrive
+                        settled += 1
+                self.live.recover()
+                for record in records:
+                    cid = record.order.client_order_id
+                    if record.state is OutboxState.DONE and cid not in finished:
+                        self.runner.track_existing(record.order, record.role)
+                        self.live.reconcile(record)
+                        settled += 1
+            else:
+                for order in self.store.orders():
+                    if order.venue == self.venue and not _final(order.status):
+                        self.store.settle_order(
+                            order.client_order_id,
+                            OrderStatus.CANCELLED.value,
+                            "the paper book ended with the previous process",
+                            now,
+                        )
+                        settled += 1
+            self.writer.flush()
+            if self._reported_balances:
+                for asset, amount in sorted(self._reported_balances.items()):
+                    self.store.set_inventory(self.venue, asset, amount, now)
+            self._balances = {a: q for (v, a), q in self.store.inventory().items() if v == self.venue}
+            recovered = self._recover_plans(now)
+        for outcome in recovered:
+            self.outcomes.append(outcome)
+            if self.on_outcome is not None:
+                self.on_outcome(outcome)
+        return settled
+
+    def _recover_plans(self, now: int) -> list[PlanOutcome]:
+        """Outcomes of the plans the previous process never reported, from what the store holds."""
+        out: list[PlanOutcome] = []
+        orders_by_plan: dict[str, list[str]] = {}
+        for order in self.store.orders():
+            orders_by_plan.setdefault(order.plan_id, []).append(order.status)
+        for record in self.store.plans(venue=self.venue, unreported_only=True):
+            statuses = orders_by_plan.get(record.plan_id, [])
+            if any(not _final(s) for s in statuses):
+                log.warning(
+                    "%s: plan %s still has working orders; reported later", self.venue, record.plan_id
+                )
+                continue
+            fills = tuple(self.store.fills(record.plan_id))
+            realised = sum((f.cash_flow for f in fills), Decimal(0))
+            filled = _filled_by_asset(fills)
+            residuals = _residuals_of(
+                record.plan_id, self.venue, record.planned, filled, reason="lost", now=now, refused=False
+            )
+            if not statuses or all(s == OrderStatus.REJECTED.value for s in statuses):
+                status = ExecutionStatus.REFUSED
+            elif residuals:  # the other venues' legs are out there: the region is exposed by ours
+                status = ExecutionStatus.LEG_OUT
+            else:
+                status = ExecutionStatus.FILLED
+            outcome = PlanOutcome(
+                plan_id=record.plan_id,
+                session_id=record.session_id,
+                venue_id=self.venue,
+                sequence=record.sequence,
+                plan_digest=record.plan_digest,
+                status=status,
+                legs=len(record.planned),
+                legs_short=len(residuals),
+                fills=fills,
+                predicted=record.predicted_cash,
+                realised=realised,
+                fees=sum((f.fee for f in fills), Decimal(0)),
+                risk_gates=("recovered",),
+                leg_outs=(),
+                submitted_ns=0,
+                completed_ms=now,
+                predicted_profit=record.predicted_profit,
+                realised_profit=valued(realised, filled, record.marks),
+                residuals=residuals,
+                recovered=True,
+            )
+            for residual in residuals:
+                self.store.record_residual(residual)
+            self.store.finish_plan(record.plan_id, status.value, outcome.realised_profit, now)
+            out.append(outcome)
+        return out
 
     # -- what the agent may plan ------------------------------------------------------------------------
     def constrain(
@@ -697,38 +891,43 @@ class AgentRuntime:
         """Bound the agent's next plan by what this runtime will execute, before the session starts.
 
         The agent must not commit to legs its own gates would refuse: that would leave the other venues
-        of the plan exposed. Per asset (the caps split evenly across assets, keeping the local problem
-        separable): nothing while trading is paused, killed, observe-only or past the daily loss cap;
-        otherwise the daily notional still unused, and with ``inventory_limits`` sells up to the asset
-        held and buys up to the quote cash (spot venues and pools; a perpetual's margin is in its curve).
-        Assets in ``paused`` (a stale or void book) get an empty box. Returns the boxes; the agent's curves
-        become ``BoxedCurve``s of the market's curves.
+        of the plan exposed. The box is ``RiskManager.box`` (the gates read the other way round, on the
+        legs the agent would build) within what is not a gate: the curve's own box and, with
+        ``inventory_limits``, sells up to the asset held and buys up to the quote cash split evenly over
+        the assets (spot venues and pools; a perpetual's margin is in its curve). Assets in ``paused`` (a
+        stale or void book) get an empty box. Returns the boxes as floats; the agent's curves become
+        ``BoxedCurve``s of the market's curves.
         """
         with self._lock:
+            self._drain_feed()
             now = self.clock.now_ms()
             curves = {a: unboxed(c) for a, c in self.agent.curves.items()}
-            limits = self.risk.limits
-            halted = self.risk.mode is not Mode.ACTIVE or self.risk.pnl_today(now) <= -limits.daily_loss_cap
-            share = max(len(curves), 1)
-            notional = float(limits.daily_notional_cap - self.risk.notional_used(now)) * (1 - 1e-3) / share
-            cash = float(self._balances.get(self.quote, Decimal(0))) / share
-            boxes: dict[str, tuple[float, float]] = {}
-            for asset, curve in curves.items():
-                if halted or notional <= 0 or asset in paused:
-                    boxes[asset] = (0.0, 0.0)
+            market = self._sync(sorted(curves))
+            cash = float(self._balances.get(self.quote, Decimal(0))) / max(len(curves), 1)
+            shapes: dict[str, LegShape] = {}
+            for asset, curve in sorted(curves.items()):
+                if asset in paused:
                     continue
-                lower, upper = curve.lower, curve.upper
-                prices = [
-                    abs(m) for m in (*curve.marginal(lower), *curve.marginal(upper)) if math.isfinite(m)
-                ]
-                worst = max(prices, default=0.0)
-                if worst > 0:
-                    lower, upper = max(lower, -notional / worst), min(upper, notional / worst)
+                spec = self.agent.config.instruments[asset]
+                lot = spec.lot_size
+                lower = _lots_toward_zero(_bound(curve.lower), lot)
+                upper = _lots_toward_zero(_bound(curve.upper), lot)
                 if inventory_limits and not isinstance(curve, PerpetualCurve):
-                    held = float(self._balances.get(asset, Decimal(0)))
-                    lower = max(lower, -max(held, 0.0))
-                    upper = min(upper, _largest_buy(curve, cash))
-                boxes[asset] = (min(lower, 0.0), max(upper, 0.0))
+                    held = max(self._balances.get(asset, Decimal(0)), Decimal(0))
+                    lower = max(lower, -_lots_toward_zero(held, lot))
+                    upper = min(upper, _lots_toward_zero(_largest_buy(curve, cash), lot))
+                shapes[asset] = LegShape(
+                    instrument=spec.symbol,
+                    lot=lot,
+                    lower=min(lower, Decimal(0)),
+                    upper=max(upper, Decimal(0)),
+                    limit_price=_limit_of(curve, spec.tick_size),
+                    breaks=_price_breaks(curve),
+                )
+            derived = self.risk.box(self.venue, shapes, market, now)
+            zero = (Decimal(0), Decimal(0))
+            self.boxes = {a: derived.get(a, zero) for a in curves}
+            boxes = {a: (float(lo), float(hi)) for a, (lo, hi) in self.boxes.items()}
             self.agent.update_curves({a: BoxedCurve(curves[a], *boxes[a]) for a in curves})
             return boxes
 
@@ -746,20 +945,53 @@ class AgentRuntime:
             balances[event.quote] = balances.get(event.quote, Decimal(0)) + event.cash_flow
         self.runner.on_event(event)
 
+    def _on_replan(self, request: ReplanRequest) -> None:
+        """The leg-out monitor asks the federation to re-plan a residual: kept durably for a hedge session."""
+        self.writer.residual(
+            Residual(
+                plan_id=request.plan_id,
+                asset=request.asset,
+                venue=self.venue,
+                side=request.side,
+                size=request.size,
+                reason="replan",
+                ts_ms=request.ts_ms,
+                exclude_venues=request.exclude_venues,
+            )
+        )
+        self.writer.barrier()  # rare, and the one record of what the region still owes: durable at once
+
     def execute(self, committed: CommittedPlan) -> PlanOutcome | None:
         """Execute the venue's legs of a committed plan; the outcome when it is already final."""
         with self._lock:
+            self._drain_feed()
             plan_digest = digest(committed.delta)
             try:
                 plan = plan_from_model(committed.delta)
                 market = self._sync(sorted({leg.asset for leg in plan.legs}))
+                planned: dict[str, Decimal] = {}
+                for leg in plan.legs:
+                    planned[leg.asset] = planned.get(leg.asset, Decimal(0)) + leg.signed_size
+                marks = plan_marks(committed, self.agent.curves, planned)
+                record = PlanRecord(
+                    plan_id=plan.plan_id,
+                    session_id=plan.session_id,
+                    sequence=plan.sequence,
+                    venue=self.venue,
+                    plan_digest=plan_digest,
+                    predicted_cash=plan.expected_profit,
+                    predicted_profit=valued(plan.expected_profit, planned, marks),
+                    marks=marks,
+                    planned=planned,
+                )
+                self.writer.plan(record, self.clock.now_ms())  # durable with the orders' intents
                 decision = self.runner.submit_plan(plan, market, quote=self.quote)
             except (ExecutionInputError, KeyError, ValueError) as exc:
                 log.error("%s: plan %s not executed: %s", self.venue, committed.delta.sequence, exc)
                 return self._refused_outright(committed, plan_digest, str(exc))
             submitted = time.monotonic_ns() if decision.allowed else 0
             gates = tuple(sorted({r.gate.value for r in decision.refused}))
-            self._pending[plan.plan_id] = _Pending(plan, plan_digest, gates, submitted)
+            self._pending[plan.plan_id] = _Pending(plan, plan_digest, gates, submitted, record)
             done = self._advance()
             self._active_ns = time.monotonic_ns()
             if not self._pending:
@@ -768,15 +1000,17 @@ class AgentRuntime:
         return next((o for o in done if o.plan_id == plan.plan_id), None)
 
     def poll(self) -> list[PlanOutcome]:
-        """Run due paper events, leg-out decisions and reports; write the store and the journal once the
-        agent is quiet (the runtime thread calls this)."""
+        """Run due paper events, leg-out decisions and reports; hand held store writes on once the agent is
+        quiet or they waited ``max_lag_ms``, and append the journal when idle (the runtime thread calls
+        this)."""
         with self._lock:
+            self._drain_feed()
             done = self._advance()
             idle = not self._pending
-        if idle:
-            self.writer.release(quiet_since_ns=self._active_ns)
-            if not self.writer.holding:
-                self.events.flush()
+        self._hand_on()
+        self.writer.release(quiet_since_ns=self._active_ns)
+        if idle and not self.writer.holding:
+            self.events.flush()
         return done
 
     def _advance(self) -> list[PlanOutcome]:
@@ -799,13 +1033,39 @@ class AgentRuntime:
             outcome = self._outcome(pending, legs, hedges, complete, now)
             if not complete:
                 self.runner.monitor.close(plan_id)  # the residual goes back to the federation
-                self.risk.record_outcome(plan_id, outcome.realised, outcome.predicted, now)
+            if outcome.status is not ExecutionStatus.REFUSED:  # nothing traded: no prediction to judge
+                self.risk.record_outcome(plan_id, outcome.realised_profit, outcome.predicted_profit, now)
+            for residual in outcome.residuals:
+                self.writer.residual(residual)
+            self.writer.plan_done(plan_id, outcome.status.value, outcome.realised_profit, now)
             done.append(outcome)
-        for outcome in done:
-            self.outcomes.append(outcome)
-            if self.on_outcome is not None:
-                self.on_outcome(outcome)
+        self._report(done)
         return done
+
+    def _report(self, done: Sequence[PlanOutcome]) -> None:
+        """Queue final outcomes to be handed on once durable: by the runtime's thread when it runs (off the
+        plan's path: the commit is acknowledged without waiting for the store), here otherwise."""
+        if not done:
+            return
+        self.outcomes.extend(done)
+        with self._report_lock:
+            self._unreported.extend(done)
+        if self._thread is None:
+            self._hand_on()
+        else:
+            self._wake.set()
+
+    def _hand_on(self) -> None:
+        """Make everything the queued outcomes report durable (the durability bound), then hand them on."""
+        with self._report_lock:
+            batch, self._unreported = self._unreported, []
+            if not batch:
+                return
+            self.writer.barrier()
+            for outcome in batch:
+                if self.on_outcome is not None:
+                    self.on_outcome(outcome)
+        self.events.flush()  # the journal too, or continuous trading (never idle) would never write it
 
     def _outcome(
         self,
@@ -818,29 +1078,50 @@ class AgentRuntime:
         plan = pending.plan
         leg_outs = tuple(self.events.leg_outs.get(plan.plan_id, ()))
         portfolio = self.runner.portfolio
+        fills = tuple(self._fills.get(plan.plan_id, ()))
+        filled = _filled_by_asset(fills)
+        realised = portfolio.plan_cash_flow.get(plan.plan_id, Decimal(0))
+        status = classify(legs, hedges, complete=complete, legged_out=bool(leg_outs))
+        reason = "refused" if status is ExecutionStatus.REFUSED else "leg_out"
+        record = pending.record
         return PlanOutcome(
             plan_id=plan.plan_id,
             session_id=plan.session_id,
             venue_id=self.venue,
             sequence=plan.sequence,
             plan_digest=pending.plan_digest,
-            status=classify(legs, hedges, complete=complete, legged_out=bool(leg_outs)),
+            status=status,
             legs=len(legs),
             legs_short=sum(1 for leg in legs if leg.filled < leg.size),
-            fills=tuple(self._fills.get(plan.plan_id, ())),
+            fills=fills,
             predicted=plan.expected_profit,
-            realised=portfolio.plan_cash_flow.get(plan.plan_id, Decimal(0)),
+            realised=realised,
             fees=portfolio.plan_fees.get(plan.plan_id, Decimal(0)),
             risk_gates=pending.gates,
             leg_outs=leg_outs,
             submitted_ns=pending.submitted_ns,
             completed_ms=now,
+            predicted_profit=record.predicted_profit,
+            realised_profit=valued(realised, filled, record.marks),
+            residuals=_residuals_of(
+                plan.plan_id,
+                self.venue,
+                record.planned,
+                filled,
+                reason=reason,
+                now=now,
+                refused=status is ExecutionStatus.REFUSED,
+            ),
         )
 
     def _refused_outright(self, committed: CommittedPlan, plan_digest: bytes, reason: str) -> PlanOutcome:
         delta = committed.delta
+        now = self.clock.now_ms()
+        plan_id = f"{delta.session_id}/{delta.sequence}"
+        planned = dict(committed.trades)
+        residuals = _residuals_of(plan_id, self.venue, planned, {}, reason="refused", now=now, refused=True)
         outcome = PlanOutcome(
-            plan_id=f"{delta.session_id}/{delta.sequence}",
+            plan_id=plan_id,
             session_id=delta.session_id,
             venue_id=self.venue,
             sequence=delta.sequence,
@@ -855,24 +1136,46 @@ class AgentRuntime:
             risk_gates=("execution_error",),
             leg_outs=(),
             submitted_ns=0,
-            completed_ms=self.clock.now_ms(),
+            completed_ms=now,
+            residuals=residuals,
         )
-        self.outcomes.append(outcome)
-        if self.on_outcome is not None:
-            self.on_outcome(outcome)
+        self.writer.plan(
+            PlanRecord(
+                plan_id=plan_id,
+                session_id=delta.session_id,
+                sequence=delta.sequence,
+                venue=self.venue,
+                plan_digest=plan_digest,
+                predicted_cash=delta.expected_profit_quote,
+                predicted_profit=Decimal(0),
+                planned=planned,
+            ),
+            now,
+        )
+        for residual in residuals:
+            self.writer.residual(residual)
+        self.writer.plan_done(plan_id, outcome.status.value, Decimal(0), now)
         log.debug("refused outright: %s", reason)
+        self._report([outcome])
         return outcome
+
+    def residuals(self, state: str | None = "open") -> list[Residual]:
+        """What this venue still owes the region (open residuals by default), durable in the store: the
+        queue a hedge session takes from (``ExecutionStore.set_residual_state`` marks them taken)."""
+        self.writer.flush()
+        return [r for r in self.store.residuals(state=state) if r.venue == self.venue]
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self, interval_s: float = 0.005, idle_s: float = 0.5) -> None:
         """Poll on a daemon thread: every ``interval_s`` while orders are in flight (paper latency,
-        leg-out deadlines), otherwise every ``idle_s`` (the journal) or when a plan leaves orders open."""
+        leg-out deadlines), otherwise every ``idle_s`` (the journal, the feed's queue) or when a plan
+        leaves orders open."""
         if self._thread is not None:
             return
 
         def loop() -> None:
             while not self._stop.is_set():
-                busy = self._pending or self.writer.holding
+                busy = self._pending or self.writer.holding or self._unreported
                 self._wake.wait(interval_s if busy else idle_s)
                 self._wake.clear()
                 try:
@@ -917,3 +1220,64 @@ class AgentRuntime:
         return {
             asset: amount for (venue, asset), amount in self.store.inventory().items() if venue == self.venue
         }
+
+
+def _final(status: str) -> bool:
+    """Whether a stored order status is final (``pending`` is an intent whose send may not have happened)."""
+    try:
+        return OrderStatus(status).terminal
+    except ValueError:
+        return False
+
+
+def _filled_by_asset(fills: Sequence[FillEvent]) -> dict[str, Decimal]:
+    out: dict[str, Decimal] = {}
+    for fill in fills:
+        out[fill.asset] = out.get(fill.asset, Decimal(0)) + fill.signed_size
+    return out
+
+
+def _residuals_of(
+    plan_id: str,
+    venue: str,
+    planned: Mapping[str, Decimal],
+    filled: Mapping[str, Decimal],
+    *,
+    reason: str,
+    now: int,
+    refused: bool,
+) -> tuple[Residual, ...]:
+    """Per asset, what the venue still owes the region: ``planned - filled``, to trade on another venue."""
+    out = []
+    for asset in sorted(set(planned) | set(filled)):
+        owed = planned.get(asset, Decimal(0)) - filled.get(asset, Decimal(0))
+        if owed == 0:
+            continue
+        out.append(
+            Residual(
+                plan_id=plan_id,
+                asset=asset,
+                venue=venue,
+                side=Side.of_signed(owed),
+                size=abs(owed),
+                reason="refused" if refused else reason,
+                ts_ms=now,
+                exclude_venues=(venue,),
+            )
+        )
+    return tuple(out)
+
+
+_BOUND = 1e15
+
+
+def _bound(value: float) -> float:
+    """A curve's box bound, finite (an unbounded side is left to the other limits)."""
+    return max(-_BOUND, min(_BOUND, value)) if math.isfinite(value) else math.copysign(_BOUND, value)
+
+
+def _limit_of(curve: CostCurve, tick: Decimal) -> Callable[[Decimal], Decimal]:
+    def limit(quantity: Decimal) -> Decimal:
+        return leg_limit_price(curve, quantity, tick)
+
+    return limit

@@ -8,6 +8,13 @@ runtime bounds them by its gates (paused assets plan nothing); each committed pl
 outcome goes back to the coordinator as an ``ExecutionReport`` for the ledger. Live, every order a previous
 process left unfinished is reconciled at the venue by client order id before the agent joins.
 
+What survives a restart lives in the state directory: the execution store (orders durable before they are
+sent, every fill before any outcome reports it: ``agents.persistence.writer.DurableStoreWriter``) and the
+plan state (``plan_state.json``: the delta-sync state and the last plan sequence, written before a plan's
+orders leave). A restarted agent closes what its previous process left (``AgentRuntime.recover``), reports
+the outcomes that were never reported once it has joined, reports its last sequence at join and refuses
+any older plan. The market source feeds the risk gates on every book update (``feed_observer``).
+
 Events for the operator go to ``emit`` as JSON-ready dicts (the CLI prints them as JSON lines); secrets never
 reach it.
 """
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -32,6 +40,7 @@ from agents.grpc_client import AgentRunner, execution_report
 from agents.market.live import CurveRules, LiveMarket
 from agents.market.simulated import SimulatedMarket
 from agents.market.source import MarketSource, MarketView
+from agents.plan_state import PlanStateStore
 from agents.risk.limits import RiskLimits
 from agents.runtime import AgentRuntime, Listener, LiveExecution, PlanOutcome
 from agents.venues import venue_spec
@@ -40,6 +49,7 @@ from registry.pki import read_bundle
 
 Emit = Callable[[dict[str, object]], None]
 OUTBOX_FILE = "outbox.sqlite"
+PLAN_STATE_FILE = "plan_state.json"
 READY_TIMEOUT_S = 30.0
 
 
@@ -167,13 +177,21 @@ class AgentService:
         if config.coordinator.target is None or config.coordinator.cert_dir is None:
             raise ConfigError("coordinator: target and cert_dir are required to join a region")
         self.config = config
-        self.emit: Emit = emit or (lambda event: None)
+        sink: Emit = emit or (lambda event: None)
+        lock = threading.Lock()
+
+        def locked(event: dict[str, object]) -> None:
+            with lock:  # outcomes are emitted from the runtime's thread, plans from the stream's
+                sink(event)
+
+        self.emit: Emit = locked
         self.environ = dict(environ) if environ is not None else None
         self.spec: VenueSpec | None = None if config.exchange == "simulator" else venue_spec(config.exchange)
         self.market: MarketSource
         self.runtime: AgentRuntime | None = None
         self.runner: AgentRunner | None = None
         self.recovered = 0
+        self._unreported: list[PlanOutcome] = []
         self._temporary_state: Path | None = None
 
     # -- composition ------------------------------------------------------------------------------------
@@ -192,13 +210,20 @@ class AgentService:
         return path
 
     def _limits(self) -> RiskLimits:
+        """The gates' limits from the config. A live feed's staleness limit is the market source's own
+        (``risk.stale_after_s``); the simulator's market moves only between sessions, so it keeps the
+        default (a long session must not make its unchanging books look stale)."""
         caps, risk = self.config.caps, self.config.risk
+        stale = RiskLimits().stale_after_ms
+        if self.spec is not None:
+            stale = max(1, round(risk.stale_after_s * 1000))
         return RiskLimits(
             daily_notional_cap=Decimal(repr(caps.daily_notional)),
             daily_loss_cap=Decimal(repr(risk.daily_loss_cap)),
             prediction_error_pct=Decimal(repr(risk.prediction_error_pct)),
             max_trades=caps.max_trades_per_minute,
             trades_window_ms=60_000,
+            stale_after_ms=stale,
         )
 
     def _build_simulated(self, state_dir: Path) -> tuple[EdgeAgent, AgentRuntime]:
@@ -313,6 +338,7 @@ class AgentService:
             on_outcome=self._on_outcome,
             live=live_venue if live else None,
             client_ids=spec.client_ids if live else "paper",
+            venue_balances=live,  # live: the venue's balances are the truth after recovery
         )
         return agent, runtime
 
@@ -321,6 +347,8 @@ class AgentService:
         self.emit(execution_event(outcome, self._tick_ns, self._plan_ns.pop(outcome.sequence, 0)))
         if self.runner is not None:
             self.runner.send_report(execution_report(outcome))
+        else:  # recovered at start-up: reported once the agent has joined
+            self._unreported.append(outcome)
 
     def run(self) -> dict[str, object]:
         """Join the region and serve sessions until done; returns the closing summary."""
@@ -334,11 +362,23 @@ class AgentService:
             else:
                 agent, runtime = self._build_venue(state_dir)
             self.runtime = runtime
+            plan_store = PlanStateStore(state_dir / PLAN_STATE_FILE, config.venue)
+            saved = plan_store.load()
+            agent.plan_state = saved.state
+            self.market.set_observer(runtime.feed_observer())
             if config.risk.observe_only:
                 runtime.risk.observe_only("operator started the agent observe-only", runtime.clock.now_ms())
             self.recovered = runtime.recover()
-            if self.recovered:
-                self.emit({"event": "recovered", "venue": config.venue, "orders": self.recovered})
+            if self.recovered or self._unreported or saved.last_seen:
+                self.emit(
+                    {
+                        "event": "recovered",
+                        "venue": config.venue,
+                        "orders": self.recovered,
+                        "plans": len(self._unreported),
+                        "last_sequence": saved.last_seen,
+                    }
+                )
             mids = dict(agent.reference_prices)
             paused: dict[str, str] = {}
 
@@ -354,8 +394,8 @@ class AgentService:
 
             def on_plan(plan: CommittedPlan) -> None:
                 self._plan_ns[plan.delta.sequence] = time.monotonic_ns()
+                self.emit(plan_event(plan))  # first: its execution may be reported from another thread
                 runtime.execute(plan)
-                self.emit(plan_event(plan))
 
             def settle() -> None:
                 if not runtime.settle(10.0):
@@ -382,7 +422,11 @@ class AgentService:
                 credential=(lambda: credential_file.read_text().strip())
                 if credential_file is not None
                 else None,
+                plan_store=plan_store,
             )
+            for outcome in self._unreported:  # queued until the stream is up
+                self.runner.send_report(execution_report(outcome))
+            self._unreported.clear()
             runtime.start()
             try:
                 stats = self.runner.run(max_sessions=config.sessions or None)

@@ -59,8 +59,9 @@ WARMUP = 3
 SESSIONS = 30
 REGION = "benchloop"
 QUIET_MS = 20
-"""In one interpreter the five runtimes' store writes wait for a quiet moment (``QuietStoreWriter``); the
-agent processes write right after each plan (their default), which measured best for them."""
+"""In one interpreter the five runtimes' store writes wait for a quiet moment (``DurableStoreWriter``, within
+its durability bound: intents before each send, the rest before each report); the agent processes write
+right after each plan (their default), which measured best for them."""
 
 
 def _ms(ns: float) -> float:

@@ -51,7 +51,10 @@ class PlanRunner:
         writer: StoreWriter | None = None,
         portfolio: Portfolio | None = None,
         on_replan: Callable[[ReplanRequest], None] | None = None,
+        judge_outcomes: bool = True,
     ) -> None:
+        """``judge_outcomes=False``: the owner feeds the prediction-error gate itself. A runner that sees one
+        venue's legs only (``AgentRuntime``) must not: that venue's cash flow is not the plan's profit."""
         self.clock = clock
         self.monitor = monitor
         self.sink = sink
@@ -59,6 +62,7 @@ class PlanRunner:
         self.writer = writer
         self.portfolio = portfolio if portfolio is not None else Portfolio()
         self._on_replan = on_replan
+        self._judge_outcomes = judge_outcomes
         self._venues: dict[str, ExecutionVenue] = {}
         self._venue_kinds: dict[str, str | ClientIdRule] = {}
         self._predicted: dict[str, Decimal] = {}
@@ -187,7 +191,8 @@ class PlanRunner:
             self._reported.add(plan_id)
             report = self.report(plan_id, now)
             self.sink.record(report)
-            if self.risk is not None:
+            if self.risk is not None and self._judge_outcomes:
+                # A whole plan group is balanced, so its cash flow is its profit.
                 self.risk.record_outcome(plan_id, report.realised_pnl, report.predicted_pnl, now)
 
     def report(self, plan_id: str, now: int) -> ExecutionReport:

@@ -22,9 +22,9 @@ from agents.feeds.curve_cache import CurveCache, order_book_curves
 from agents.feeds.live import HttpRest, LiveFeed, load_live_symbols
 from agents.feeds.session import RestSource
 from agents.feeds.venues.cryptofeed_bridge import CryptofeedSession
-from agents.market.source import MarketView
+from agents.market.source import MarketView, TickObserver
 from agents.venues.spec import VenueSpec
-from sdk.adapters.events import FeedError, FeedEvent, Resync
+from sdk.adapters.events import BookSnapshot, BookUpdate, FeedError, FeedEvent, Resync
 from sdk.curves.base import CostCurve
 from sdk.curves.order_book import OrderBookCurve
 
@@ -86,6 +86,8 @@ class LiveMarket:
         self._started = threading.Event()
         self._failure: BaseException | None = None
         self._paused: dict[str, str] = {}
+        self._observer: TickObserver | None = None
+        self._asset_of = {r.symbol: r.asset for r in rules}
 
     # -- lifecycle --------------------------------------------------------------------------------------
     def start(self, timeout_s: float = 30.0) -> None:
@@ -152,6 +154,31 @@ class LiveMarket:
                 del self.errors[:-50]
             elif isinstance(event, Resync):
                 self.resyncs += 1
+        if self._observer is not None:
+            self._observe(events, self._observer)
+
+    # -- the risk gates' hook (separate from planning: called on the feed thread, on every update) --------
+    def set_observer(self, observer: TickObserver | None) -> None:
+        """Report every later book update to ``observer``: ``(asset, mid)``, ``None`` once a book is void."""
+        self._observer = observer
+
+    def _observe(self, events: Sequence[FeedEvent], observer: TickObserver) -> None:
+        """One call per asset whose book these events touched, with its mid after them (the feed thread
+        owns the books, so reading them here is safe); the observer only queues, so this never blocks."""
+        session = self.session
+        if session is None:
+            return
+        touched = {e.symbol for e in events if isinstance(e, BookSnapshot | BookUpdate | Resync)}
+        for symbol in sorted(touched):
+            asset = self._asset_of.get(symbol)
+            if asset is None:
+                continue
+            book = session.book(symbol)
+            try:
+                observer(asset, book.mid() if book is not None else None)
+            except Exception:  # the feed must outlive a broken observer
+                self.errors.append(f"observer failed for {symbol}")
+                del self.errors[:-50]
 
     def close(self) -> None:
         """Stop the feed (its receive loop closes the socket when the stop is set) and join the thread."""

@@ -16,7 +16,7 @@ import numpy as np
 
 from agents.agent import EdgeAgent, InstrumentSpec, VenueConfig
 from agents.market.simulated_books import BOOK_KIND, SimulatedBookFeed
-from agents.market.source import MarketView
+from agents.market.source import MarketView, TickObserver
 from sdk.curves.base import CostCurve
 from sdk.scenarios import Scenario, VenueScenario, generate_scenario
 
@@ -93,6 +93,11 @@ class SimulatedMarket:
         if book_feed == "simulator" and self.scenario.venues[venue].kind == BOOK_KIND:
             self.feed = SimulatedBookFeed(self.scenario, venue, seed)
         self._mids = {a: self.scenario.mids[a] for a in self.scenario.venues[venue].curves}
+        self._observer: TickObserver | None = None
+
+    def set_observer(self, observer: TickObserver | None) -> None:
+        """Each ``refresh`` is this market's feed update: it reports every asset's mid to ``observer``."""
+        self._observer = observer
 
     def build_agent(self, venue_id: str | None = None) -> EdgeAgent:
         """The agent of the scenario venue this market plays, named ``venue_id`` (default: that venue)."""
@@ -124,6 +129,10 @@ class SimulatedMarket:
             )
             curves.update(moved.venues[self.venue].curves)
             self._mids.update({a: moved.mids[a] for a in self._mids})
+        observer = self._observer
+        if observer is not None:
+            for asset, mid in sorted(self._mids.items()):
+                observer(asset, mid)
         return MarketView(curves=curves, mids=dict(self._mids), paused={})
 
     def close(self) -> None:

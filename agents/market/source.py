@@ -8,7 +8,7 @@ the same session code.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -25,8 +25,18 @@ class MarketView:
     """asset -> why it must not trade now (stale or void book)."""
 
 
+TickObserver = Callable[[str, float | None], None]
+"""Called by a market source on every book update: ``(asset, mid)``, ``mid`` ``None`` when the book went
+void. The agent's runtime passes its risk gates' hook (``AgentRuntime.feed_observer``): thread-safe and
+non-blocking, so a feed loop may call it on every message."""
+
+
 class MarketSource(Protocol):
     def start(self) -> None: ...
+
+    def set_observer(self, observer: TickObserver | None) -> None:
+        """Feed every later book update to ``observer`` (``None``: stop)."""
+        ...
 
     def refresh(self, index: int) -> MarketView:
         """The market before session ``index`` (0-based, counted by this process)."""

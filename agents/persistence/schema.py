@@ -78,3 +78,37 @@ plan_pnl = sa.Table(
     sa.Column("fills", sa.Integer, nullable=False),
     sa.Column("updated_ms", sa.BigInteger, nullable=False),
 )
+
+plans = sa.Table(
+    "exec_plans",
+    metadata,
+    sa.Column("plan_id", sa.String(256), primary_key=True),
+    sa.Column("session_id", sa.String(128), nullable=False),
+    sa.Column("sequence", sa.BigInteger, nullable=False),
+    sa.Column("venue", sa.String(128), nullable=False, index=True),
+    sa.Column("plan_digest", sa.String(128), nullable=False),
+    sa.Column("predicted_cash", DEC, nullable=False),
+    sa.Column("predicted_profit", DEC, nullable=False),
+    sa.Column("marks", sa.Text, nullable=False),  # JSON: asset -> valuation price
+    sa.Column("planned", sa.Text, nullable=False),  # JSON: asset -> signed planned quantity
+    sa.Column("status", sa.String(32), nullable=False),  # "open" until its outcome is final
+    sa.Column("realised_profit", DEC, nullable=False),
+    sa.Column("reported", sa.Boolean, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+)
+
+residuals = sa.Table(
+    "exec_residuals",
+    metadata,
+    sa.Column("plan_id", sa.String(256), primary_key=True),
+    sa.Column("asset", sa.String(64), primary_key=True),
+    sa.Column("venue", sa.String(128), nullable=False),
+    sa.Column("side", sa.String(8), nullable=False),
+    sa.Column("size", DEC, nullable=False),
+    sa.Column("exclude_venues", sa.Text, nullable=False),  # comma-separated
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # open | taken | closed
+    sa.Column("ts_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+)

@@ -1,5 +1,7 @@
 """The risk gates. ``check`` is pure (reads state, never changes it); observations and operator commands
-change state and emit a RiskEvent to the sink whenever a gate acts.
+change state and emit a RiskEvent to the sink whenever a gate acts. ``box`` is the same gates read the
+other way round: the widest per-asset range of trades whose legs ``check`` lets through (one source of
+truth for what an agent may plan and what its executor sends).
 
 Hedges and unwinds are not subject to these gates: they reduce risk, and a kill switch must never stop the
 agent from closing a naked position. The runner sends them directly.
@@ -7,13 +9,14 @@ agent from closing a naked position. The runner sends them directly.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from decimal import Decimal
+from collections.abc import Callable, Mapping, Sequence
+from decimal import ROUND_FLOOR, Decimal, localcontext
 
-from agents.execution.book import depth_within
+from agents.execution.book import BookSnapshot
 from agents.execution.events import EventSink
-from agents.execution.model import ExecutionInputError, parse_decimal
+from agents.execution.model import ExecutionInputError, Side, parse_decimal
 from agents.execution.plan import ExecLeg, ExecPlan
+from agents.risk.box import DepthLadder, LegShape, largest_within, usage_lots
 from agents.risk.events import Decision, Gate, Mode, Refusal, RiskEvent
 from agents.risk.limits import RiskLimits
 from agents.risk.market import MarketState
@@ -42,6 +45,7 @@ class RiskManager:
         self._prediction_breaches = EventWindow(limits.prediction_error_window_ms)
         self._returns: dict[tuple[str, str], ReturnWindow] = {}
         self._anomaly_until: dict[tuple[str, str], int] = {}
+        self._ladder: DepthLadder | None = None
 
     # -- state ---------------------------------------------------------------------------------------
     @property
@@ -124,12 +128,19 @@ class RiskManager:
     def record_outcome(
         self, plan_id: str, realised: Decimal, predicted: Decimal, now_ms: int
     ) -> RiskEvent | None:
-        """Compare a plan's realised PnL with its prediction; too many misses switch to OBSERVE-ONLY."""
+        """Compare a plan's realised *profit* with its predicted profit; too many misses switch to
+        OBSERVE-ONLY.
+
+        Profit, not cash flow: a venue's cash flow is about the notional it traded, so a miss larger than
+        the whole plan's profit is a fraction of a percent of it and could never fire. A miss is a
+        shortfall ``predicted - realised`` beyond ``prediction_error_pct`` of ``|predicted|`` (at least
+        ``prediction_error_floor``); doing better than predicted is not a reason to stop trading.
+        """
         real = parse_decimal("realised", realised)
         pred = parse_decimal("predicted", predicted)
         scale = max(abs(pred), self.limits.prediction_error_floor)
-        error_pct = abs(real - pred) / scale * 100
-        if error_pct <= self.limits.prediction_error_pct:
+        shortfall = pred - real
+        if shortfall * 100 <= self.limits.prediction_error_pct * scale:
             return None
         self._prediction_breaches.prune(now_ms)
         self._prediction_breaches.add(now_ms)
@@ -140,8 +151,9 @@ class RiskManager:
             Mode.OBSERVE_ONLY,
             Gate.PREDICTION_ERROR,
             "observe_only",
-            f"{count} plans missed their predicted PnL by more than {self.limits.prediction_error_pct}% "
-            f"within {self.limits.prediction_error_window_ms} ms",
+            f"{count} plans fell short of their predicted profit by more than "
+            f"{self.limits.prediction_error_pct}% within {self.limits.prediction_error_window_ms} ms "
+            f"(last: realised {real}, predicted {pred})",
             now_ms,
         )
         return event
@@ -263,32 +275,52 @@ class RiskManager:
         book = market.book(leg.venue, leg.instrument)
         if book is None:
             return [Refusal(key, Gate.STALENESS, f"no book for {leg.venue} {leg.instrument}")]
-        out: list[Refusal] = []
+        out = [
+            Refusal(key, gate, reason)
+            for gate, reason in self._book_gates(leg.venue, leg.instrument, book, now_ms)
+        ]
+        usage = self._usage_gate(leg.side, leg.size, leg.limit_price, book)
+        if usage is not None:
+            out.append(Refusal(key, Gate.BOOK_USAGE, usage))
+        return out
+
+    def _book_gates(
+        self, venue: str, instrument: str, book: BookSnapshot, now_ms: int
+    ) -> list[tuple[Gate, str]]:
+        """The gates that refuse every leg on a book whatever its size: staleness and anomaly pauses."""
+        out: list[tuple[Gate, str]] = []
         age = now_ms - book.ts_ms
         if age > self.limits.stale_after_ms:
             out.append(
-                Refusal(
-                    key,
+                (
                     Gate.STALENESS,
-                    f"book {leg.venue} {leg.instrument} is {age} ms old "
-                    f"(limit {self.limits.stale_after_ms} ms)",
+                    f"book {venue} {instrument} is {age} ms old (limit {self.limits.stale_after_ms} ms)",
                 )
             )
-        until = self._anomaly_until.get((leg.venue, leg.instrument), 0)
+        until = self._anomaly_until.get((venue, instrument), 0)
         if now_ms < until:
-            out.append(Refusal(key, Gate.ANOMALY, f"{leg.venue} {leg.instrument} paused until {until}"))
-        depth = depth_within(book.side_to_take(leg.side), leg.side, leg.limit_price)
-        usable = depth * self.limits.book_usage_cap
-        if leg.size > usable:
-            out.append(
-                Refusal(
-                    key,
-                    Gate.BOOK_USAGE,
-                    f"size {leg.size} exceeds {self.limits.book_usage_cap} of the "
-                    f"{depth} available within the limit price",
-                )
-            )
+            out.append((Gate.ANOMALY, f"{venue} {instrument} paused until {until}"))
         return out
+
+    def _usage_allowance(
+        self, side: Side, limit_price: Decimal, book: BookSnapshot
+    ) -> tuple[Decimal, Decimal]:
+        """The most a leg may take (``book_usage_cap`` of the depth within its limit), and that depth."""
+        levels = book.side_to_take(side)
+        ladder = self._ladder
+        if ladder is None or ladder.levels is not levels or ladder.side is not side:
+            ladder = self._ladder = DepthLadder(levels, side)  # the box asks one side many times
+        depth = ladder.within(limit_price)
+        return depth * self.limits.book_usage_cap, depth
+
+    def _usage_gate(self, side: Side, size: Decimal, limit_price: Decimal, book: BookSnapshot) -> str | None:
+        allowance, depth = self._usage_allowance(side, limit_price, book)
+        if size > allowance:
+            return (
+                f"size {size} exceeds {self.limits.book_usage_cap} of the {depth} available within the "
+                "limit price"
+            )
+        return None
 
     def _plan_refusals(self, legs: Sequence[ExecLeg], now_ms: int) -> list[Refusal]:
         out: list[Refusal] = []
@@ -305,6 +337,64 @@ class RiskManager:
             reason = f"notional {spent} today + {notional} would exceed {self.limits.daily_notional_cap}"
             out.extend(Refusal(leg.idempotency_key, Gate.DAILY_NOTIONAL, reason) for leg in legs)
         return out
+
+    # -- the box: the gates read the other way round ------------------------------------------------
+    def box(
+        self, venue: str, shapes: Mapping[str, LegShape], market: MarketState, now_ms: int
+    ) -> dict[str, tuple[Decimal, Decimal]]:
+        """Per asset, the widest ``[lower, upper]`` (lot multiples, containing 0) such that any plan of one
+        leg per asset with each quantity inside its box passes ``check`` on ``market`` at ``now_ms``.
+
+        Derived from the gates' own predicates: the mode and daily loss cap (nothing at all), staleness
+        and anomaly pauses (nothing on that book), the book-usage cap (pools included: a pool shows its
+        box as one level, so at most ``book_usage_cap`` of it) evaluated on the very legs the agent would
+        send (``LegShape.limit_price``), the trade rate (at most as many assets trade as trades are left
+        in the window: the widest first) and the daily notional (what is left, split evenly over the
+        assets that trade, each leg's notional at its own limit price). Time passing only relaxes the
+        trade-rate and notional gates; a book that goes stale or jumps afterwards is refused, as it must.
+        """
+        zero = (Decimal(0), Decimal(0))
+        out = dict.fromkeys(shapes, zero)
+        if self._mode is not Mode.ACTIVE or self.pnl_today(now_ms) <= -self.limits.daily_loss_cap:
+            return out
+        slots = self.limits.max_trades - self._trades.count(now_ms)
+        budget = self.limits.daily_notional_cap - self.notional_used(now_ms)
+        if slots <= 0 or budget <= 0:
+            return out
+        usable: dict[str, tuple[int, int]] = {}
+        for asset, shape in sorted(shapes.items()):
+            book = market.book(venue, shape.instrument)
+            if book is None or self._book_gates(venue, shape.instrument, book, now_ms):
+                continue
+            sell, buy = (self._usage_lots(shape, book, side) for side in (Side.SELL, Side.BUY))
+            if sell or buy:
+                usable[asset] = (sell, buy)
+        if len(usable) > slots:  # one leg per traded asset: keep the widest boxes
+            by_width = sorted(usable, key=lambda a: (-_notional_of(shapes[a], *usable[a]), a))
+            usable = {a: usable[a] for a in by_width[:slots]}
+        if not usable:
+            return out
+        with localcontext() as ctx:
+            ctx.rounding = ROUND_FLOOR  # the shares never add up to more than the budget
+            share = budget / len(usable)
+        for asset, (sell_lots, buy_lots) in usable.items():
+            shape = shapes[asset]
+            buy = largest_within(_buy_notional(shape), share, buy_lots)
+            sell = 0
+            if sell_lots:
+                # A sell's limit falls as it grows, so its notional is at most n lots at the one-lot limit.
+                worst = shape.lot * shape.leg_limit(Side.SELL, 1)
+                sell = min(sell_lots, int((share / worst).to_integral_value(ROUND_FLOOR)))
+            out[asset] = (-sell * shape.lot, buy * shape.lot)
+        return out
+
+    def _usage_lots(self, shape: LegShape, book: BookSnapshot, side: Side) -> int:
+        """Most lots on ``side`` such that every smaller leg passes the book-usage gate."""
+
+        def allowance(n: int) -> Decimal:
+            return self._usage_allowance(side, shape.leg_limit(side, n), book)[0]
+
+        return usage_lots(allowance, shape.lot, shape.lots(side), shape.hints(side))
 
 
 def _events_for(refused: Sequence[Refusal], plan_id: str, now_ms: int) -> tuple[RiskEvent, ...]:
@@ -327,3 +417,20 @@ def _events_for(refused: Sequence[Refusal], plan_id: str, now_ms: int) -> tuple[
 
 def _unwind_details(unwinds: Sequence[UnwindRequest]) -> dict[str, str]:
     return {f"unwind[{i}]": f"{u.venue} {u.asset} {u.quantity}" for i, u in enumerate(unwinds)}
+
+
+def _notional_of(shape: LegShape, sell: int, buy: int) -> Decimal:
+    """How much a box lets trade, in quote at the legs' limit prices (ranks assets for the trade rate)."""
+    total = Decimal(0)
+    if buy:
+        total += buy * shape.lot * shape.leg_limit(Side.BUY, buy)
+    if sell:
+        total += sell * shape.lot * shape.leg_limit(Side.SELL, sell)
+    return total
+
+
+def _buy_notional(shape: LegShape) -> Callable[[int], Decimal]:
+    def notional(n: int) -> Decimal:
+        return n * shape.lot * shape.leg_limit(Side.BUY, n)
+
+    return notional

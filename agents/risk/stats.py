@@ -26,29 +26,47 @@ class EventWindow:
 
 
 class ReturnWindow:
-    """Log returns of successive prices within a time window, for the k-sigma jump test."""
+    """Log returns of successive prices within a time window, for the k-sigma jump test.
+
+    Fed on every feed update, so it keeps running sums: ``jump_sigmas`` and ``add`` are O(1) amortised
+    (the sums are recomputed exactly whenever as many returns left the window as it holds, so rounding
+    drift stays bounded).
+    """
 
     def __init__(self, window_ms: int) -> None:
         self.window_ms = window_ms
         self._returns: deque[tuple[int, float]] = deque()
         self._last: float | None = None
+        self._sum = 0.0
+        self._sumsq = 0.0
+        self._dropped = 0
 
     def jump_sigmas(self, price: float) -> tuple[float, int]:
         """``|log(price/last)| / stdev`` of returns in the window, and how many returns that stdev used."""
-        if self._last is None or len(self._returns) < 2:
-            return 0.0, len(self._returns)
+        n = len(self._returns)
+        if self._last is None or n < 2:
+            return 0.0, n
         r = math.log(price / self._last)
-        values = [v for _, v in self._returns]
-        mean = sum(values) / len(values)
-        var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+        mean = self._sum / n
+        var = max(self._sumsq - n * mean * mean, 0.0) / (n - 1)
         sd = math.sqrt(var)
-        if sd == 0.0:
-            return (math.inf if r != 0.0 else 0.0), len(values)
-        return abs(r - mean) / sd, len(values)
+        if sd <= 1e-12 * max(abs(mean), 1e-300):
+            return (math.inf if r != mean else 0.0), n
+        return abs(r - mean) / sd, n
 
     def add(self, ts_ms: int, price: float) -> None:
         if self._last is not None:
-            self._returns.append((ts_ms, math.log(price / self._last)))
+            r = math.log(price / self._last)
+            self._returns.append((ts_ms, r))
+            self._sum += r
+            self._sumsq += r * r
         self._last = price
         while self._returns and self._returns[0][0] <= ts_ms - self.window_ms:
-            self._returns.popleft()
+            _, old = self._returns.popleft()
+            self._sum -= old
+            self._sumsq -= old * old
+            self._dropped += 1
+        if self._dropped and self._dropped >= len(self._returns):
+            self._dropped = 0
+            self._sum = math.fsum(v for _, v in self._returns)
+            self._sumsq = math.fsum(v * v for _, v in self._returns)
