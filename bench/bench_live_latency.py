@@ -21,11 +21,7 @@ from typing import Any
 
 from bench.common import percentile, print_table, write_results
 from tests.fakevenues.base import FakeVenue
-from tests.fakevenues.binance import FakeBinance
-from tests.fakevenues.bitstamp import FakeBitstamp
-from tests.fakevenues.coinbase import FakeCoinbase
-from tests.fakevenues.gemini import FakeGemini
-from tests.fakevenues.kraken import FakeKraken
+from tests.fakevenues.catalog import FAKES
 from tests.venues.region import Region
 
 CYCLES = 30
@@ -44,28 +40,11 @@ def _stamp_orders(fake: FakeVenue, arrivals: list[float], arrived: threading.Eve
     fake.place = stamped  # type: ignore[method-assign]
 
 
-VENUES: dict[str, tuple[type[FakeVenue], str]] = {
-    "coinbase": (FakeCoinbase, "BTC-USD"),
-    "gemini": (FakeGemini, "BTC-USD"),
-    "kraken": (FakeKraken, "BTC-USD"),
-    "bitstamp": (FakeBitstamp, "BTC-USD"),
-    "binance": (FakeBinance, "BTC-USDT"),
-}
-
-
-def _credentials(fake: FakeVenue) -> dict[str, str]:
-    own = getattr(fake, "credentials", None)
-    if callable(own):
-        found: dict[str, str] = own()
-        return found
-    return {"apiKey": getattr(fake, "api_key", "fake-key"), "secret": getattr(fake, "secret", "fake-secret")}
-
-
 def measure(venue: str) -> dict[str, float]:
     """Cycles of tick -> order for one live agent on ``venue`` (its counterparty on another fake)."""
-    cls, symbol = VENUES[venue]
+    cls, symbol = FAKES[venue]
     peer_name = "bitstamp" if venue != "bitstamp" else "coinbase"
-    peer_cls, peer_symbol = VENUES[peer_name]
+    peer_cls, peer_symbol = FAKES[peer_name]
     root = Path(tempfile.mkdtemp(prefix=f"bench-live-latency-{venue}-"))
     fake, peer = cls(tick_s=0.25), peer_cls(tick_s=0.25)
     arrivals: list[float] = []
@@ -97,7 +76,7 @@ def measure(venue: str) -> dict[str, float]:
                 instruments=[{**INSTRUMENT, "symbol": sym}],
                 sessions=CYCLES + 2,
             )
-            agents.append(region.start_agent(config, _credentials(venue_fake)))
+            agents.append(region.start_agent(config, venue_fake.credentials()))
         for _ in range(CYCLES):
             if not arrived.wait(60):
                 raise RuntimeError(f"no order reached the fake {venue}: {region.report()}")
@@ -129,7 +108,7 @@ def measure(venue: str) -> dict[str, float]:
 def main() -> dict[str, object]:
     metrics: dict[str, object] = {"cycles_per_venue": CYCLES, "session_interval_s": INTERVAL_S}
     rows = []
-    for venue in VENUES:
+    for venue in FAKES:
         try:
             figures = measure(venue)
         except Exception as exc:  # one venue failing must not hide the others' figures

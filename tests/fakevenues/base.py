@@ -401,6 +401,13 @@ class FakeVenue:
     def silence(self, seconds: float) -> None:
         self.faults.silent_until = time.time() + seconds
 
+    def credentials(self) -> dict[str, str]:
+        """The API key pair this fake accepts (venues with their own key scheme override it)."""
+        return {
+            "apiKey": str(getattr(self, "api_key", API_KEY)),
+            "secret": str(getattr(self, "secret", SECRET)),
+        }
+
     # -- server ----------------------------------------------------------------------------------------
     def add_routes(self, app: web.Application) -> None:
         """REST routes of the venue (venue modules)."""

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from tests.fakevenues.base import API_KEY, SECRET, FakeVenue
-from tests.fakevenues.binance import FakeBinance
+from tests.fakevenues.base import FakeVenue
 from tests.fakevenues.bitstamp import FakeBitstamp
+from tests.fakevenues.catalog import FAKES
 from tests.fakevenues.coinbase import FakeCoinbase
 from tests.fakevenues.gemini import FakeGemini
 from tests.fakevenues.kraken import FakeKraken
@@ -27,15 +27,6 @@ from tests.venues.region import Proc, Region
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 INSTRUMENT = {"asset": "BTC", "taker_fee_bps": "10", "max_buy": "0.4", "max_sell": "0.4"}
-
-
-def credentials(fake: FakeVenue) -> dict[str, str]:
-    """The API key pair the fake accepts (each fake checks its venue's own signature scheme)."""
-    own = getattr(fake, "credentials", None)
-    if callable(own):
-        found: dict[str, str] = own()
-        return found
-    return {"apiKey": getattr(fake, "api_key", API_KEY), "secret": getattr(fake, "secret", SECRET)}
 
 
 def agent(region: Region, venue: str, exchange: str, fake: FakeVenue, symbol: str, sessions: int = 1) -> Proc:
@@ -47,7 +38,7 @@ def agent(region: Region, venue: str, exchange: str, fake: FakeVenue, symbol: st
         instruments=[{**INSTRUMENT, "symbol": symbol}],
         sessions=sessions,
     )
-    return region.start_agent(config, credentials(fake))
+    return region.start_agent(config, fake.credentials())
 
 
 def fills_of(proc: Proc) -> list[dict[str, Any]]:
@@ -97,14 +88,7 @@ def test_three_live_agents_commit_and_trade_on_their_venues(tmp_path: Path) -> N
 
 @pytest.mark.parametrize("venue", ["coinbase", "gemini", "kraken", "bitstamp", "binance"])
 def test_lost_ack_then_kill_and_restart_sends_no_duplicate(tmp_path: Path, venue: str) -> None:
-    fakes: dict[str, tuple[type[FakeVenue], str]] = {
-        "coinbase": (FakeCoinbase, "BTC-USD"),
-        "bitstamp": (FakeBitstamp, "BTC-USD"),
-        "binance": (FakeBinance, "BTC-USDT"),
-        "gemini": (FakeGemini, "BTC-USD"),
-        "kraken": (FakeKraken, "BTC-USD"),
-    }
-    cls, symbol = fakes[venue]
+    cls, symbol = FAKES[venue]
     other_exchange = "bitstamp" if venue != "bitstamp" else "coinbase"
     other_cls, other_symbol = (FakeBitstamp if venue != "bitstamp" else FakeCoinbase), "BTC-USD"
     fake, other = cls(tick_s=0.25), other_cls(tick_s=0.25)  # a moving market keeps the feeds fresh
@@ -121,7 +105,7 @@ def test_lost_ack_then_kill_and_restart_sends_no_duplicate(tmp_path: Path, venue
         fake.faults.lost_ack_hold_s = 0.0
         cids = list(fake.by_client_id)
         assert len(cids) == 1, cids
-        restarted = region.start_agent(region.root / "victim.toml", credentials(fake))
+        restarted = region.start_agent(region.root / "victim.toml", fake.credentials())
         try:
             recovered = restarted.wait_for("recovered", 60)
             assert recovered["orders"] >= 1

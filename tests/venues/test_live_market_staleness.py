@@ -11,22 +11,10 @@ import pytest
 
 from agents.market.live import CurveRules, LiveMarket
 from agents.venues import venue_spec
-from tests.fakevenues.base import FakeVenue
-from tests.fakevenues.binance import FakeBinance
-from tests.fakevenues.bitstamp import FakeBitstamp
-from tests.fakevenues.coinbase import FakeCoinbase
-from tests.fakevenues.gemini import FakeGemini
-from tests.fakevenues.kraken import FakeKraken
+from tests.fakevenues.catalog import FAKES
 
 pytestmark = pytest.mark.timeout(120)
 
-VENUES: dict[str, tuple[type[FakeVenue], str]] = {
-    "coinbase": (FakeCoinbase, "BTC-USD"),
-    "gemini": (FakeGemini, "BTC-USD"),
-    "kraken": (FakeKraken, "BTC-USD"),
-    "bitstamp": (FakeBitstamp, "BTC-USD"),
-    "binance": (FakeBinance, "BTC-USDT"),
-}
 STALE_S = 0.8
 
 
@@ -39,9 +27,9 @@ def wait(condition: object, timeout_s: float) -> bool:
     return False
 
 
-@pytest.mark.parametrize("name", sorted(VENUES))
+@pytest.mark.parametrize("name", sorted(FAKES))
 def test_silence_pauses_the_venue_and_fresh_messages_resume_it(name: str, tmp_path: Path) -> None:
-    cls, symbol = VENUES[name]
+    cls, symbol = FAKES[name]
     fake = cls(tick_s=0.1)
     statuses: list[dict[str, object]] = []
     with fake:
