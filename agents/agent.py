@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import numpy as np
 
 from agents.curve_problem import CurveProblem
+from agents.hedge import HedgeTarget
 from agents.participant import Participant, ParticipantError
 from agents.plan_state import PlanState, idempotency_key
 from agents.privacy import PrivacySpendRecord
@@ -105,6 +106,14 @@ class EdgeAgent:
         self._masking: MaskingClient | None = None
         self._rounded: dict[str, Decimal] = {}
         self._adjusted: dict[str, Decimal] = {}
+        self.hedge_targets: dict[str, Decimal] = {}
+        """Positions the region holds on this venue's account (what it owes, negated), brought into the
+        next session as fixed points (``agents.hedge``); set by its runtime from the open residuals."""
+        self.on_hedged: Callable[[str, int, Mapping[str, Decimal]], None] | None = None
+        """Called inside ``commit`` (before it returns, so before any acknowledgement) with the targets
+        the committed plan took over: the runtime marks those residuals taken, durably."""
+        self._session_curves: dict[str, CostCurve] = {}
+        self._session_targets: dict[str, Decimal] = {}
 
     @property
     def privacy(self) -> AgentPrivacy | None:
@@ -137,17 +146,37 @@ class EdgeAgent:
         """New market state (a book tick); takes effect at the next session."""
         self.curves.update(curves)
 
+    def set_hedge_targets(self, targets: Mapping[str, Decimal]) -> None:
+        """Bring these positions (per asset, on the venue's lot grid) into the next session as targets."""
+        clean: dict[str, Decimal] = {}
+        for asset, position in targets.items():
+            spec = self.config.instruments.get(asset)
+            if spec is None:
+                raise ValueError(f"{self.venue_id}: hedge target for {asset!r}: no instrument for it")
+            if not position.is_finite() or position % spec.lot_size != 0:
+                raise ValueError(f"{self.venue_id}: hedge target {asset}={position} is not a whole lot")
+            if position != 0:
+                clean[asset] = position
+        self.hedge_targets = clean
+
     # ---- session ---------------------------------------------------------------------------------
 
     def start_session(self, session_id: str, assets: Sequence[str], *, secure: bool) -> bytes | None:
         """Begin a session; returns this session's X25519 public key when secure aggregation is on."""
-        problem = CurveProblem(assets, {a: c for a, c in self.curves.items() if a in assets})
-        warm = np.array(
-            [_clip(self._warm.get(a, 0.0), self.curves[a]) if a in self.curves else 0.0 for a in assets]
-        )
+        curves: dict[str, CostCurve] = {a: c for a, c in self.curves.items() if a in assets}
+        marks = {a: self._mark(a) for a in self.hedge_targets if a in assets}
+        # A target with no price to value it at waits for a session that has one.
+        self._session_targets = {a: q for a, q in self.hedge_targets.items() if marks.get(a) is not None}
+        for asset, position in self._session_targets.items():
+            mark = marks[asset]
+            assert mark is not None
+            curves[asset] = HedgeTarget(float(position), mark)
+        self._session_curves = curves
+        problem = CurveProblem(assets, curves)
+        warm = np.array([_clip(self._warm.get(a, 0.0), curves[a]) if a in curves else 0.0 for a in assets])
         release = None
         if self.privacy is not None:
-            boxes = {a: (c.lower, c.upper) for a, c in self.curves.items() if a in assets}
+            boxes = {a: (c.lower, c.upper) for a, c in curves.items()}
             release = PrivateRelease(self.venue_id, session_id, assets, boxes, self.privacy)
             self._releases.append(release)
         self._session = Participant(
@@ -161,6 +190,11 @@ class EdgeAgent:
             self._masking = MaskingClient(session_id, self.venue_id, generate_private_key(), codec=CODEC)
             return self._masking.public_key
         return None
+
+    @property
+    def bringing_targets(self) -> bool:
+        """This session brings hedge targets (its session key says so: a hedge session)."""
+        return bool(self._session_targets)
 
     def set_peers(self, directory: Mapping[str, bytes]) -> None:
         if self._masking is None:
@@ -207,21 +241,23 @@ class EdgeAgent:
         plan = session.counted_plan() if refused else session.x
         rounded: dict[str, Decimal] = {}
         for i, asset in enumerate(self._session_assets):
-            if asset in self.curves:
+            if asset in self._session_targets:
+                rounded[asset] = self._session_targets[asset]  # a fixed point: exact, never rounded
+            elif asset in self._session_curves:
                 rounded[asset] = round_toward_zero(float(plan[i]), self.config.instruments[asset].lot_size)
         self._rounded = rounded
         self._adjusted = dict(rounded)
         out = np.zeros(len(self._session_assets) + 1)
         for i, asset in enumerate(self._session_assets):
             out[i] = float(rounded.get(asset, Decimal(0)))
-        out[-1] = self._plan_cost(rounded)
+        out[-1] = self._plan_cost(rounded, self._session_curves)
         return out
 
     def consider(self, assignment: Assignment) -> tuple[bool, float]:
         """Accept a residual assignment if it stays within private bounds; returns (accepted, cost change)."""
         if assignment.asset not in self._adjusted:
             return False, 0.0
-        curve = self.curves[assignment.asset]
+        curve = self._session_curves[assignment.asset]
         before = self._adjusted[assignment.asset]
         after = before + assignment.amount
         if not curve.lower - 1e-12 <= float(after) <= curve.upper + 1e-12:
@@ -244,11 +280,18 @@ class EdgeAgent:
                 f"{self.venue_id}: plan sequence {sequence} was already applied (state is at "
                 f"{self.plan_state.sequence}); a plan is never committed twice"
             )
-        trades = {a: q for a, q in sorted(self._adjusted.items()) if q != 0}
+        targets = self._session_targets
+        trades = {a: q for a, q in sorted(self._adjusted.items()) if q != 0 and a not in targets}
+        # A target is taken over only where the session balanced it (an abandoned asset keeps its debt).
+        taken = {a: q for a, q in targets.items() if self._adjusted.get(a) == q}
         session = self._participant()
         for i, asset in enumerate(self._session_assets):
-            if asset in self.curves:
+            if asset in self.curves and asset not in targets:
                 self._warm[asset] = float(session.x[i])
+        if taken and self.on_hedged is not None:
+            self.on_hedged(session_id, sequence, taken)
+        if taken:
+            self.hedge_targets = {a: q for a, q in self.hedge_targets.items() if a not in taken}
         if not trades:
             return None
         legs = tuple(
@@ -292,8 +335,24 @@ class EdgeAgent:
             asset=asset,
         )
 
-    def _plan_cost(self, trades: Mapping[str, Decimal]) -> float:
-        return sum(self.curves[a].cost(float(q)) for a, q in trades.items())
+    def _plan_cost(
+        self, trades: Mapping[str, Decimal], curves: Mapping[str, CostCurve] | None = None
+    ) -> float:
+        curves = self.curves if curves is None else curves
+        return sum(curves[a].cost(float(q)) for a, q in trades.items())
+
+    def _mark(self, asset: str) -> float | None:
+        """The public mid a hedge target is valued at (the curve's marginal price at zero without one)."""
+        mid = self.reference_prices.get(asset, 0.0)
+        if math.isfinite(mid) and mid > 0:
+            return mid
+        curve = self.curves.get(asset)
+        if curve is not None:
+            left, right = curve.marginal(0.0)
+            for price in (0.5 * (left + right), left, right):
+                if math.isfinite(price) and price > 0:
+                    return price
+        return None
 
 
 def leg_limit_price(curve: CostCurve, qty: Decimal, tick: Decimal) -> Decimal:

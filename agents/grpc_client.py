@@ -355,6 +355,7 @@ class AgentRunner:
                 session_id=start.session_id,
                 x25519_public_key=key,
                 reference_prices=[current.get(a, 0.0) for a in self._assets],
+                hedge=self.agent.bringing_targets,
             )
         )
 

@@ -42,8 +42,10 @@ and every plan whose outcome was never reported gets one now, its residual opene
 One agent sees only its own legs, so a leg that falls short cannot be hedged on another venue from here: the
 leg-out monitor records a LegOutEvent and asks for a re-plan, and the outcome says ``LEG_OUT``. Each such
 request, and every residual a plan leaves (``planned - filled`` per asset), is written to the store's
-``exec_residuals`` (``AgentRuntime.residuals``) for a hedge session to pick up; the hedge session itself
-needs the coordinator and is not run from here.
+``exec_residuals`` (``AgentRuntime.residuals``). ``constrain`` turns the open ones into the agent's hedge
+targets (``agents.hedge``): its next session brings them as fixed positions, so the federation has the
+other venues trade them (the coordinator starts that session at once on a LEG_OUT report and commits it
+even at a cost), and the residuals are marked ``taken`` inside the commit, before it is acknowledged.
 """
 
 from __future__ import annotations
@@ -84,6 +86,8 @@ from agents.execution.outbox import Outbox, OutboxRecord, OutboxState
 from agents.execution.paper import PaperConfig, PaperVenue
 from agents.execution.plan import ExecPlan, plan_from_model
 from agents.execution.runner import ExecutionVenue, PlanRunner
+from agents.hedge import owed
+from agents.hedge import targets as hedge_targets
 from agents.persistence.store import ExecutionStore, PlanRecord, Residual
 from agents.persistence.writer import DurableStoreWriter
 from agents.risk.box import LegShape
@@ -636,6 +640,9 @@ class AgentRuntime:
         self._report_lock = threading.Lock()
         self._unreported: list[PlanOutcome] = []
         self._closed = False
+        self.on_hedge: Callable[[dict[str, object]], None] | None = None
+        """Told (for the operator) each time a committed plan takes this venue's residuals over."""
+        agent.on_hedged = self._on_hedged
         self.market_moved()
 
     # -- market ------------------------------------------------------------------------------------------
@@ -929,7 +936,37 @@ class AgentRuntime:
             self.boxes = {a: derived.get(a, zero) for a in curves}
             boxes = {a: (float(lo), float(hi)) for a, (lo, hi) in self.boxes.items()}
             self.agent.update_curves({a: BoxedCurve(curves[a], *boxes[a]) for a in curves})
+            self.agent.set_hedge_targets(self.hedge_targets())
             return boxes
+
+    # -- hedging -----------------------------------------------------------------------------------------
+    def hedge_targets(self) -> dict[str, Decimal]:
+        """What the open residuals leave the region holding on this venue's account, per asset, on its lot
+        grid: the targets its next session brings (``agents.hedge``), so the other venues trade them."""
+        lots = {a: s.lot_size for a, s in self.agent.config.instruments.items()}
+        return hedge_targets(owed(self.residuals()), lots)
+
+    def _on_hedged(self, session_id: str, sequence: int, taken: Mapping[str, Decimal]) -> None:
+        """A committed plan took these targets over: their residuals are ``taken``, durably, before the
+        commit is acknowledged (so a restart never brings them twice)."""
+        now = self.clock.now_ms()
+        self.writer.flush()
+        plans: list[str] = []
+        for residual in self.store.residuals(state="open"):
+            if residual.venue == self.venue and residual.asset in taken:
+                self.store.set_residual_state(residual.plan_id, residual.asset, "taken", now)
+                plans.append(residual.plan_id)
+        event: dict[str, object] = {
+            "event": "hedge",
+            "venue": self.venue,
+            "session": session_id,
+            "sequence": sequence,
+            "targets": {a: format(q, "f") for a, q in sorted(taken.items())},
+            "residual_plans": sorted(set(plans)),
+        }
+        log.info("%s: plan %s of %s took over %s", self.venue, sequence, session_id, event["targets"])
+        if self.on_hedge is not None:
+            self.on_hedge(event)
 
     # -- execution ---------------------------------------------------------------------------------------
     def _on_venue_event(self, event: ExecutionEvent) -> None:

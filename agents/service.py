@@ -366,6 +366,7 @@ class AgentService:
             saved = plan_store.load()
             agent.plan_state = saved.state
             self.market.set_observer(runtime.feed_observer())
+            runtime.on_hedge = self.emit
             if config.risk.observe_only:
                 runtime.risk.observe_only("operator started the agent observe-only", runtime.clock.now_ms())
             self.recovered = runtime.recover()
@@ -386,6 +387,7 @@ class AgentService:
                 self._tick_ns = time.monotonic_ns()
                 view: MarketView = self.market.refresh(index)
                 agent.update_curves(view.curves)
+                agent.reference_prices.update(view.mids)
                 mids.update(view.mids)
                 paused.clear()
                 paused.update(view.paused)

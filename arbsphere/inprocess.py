@@ -39,6 +39,8 @@ class InProcessLink:
         self.agents = dict(agents)
         self.secure = secure
         self.unresponsive: set[str] = set()
+        self.hedging: frozenset[str] = frozenset()
+        """Members that bring a residual as a hedge target this session (as their session keys say)."""
         self.transcript: list[tuple[str, object]] = []
         """Everything the coordinator side received (for privacy tests)."""
         self._aggregator: Aggregator | None = None
@@ -53,6 +55,7 @@ class InProcessLink:
             for venue in members:
                 self.agents[venue].forget_warm_start()
         keys = {v: self.agents[v].start_session(session_id, assets, secure=self.secure) for v in members}
+        self.hedging = frozenset(v for v in members if self.agents[v].bringing_targets)
         if self.secure:
             directory = {v: k for v, k in keys.items() if k is not None}
             self.transcript.append(("keys", dict(directory)))

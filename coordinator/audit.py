@@ -7,7 +7,9 @@ sent for commit (write-ahead).
 Kinds: ``plan_intent`` (PLAN_COMMITTED, one per session, subject the session: sequence and members, durable
 before PlanCommit goes out) and ``plan_committed`` (PLAN_COMMITTED, one per acknowledging venue: state hash
 and plan digest). A session that cannot finish is ``session_abandoned`` (RISK_HALT, with the reason); a
-member that leaves, is dropped or evicted is ``leave`` (LEAVE, with the reason).
+member that leaves, is dropped or evicted is ``leave`` (LEAVE, with the reason). An agent's report of a
+leg-out is ``leg_out`` (LEG_OUT); the session that took its residual over is ``hedge`` (LEG_OUT: session,
+sequence and the venues whose residuals it hedged).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ KINDS: Mapping[str, str] = {
     "certificate_issued": "CERTIFICATE_ISSUED",
     "execution_report": "EXECUTION_REPORT",
     "leg_out": "LEG_OUT",
+    "hedge": "LEG_OUT",
 }
 
 

@@ -353,6 +353,8 @@ class GrpcLink:
         self._session = ""
         self._length = 0
         self.silent: set[str] = set()
+        self.hedging: frozenset[str] = frozenset()
+        """Members whose session key says they bring a residual as a target (a hedge session)."""
         """Members of the current session that never answered its start (no session key in time)."""
         self.refused: dict[str, str] = {}
         """Members of the current session left out for a malformed message, with the reason."""
@@ -408,6 +410,7 @@ class GrpcLink:
         self._length = Layout(len(assets)).size
         self._aggregator = None
         self.silent = set()
+        self.hedging = frozenset()
         self.refused = {}
         self.missed = {}
         self.hub.refuse_leftovers()
@@ -417,6 +420,7 @@ class GrpcLink:
             )
         )
         keys: dict[str, bytes] = {}
+        hedging: set[str] = set()
         mids: dict[str, dict[str, float]] = {}
         sent_to: dict[str, Connection] = {}
         deadline = time.monotonic() + self.reply_timeout_s
@@ -448,12 +452,15 @@ class GrpcLink:
                     self.hub.error(venue, "REFUSED", str(exc), "session_key")
                     continue
                 keys[venue] = key
+                if message.session_key.hedge:
+                    hedging.add(venue)
                 if reported:
                     mids[venue] = reported
             else:
                 self._unexpected(venue, message)
         self.silent = set(members) - set(keys) - set(self.refused)
         directory = {v: keys[v] for v in sorted(keys) if v in members}
+        self.hedging = frozenset(hedging & set(directory))
         left_out = sorted(set(members) - set(directory))
         if left_out:
             self.finish(session_id, left_out, "left out: no valid session key in time")
@@ -729,6 +736,8 @@ class ExecutionReports:
         self.committed: dict[tuple[str, int], CommittedPlan] = {}
         self.recorded: set[tuple[str, int]] = set()
         self.refused = 0
+        self.leg_outs = 0
+        """LEG_OUT reports recorded so far (the service starts a hedge session at once on a new one)."""
 
     def expect(self, session_id: str, acks: Sequence[CommitAck]) -> None:
         for ack in acks:
@@ -802,6 +811,7 @@ class ExecutionReports:
         self.audit.record("execution_report", venue, payload)
         if payload["status"] == "LEG_OUT":
             self.audit.record("leg_out", venue, payload)
+            self.leg_outs += 1
         return 1
 
 

@@ -185,6 +185,7 @@ class CoordinatorService:
         """Connections last recorded as joined (JOIN/LEAVE entries are written at session boundaries)."""
         self._leave_reasons: dict[str, str] = {}
         self._cert_stamp = self._cert_mtime()
+        self._leg_outs_seen = 0
 
     # -- composition -------------------------------------------------------------------------------
 
@@ -266,6 +267,7 @@ class CoordinatorService:
             driver.venues = dict(venues_of(hub))
             driver.sequence = max(driver.sequence, last_sequence(hub))
             reports.drain()  # reports that came in between sessions are matched and recorded first
+            self._leg_outs_seen = reports.leg_outs
             try:
                 result = driver.run(session_id)
             except Exception as exc:
@@ -276,7 +278,21 @@ class CoordinatorService:
                 failures = 0
             self._evict_silent(server, link, link.dropped())
             if s.sessions == 0 or self.completed < s.sessions:
-                time.sleep(min(s.interval * (2**failures), max(s.interval, MAX_BACKOFF_S)))
+                self._pause(reports, min(s.interval * (2**failures), max(s.interval, MAX_BACKOFF_S)))
+
+    def _pause(self, reports: ExecutionReports, seconds: float) -> None:
+        """Wait between sessions, recording reports as they come; a LEG_OUT ends the wait at once, so the
+        hedge session that takes the residual over starts right away instead of after the interval."""
+        deadline = time.monotonic() + seconds
+        while not self.stopping:
+            if reports.leg_outs != self._leg_outs_seen:
+                new = reports.leg_outs - self._leg_outs_seen
+                self.emit({"event": "leg_out", "reports": new, "next": "hedge session"})
+                return
+            if time.monotonic() >= deadline:
+                return
+            reports.drain(min(0.05, max(deadline - time.monotonic(), 0.0)))
+            time.sleep(0.01)
 
     # -- one session -------------------------------------------------------------------------------
 
@@ -320,6 +336,7 @@ class CoordinatorService:
                 "dropped": list(result.dropped),
                 "sequence": result.sequence,
                 "committed": [a.venue_id for a in result.acks],
+                "hedge": list(result.hedging),
                 "execution_reports": recorded,
                 "ledger_size": checkpoint.size,
                 "ledger_root": checkpoint.root_hash.hex(),

@@ -7,6 +7,7 @@ aggregate or a public fact (lot sizes, reference prices, who responded).
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -93,6 +94,8 @@ class SessionResult:
     participants: tuple[str, ...] = field(default=())
     committed: bool = True
     """False when the safety gate refused to commit (no positive balanced profit)."""
+    hedging: tuple[str, ...] = ()
+    """Members that brought a residual they owe the region (a hedge session, ``agents.hedge``)."""
 
 
 class SessionDriver:
@@ -173,7 +176,12 @@ class SessionDriver:
         strategy = STRATEGIES[self.strategy_name](
             sid, assets, self.venues, self.scales(), config=self.config, warm=self.warm
         )
-        self._record("session_start", sid, {"session": sid, "participants": list(strategy.active)})
+        # Members that bring a residual as a fixed target (the link learns it from their session keys).
+        hedging = tuple(sorted(set(getattr(self.link, "hedging", ())) & set(strategy.active)))
+        start: dict[str, object] = {"session": sid, "participants": list(strategy.active)}
+        if hedging:
+            start["hedge"] = list(hedging)
+        self._record("session_start", sid, start)
         dropped: list[str] = []
         while not strategy.converged and strategy.round_id < self.config.max_rounds:
             if time.perf_counter() - started > budget and strategy.round_id > 0:
@@ -190,7 +198,9 @@ class SessionDriver:
         members = list(strategy.active)
         last = strategy.history[-1]
         profit, abandoned = self._round_and_balance(sid, assets, members)
-        committed = profit > 0.0
+        hedging = tuple(v for v in hedging if v in members)
+        # A hedge session commits any balanced plan, at a cost if need be: flat beats a naked position.
+        committed = profit > 0.0 or (bool(hedging) and math.isfinite(profit))
         acks: list[CommitAck] = []
         if committed:
             self.sequence += 1
@@ -214,8 +224,16 @@ class SessionDriver:
                         "plan_digest": ack.plan_digest.hex(),
                     },
                 )
+            if hedging:
+                # The ledger shows the hedge beside the LEG_OUT reports that called for it.
+                self._record(
+                    "hedge",
+                    sid,
+                    {"session": sid, "sequence": self.sequence, "venues": list(hedging), "profit": profit},
+                )
             self.link.finish(sid, members, "committed")
-            self.warm = strategy.warm_state()
+            if not hedging:  # a hedge's prices price a forced position: no warm start for the next plan
+                self.warm = strategy.warm_state()
         else:
             # Safety gate from aggregates alone: never commit a plan that is not worth doing (an empty plan,
             # or a session that ended unconverged at a loss). Agents drop their rounded plans.
@@ -238,6 +256,7 @@ class SessionDriver:
             sequence=self.sequence,
             participants=tuple(members),
             committed=committed,
+            hedging=hedging,
         )
 
     def _round_and_balance(

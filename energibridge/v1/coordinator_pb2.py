@@ -25,51 +25,51 @@ _sym_db = _symbol_database.Default()
 from energibridge.v1 import ir_pb2 as arbsphere_dot_energibridge_dot_v1_dot_ir__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+arbsphere/energibridge/v1/coordinator.proto\x12\x19\x61rbsphere.energibridge.v1\x1a\"arbsphere/energibridge/v1/ir.proto\"\xad\x02\n\x05Hello\x12\x38\n\nir_version\x18\x01 \x01(\x0b\x32$.arbsphere.energibridge.v1.IrVersion\x12\x10\n\x08venue_id\x18\x02 \x01(\t\x12\x11\n\tagent_did\x18\x03 \x01(\t\x12\x0e\n\x06\x61ssets\x18\x04 \x03(\t\x12\x19\n\x11latency_budget_ms\x18\x05 \x01(\r\x12\x19\n\x11resume_session_id\x18\x08 \x01(\t\x12\x11\n\tlot_sizes\x18\t \x03(\t\x12\x18\n\x10reference_prices\x18\n \x03(\x01\x12\x15\n\rlast_sequence\x18\x0b \x01(\x04\x12\x12\n\ncredential\x18\x0c \x01(\tJ\x04\x08\x06\x10\x07J\x04\x08\x07\x10\x08R\x11x25519_public_keyR\x08lot_size\"Q\n\x0cSessionStart\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61ssets\x18\x02 \x03(\t\x12\x0f\n\x07members\x18\x03 \x03(\t\x12\x0c\n\x04\x63old\x18\x04 \x01(\x08\"U\n\nSessionKey\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x19\n\x11x25519_public_key\x18\x02 \x01(\x0c\x12\x18\n\x10reference_prices\x18\x03 \x03(\x01\"Q\n\x0cKeyDirectory\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x11\n\tvenue_ids\x18\x02 \x03(\t\x12\x1a\n\x12x25519_public_keys\x18\x03 \x03(\x0c\"\x95\x04\n\tRoundOpen\x12\x39\n\x07signals\x18\x01 \x01(\x0b\x32(.arbsphere.energibridge.v1.SharedSignals\x12\x37\n\x05\x64uals\x18\x02 \x01(\x0b\x32(.arbsphere.energibridge.v1.DualVariables\x12\x34\n\x05round\x18\x03 \x01(\x0b\x32%.arbsphere.energibridge.v1.TimeRounds\x12\x10\n\x08mask_set\x18\x04 \x03(\t\x12\x18\n\x10\x66ixed_point_bits\x18\x05 \x01(\r\x12\x32\n\x04mode\x18\x06 \x01(\x0e\x32$.arbsphere.energibridge.v1.RoundMode\x12\x34\n\x05phase\x18\x07 \x01(\x0e\x32%.arbsphere.energibridge.v1.RoundPhase\x12\x17\n\x0fover_relaxation\x18\x08 \x01(\x01\x12\x19\n\x11\x62\x65st_response_eps\x18\t \x01(\x01\x12\x0e\n\x06rebase\x18\n \x01(\x08\x12\x19\n\x11\x61\x63\x63\x65pted_previous\x18\x0b \x03(\t\x12\x17\n\x0fsecagg_round_id\x18\x0c \x01(\x04\x12\x19\n\x11has_previous_mean\x18\r \x01(\x08\x12\x0f\n\x07mix_low\x18\x0e \x03(\x01\x12\x10\n\x08mix_high\x18\x0f \x03(\x01\x12\x12\n\nmix_weight\x18\x10 \x03(\x01\"Y\n\x06Remask\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x10\n\x08round_id\x18\x02 \x01(\x04\x12\x17\n\x0fsecagg_round_id\x18\x03 \x01(\x04\x12\x10\n\x08mask_set\x18\x04 \x03(\t\"c\n\x12MaskedContribution\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x10\n\x08round_id\x18\x02 \x01(\x04\x12\x0e\n\x06masked\x18\x03 \x03(\x06\x12\x17\n\x0fsecagg_round_id\x18\x04 \x01(\x04\"L\n\x06\x41\x64just\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\r\n\x05\x61sset\x18\x02 \x01(\t\x12\x0e\n\x06\x61mount\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x62\x61ndon\x18\x04 \x01(\x08\"V\n\x0b\x41\x64justReply\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\r\n\x05\x61sset\x18\x02 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x08\x12\x12\n\ncost_delta\x18\x04 \x01(\x01\"G\n\nPlanCommit\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12\x13\n\x0bnow_unix_ms\x18\x03 \x01(\x03\"y\n\x07PlanAck\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x10\n\x08venue_id\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\x04\x12\x12\n\nstate_hash\x18\x04 \x01(\x0c\x12\x13\n\x0bplan_digest\x18\x05 \x01(\x0c\x12\r\n\x05\x65mpty\x18\x06 \x01(\x08\"V\n\nSessionEnd\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x14\n\x0cprofit_quote\x18\x03 \x01(\x01\x12\x0e\n\x06rounds\x18\x04 \x01(\x04\":\n\nErrorReply\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\"\x9a\x02\n\x0f\x45xecutionReport\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x10\n\x08venue_id\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\x04\x12\x13\n\x0bplan_digest\x18\x04 \x01(\x0c\x12:\n\x06status\x18\x05 \x01(\x0e\x32*.arbsphere.energibridge.v1.ExecutionStatus\x12\x12\n\nfill_count\x18\x06 \x01(\r\x12\x19\n\x11pnl_vs_plan_quote\x18\x07 \x01(\t\x12\x0c\n\x04legs\x18\x08 \x01(\r\x12\x12\n\nlegs_short\x18\t \x01(\r\x12\x12\n\nrisk_gates\x18\n \x03(\t\x12\x19\n\x11\x63ompleted_unix_ms\x18\x0b \x01(\x03\"\xd1\x03\n\x0c\x41gentMessage\x12\x31\n\x05hello\x18\x01 \x01(\x0b\x32 .arbsphere.energibridge.v1.HelloH\x00\x12\x45\n\x0c\x63ontribution\x18\x02 \x01(\x0b\x32-.arbsphere.energibridge.v1.MaskedContributionH\x00\x12\x31\n\x03\x61\x63k\x18\x04 \x01(\x0b\x32\".arbsphere.energibridge.v1.PlanAckH\x00\x12<\n\x0bsession_key\x18\x05 \x01(\x0b\x32%.arbsphere.energibridge.v1.SessionKeyH\x00\x12>\n\x0c\x61\x64just_reply\x18\x06 \x01(\x0b\x32&.arbsphere.energibridge.v1.AdjustReplyH\x00\x12\x36\n\x05\x65rror\x18\x07 \x01(\x0b\x32%.arbsphere.energibridge.v1.ErrorReplyH\x00\x12\x46\n\x10\x65xecution_report\x18\x08 \x01(\x0b\x32*.arbsphere.energibridge.v1.ExecutionReportH\x00\x42\x06\n\x04\x62odyJ\x04\x08\x03\x10\x04R\x08recovery\"\x86\x04\n\x12\x43oordinatorMessage\x12\x37\n\x04keys\x18\x01 \x01(\x0b\x32\'.arbsphere.energibridge.v1.KeyDirectoryH\x00\x12:\n\nround_open\x18\x02 \x01(\x0b\x32$.arbsphere.energibridge.v1.RoundOpenH\x00\x12\x34\n\x03\x65nd\x18\x05 \x01(\x0b\x32%.arbsphere.energibridge.v1.SessionEndH\x00\x12\x36\n\x05\x65rror\x18\x06 \x01(\x0b\x32%.arbsphere.energibridge.v1.ErrorReplyH\x00\x12@\n\rsession_start\x18\x07 \x01(\x0b\x32\'.arbsphere.energibridge.v1.SessionStartH\x00\x12\x33\n\x06remask\x18\x08 \x01(\x0b\x32!.arbsphere.energibridge.v1.RemaskH\x00\x12\x33\n\x06\x61\x64just\x18\t \x01(\x0b\x32!.arbsphere.energibridge.v1.AdjustH\x00\x12<\n\x0bplan_commit\x18\n \x01(\x0b\x32%.arbsphere.energibridge.v1.PlanCommitH\x00\x42\x06\n\x04\x62odyJ\x04\x08\x03\x10\x04J\x04\x08\x04\x10\x05R\x07\x64ropoutR\x06\x63ommit*R\n\tRoundMode\x12\x1a\n\x16ROUND_MODE_UNSPECIFIED\x10\x00\x12\x13\n\x0fROUND_MODE_ADMM\x10\x01\x12\x14\n\x10ROUND_MODE_PRICE\x10\x02*\\\n\nRoundPhase\x12\x1b\n\x17ROUND_PHASE_UNSPECIFIED\x10\x00\x12\x17\n\x13ROUND_PHASE_ITERATE\x10\x01\x12\x18\n\x14ROUND_PHASE_ROUNDING\x10\x02*\xc7\x01\n\x0f\x45xecutionStatus\x12 \n\x1c\x45XECUTION_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45XECUTION_STATUS_FILLED\x10\x01\x12\x1c\n\x18\x45XECUTION_STATUS_PARTIAL\x10\x02\x12\x1b\n\x17\x45XECUTION_STATUS_HEDGED\x10\x03\x12\x1c\n\x18\x45XECUTION_STATUS_LEG_OUT\x10\x04\x12\x1c\n\x18\x45XECUTION_STATUS_REFUSED\x10\x05\x32x\n\x0b\x43oordinator\x12i\n\x0bRoundStream\x12\'.arbsphere.energibridge.v1.AgentMessage\x1a-.arbsphere.energibridge.v1.CoordinatorMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+arbsphere/energibridge/v1/coordinator.proto\x12\x19\x61rbsphere.energibridge.v1\x1a\"arbsphere/energibridge/v1/ir.proto\"\xad\x02\n\x05Hello\x12\x38\n\nir_version\x18\x01 \x01(\x0b\x32$.arbsphere.energibridge.v1.IrVersion\x12\x10\n\x08venue_id\x18\x02 \x01(\t\x12\x11\n\tagent_did\x18\x03 \x01(\t\x12\x0e\n\x06\x61ssets\x18\x04 \x03(\t\x12\x19\n\x11latency_budget_ms\x18\x05 \x01(\r\x12\x19\n\x11resume_session_id\x18\x08 \x01(\t\x12\x11\n\tlot_sizes\x18\t \x03(\t\x12\x18\n\x10reference_prices\x18\n \x03(\x01\x12\x15\n\rlast_sequence\x18\x0b \x01(\x04\x12\x12\n\ncredential\x18\x0c \x01(\tJ\x04\x08\x06\x10\x07J\x04\x08\x07\x10\x08R\x11x25519_public_keyR\x08lot_size\"Q\n\x0cSessionStart\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61ssets\x18\x02 \x03(\t\x12\x0f\n\x07members\x18\x03 \x03(\t\x12\x0c\n\x04\x63old\x18\x04 \x01(\x08\"d\n\nSessionKey\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x19\n\x11x25519_public_key\x18\x02 \x01(\x0c\x12\x18\n\x10reference_prices\x18\x03 \x03(\x01\x12\r\n\x05hedge\x18\x04 \x01(\x08\"Q\n\x0cKeyDirectory\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x11\n\tvenue_ids\x18\x02 \x03(\t\x12\x1a\n\x12x25519_public_keys\x18\x03 \x03(\x0c\"\x95\x04\n\tRoundOpen\x12\x39\n\x07signals\x18\x01 \x01(\x0b\x32(.arbsphere.energibridge.v1.SharedSignals\x12\x37\n\x05\x64uals\x18\x02 \x01(\x0b\x32(.arbsphere.energibridge.v1.DualVariables\x12\x34\n\x05round\x18\x03 \x01(\x0b\x32%.arbsphere.energibridge.v1.TimeRounds\x12\x10\n\x08mask_set\x18\x04 \x03(\t\x12\x18\n\x10\x66ixed_point_bits\x18\x05 \x01(\r\x12\x32\n\x04mode\x18\x06 \x01(\x0e\x32$.arbsphere.energibridge.v1.RoundMode\x12\x34\n\x05phase\x18\x07 \x01(\x0e\x32%.arbsphere.energibridge.v1.RoundPhase\x12\x17\n\x0fover_relaxation\x18\x08 \x01(\x01\x12\x19\n\x11\x62\x65st_response_eps\x18\t \x01(\x01\x12\x0e\n\x06rebase\x18\n \x01(\x08\x12\x19\n\x11\x61\x63\x63\x65pted_previous\x18\x0b \x03(\t\x12\x17\n\x0fsecagg_round_id\x18\x0c \x01(\x04\x12\x19\n\x11has_previous_mean\x18\r \x01(\x08\x12\x0f\n\x07mix_low\x18\x0e \x03(\x01\x12\x10\n\x08mix_high\x18\x0f \x03(\x01\x12\x12\n\nmix_weight\x18\x10 \x03(\x01\"Y\n\x06Remask\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x10\n\x08round_id\x18\x02 \x01(\x04\x12\x17\n\x0fsecagg_round_id\x18\x03 \x01(\x04\x12\x10\n\x08mask_set\x18\x04 \x03(\t\"c\n\x12MaskedContribution\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x10\n\x08round_id\x18\x02 \x01(\x04\x12\x0e\n\x06masked\x18\x03 \x03(\x06\x12\x17\n\x0fsecagg_round_id\x18\x04 \x01(\x04\"L\n\x06\x41\x64just\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\r\n\x05\x61sset\x18\x02 \x01(\t\x12\x0e\n\x06\x61mount\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x62\x61ndon\x18\x04 \x01(\x08\"V\n\x0b\x41\x64justReply\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\r\n\x05\x61sset\x18\x02 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x08\x12\x12\n\ncost_delta\x18\x04 \x01(\x01\"G\n\nPlanCommit\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12\x13\n\x0bnow_unix_ms\x18\x03 \x01(\x03\"y\n\x07PlanAck\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x10\n\x08venue_id\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\x04\x12\x12\n\nstate_hash\x18\x04 \x01(\x0c\x12\x13\n\x0bplan_digest\x18\x05 \x01(\x0c\x12\r\n\x05\x65mpty\x18\x06 \x01(\x08\"V\n\nSessionEnd\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x14\n\x0cprofit_quote\x18\x03 \x01(\x01\x12\x0e\n\x06rounds\x18\x04 \x01(\x04\":\n\nErrorReply\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\"\x9a\x02\n\x0f\x45xecutionReport\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x10\n\x08venue_id\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\x04\x12\x13\n\x0bplan_digest\x18\x04 \x01(\x0c\x12:\n\x06status\x18\x05 \x01(\x0e\x32*.arbsphere.energibridge.v1.ExecutionStatus\x12\x12\n\nfill_count\x18\x06 \x01(\r\x12\x19\n\x11pnl_vs_plan_quote\x18\x07 \x01(\t\x12\x0c\n\x04legs\x18\x08 \x01(\r\x12\x12\n\nlegs_short\x18\t \x01(\r\x12\x12\n\nrisk_gates\x18\n \x03(\t\x12\x19\n\x11\x63ompleted_unix_ms\x18\x0b \x01(\x03\"\xd1\x03\n\x0c\x41gentMessage\x12\x31\n\x05hello\x18\x01 \x01(\x0b\x32 .arbsphere.energibridge.v1.HelloH\x00\x12\x45\n\x0c\x63ontribution\x18\x02 \x01(\x0b\x32-.arbsphere.energibridge.v1.MaskedContributionH\x00\x12\x31\n\x03\x61\x63k\x18\x04 \x01(\x0b\x32\".arbsphere.energibridge.v1.PlanAckH\x00\x12<\n\x0bsession_key\x18\x05 \x01(\x0b\x32%.arbsphere.energibridge.v1.SessionKeyH\x00\x12>\n\x0c\x61\x64just_reply\x18\x06 \x01(\x0b\x32&.arbsphere.energibridge.v1.AdjustReplyH\x00\x12\x36\n\x05\x65rror\x18\x07 \x01(\x0b\x32%.arbsphere.energibridge.v1.ErrorReplyH\x00\x12\x46\n\x10\x65xecution_report\x18\x08 \x01(\x0b\x32*.arbsphere.energibridge.v1.ExecutionReportH\x00\x42\x06\n\x04\x62odyJ\x04\x08\x03\x10\x04R\x08recovery\"\x86\x04\n\x12\x43oordinatorMessage\x12\x37\n\x04keys\x18\x01 \x01(\x0b\x32\'.arbsphere.energibridge.v1.KeyDirectoryH\x00\x12:\n\nround_open\x18\x02 \x01(\x0b\x32$.arbsphere.energibridge.v1.RoundOpenH\x00\x12\x34\n\x03\x65nd\x18\x05 \x01(\x0b\x32%.arbsphere.energibridge.v1.SessionEndH\x00\x12\x36\n\x05\x65rror\x18\x06 \x01(\x0b\x32%.arbsphere.energibridge.v1.ErrorReplyH\x00\x12@\n\rsession_start\x18\x07 \x01(\x0b\x32\'.arbsphere.energibridge.v1.SessionStartH\x00\x12\x33\n\x06remask\x18\x08 \x01(\x0b\x32!.arbsphere.energibridge.v1.RemaskH\x00\x12\x33\n\x06\x61\x64just\x18\t \x01(\x0b\x32!.arbsphere.energibridge.v1.AdjustH\x00\x12<\n\x0bplan_commit\x18\n \x01(\x0b\x32%.arbsphere.energibridge.v1.PlanCommitH\x00\x42\x06\n\x04\x62odyJ\x04\x08\x03\x10\x04J\x04\x08\x04\x10\x05R\x07\x64ropoutR\x06\x63ommit*R\n\tRoundMode\x12\x1a\n\x16ROUND_MODE_UNSPECIFIED\x10\x00\x12\x13\n\x0fROUND_MODE_ADMM\x10\x01\x12\x14\n\x10ROUND_MODE_PRICE\x10\x02*\\\n\nRoundPhase\x12\x1b\n\x17ROUND_PHASE_UNSPECIFIED\x10\x00\x12\x17\n\x13ROUND_PHASE_ITERATE\x10\x01\x12\x18\n\x14ROUND_PHASE_ROUNDING\x10\x02*\xc7\x01\n\x0f\x45xecutionStatus\x12 \n\x1c\x45XECUTION_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45XECUTION_STATUS_FILLED\x10\x01\x12\x1c\n\x18\x45XECUTION_STATUS_PARTIAL\x10\x02\x12\x1b\n\x17\x45XECUTION_STATUS_HEDGED\x10\x03\x12\x1c\n\x18\x45XECUTION_STATUS_LEG_OUT\x10\x04\x12\x1c\n\x18\x45XECUTION_STATUS_REFUSED\x10\x05\x32x\n\x0b\x43oordinator\x12i\n\x0bRoundStream\x12\'.arbsphere.energibridge.v1.AgentMessage\x1a-.arbsphere.energibridge.v1.CoordinatorMessage(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'energibridge.v1.coordinator_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ROUNDMODE']._serialized_start=3179
-  _globals['_ROUNDMODE']._serialized_end=3261
-  _globals['_ROUNDPHASE']._serialized_start=3263
-  _globals['_ROUNDPHASE']._serialized_end=3355
-  _globals['_EXECUTIONSTATUS']._serialized_start=3358
-  _globals['_EXECUTIONSTATUS']._serialized_end=3557
+  _globals['_ROUNDMODE']._serialized_start=3194
+  _globals['_ROUNDMODE']._serialized_end=3276
+  _globals['_ROUNDPHASE']._serialized_start=3278
+  _globals['_ROUNDPHASE']._serialized_end=3370
+  _globals['_EXECUTIONSTATUS']._serialized_start=3373
+  _globals['_EXECUTIONSTATUS']._serialized_end=3572
   _globals['_HELLO']._serialized_start=111
   _globals['_HELLO']._serialized_end=412
   _globals['_SESSIONSTART']._serialized_start=414
   _globals['_SESSIONSTART']._serialized_end=495
   _globals['_SESSIONKEY']._serialized_start=497
-  _globals['_SESSIONKEY']._serialized_end=582
-  _globals['_KEYDIRECTORY']._serialized_start=584
-  _globals['_KEYDIRECTORY']._serialized_end=665
-  _globals['_ROUNDOPEN']._serialized_start=668
-  _globals['_ROUNDOPEN']._serialized_end=1201
-  _globals['_REMASK']._serialized_start=1203
-  _globals['_REMASK']._serialized_end=1292
-  _globals['_MASKEDCONTRIBUTION']._serialized_start=1294
-  _globals['_MASKEDCONTRIBUTION']._serialized_end=1393
-  _globals['_ADJUST']._serialized_start=1395
-  _globals['_ADJUST']._serialized_end=1471
-  _globals['_ADJUSTREPLY']._serialized_start=1473
-  _globals['_ADJUSTREPLY']._serialized_end=1559
-  _globals['_PLANCOMMIT']._serialized_start=1561
-  _globals['_PLANCOMMIT']._serialized_end=1632
-  _globals['_PLANACK']._serialized_start=1634
-  _globals['_PLANACK']._serialized_end=1755
-  _globals['_SESSIONEND']._serialized_start=1757
-  _globals['_SESSIONEND']._serialized_end=1843
-  _globals['_ERRORREPLY']._serialized_start=1845
-  _globals['_ERRORREPLY']._serialized_end=1903
-  _globals['_EXECUTIONREPORT']._serialized_start=1906
-  _globals['_EXECUTIONREPORT']._serialized_end=2188
-  _globals['_AGENTMESSAGE']._serialized_start=2191
-  _globals['_AGENTMESSAGE']._serialized_end=2656
-  _globals['_COORDINATORMESSAGE']._serialized_start=2659
-  _globals['_COORDINATORMESSAGE']._serialized_end=3177
-  _globals['_COORDINATOR']._serialized_start=3559
-  _globals['_COORDINATOR']._serialized_end=3679
+  _globals['_SESSIONKEY']._serialized_end=597
+  _globals['_KEYDIRECTORY']._serialized_start=599
+  _globals['_KEYDIRECTORY']._serialized_end=680
+  _globals['_ROUNDOPEN']._serialized_start=683
+  _globals['_ROUNDOPEN']._serialized_end=1216
+  _globals['_REMASK']._serialized_start=1218
+  _globals['_REMASK']._serialized_end=1307
+  _globals['_MASKEDCONTRIBUTION']._serialized_start=1309
+  _globals['_MASKEDCONTRIBUTION']._serialized_end=1408
+  _globals['_ADJUST']._serialized_start=1410
+  _globals['_ADJUST']._serialized_end=1486
+  _globals['_ADJUSTREPLY']._serialized_start=1488
+  _globals['_ADJUSTREPLY']._serialized_end=1574
+  _globals['_PLANCOMMIT']._serialized_start=1576
+  _globals['_PLANCOMMIT']._serialized_end=1647
+  _globals['_PLANACK']._serialized_start=1649
+  _globals['_PLANACK']._serialized_end=1770
+  _globals['_SESSIONEND']._serialized_start=1772
+  _globals['_SESSIONEND']._serialized_end=1858
+  _globals['_ERRORREPLY']._serialized_start=1860
+  _globals['_ERRORREPLY']._serialized_end=1918
+  _globals['_EXECUTIONREPORT']._serialized_start=1921
+  _globals['_EXECUTIONREPORT']._serialized_end=2203
+  _globals['_AGENTMESSAGE']._serialized_start=2206
+  _globals['_AGENTMESSAGE']._serialized_end=2671
+  _globals['_COORDINATORMESSAGE']._serialized_start=2674
+  _globals['_COORDINATORMESSAGE']._serialized_end=3192
+  _globals['_COORDINATOR']._serialized_start=3574
+  _globals['_COORDINATOR']._serialized_end=3694
 # @@protoc_insertion_point(module_scope)

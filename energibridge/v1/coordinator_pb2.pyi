@@ -192,8 +192,13 @@ class SessionKey(_message.Message):
     SESSION_ID_FIELD_NUMBER: _builtins.int
     X25519_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
     REFERENCE_PRICES_FIELD_NUMBER: _builtins.int
+    HEDGE_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     x25519_public_key: _builtins.bytes
+    hedge: _builtins.bool
+    """This member brings a residual it owes the region as a fixed target (a hedge session): the coordinator
+    commits a balanced plan even at a cost. Reveals only that a residual exists (LEG_OUT is on the ledger).
+    """
     @_builtins.property
     def reference_prices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
         """current public mids, aligned with SessionStart.assets (0: none)"""
@@ -204,10 +209,11 @@ class SessionKey(_message.Message):
         session_id: _builtins.str = ...,
         x25519_public_key: _builtins.bytes = ...,
         reference_prices: _abc.Iterable[_builtins.float] | None = ...,
+        hedge: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["reference_prices", b"reference_prices", "session_id", b"session_id", "x25519_public_key", b"x25519_public_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hedge", b"hedge", "reference_prices", b"reference_prices", "session_id", b"session_id", "x25519_public_key", b"x25519_public_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

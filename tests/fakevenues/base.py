@@ -103,6 +103,9 @@ class Faults:
     silent_until: float = 0.0
     gap_next: bool = False
     corrupt_next: bool = False
+    no_fill: int = 0
+    """The next ``no_fill`` IOC/FOK orders find no liquidity within their limit (the book ran away while
+    they flew): accepted and cancelled unfilled, so the plan legs out."""
     lost_ack_hold_s: float = 0.0
     """How long a lost acknowledgement's connection is held open before it is dropped (a test kills the
     client inside that window: the order is live at the venue, the client never heard)."""
@@ -239,7 +242,12 @@ class FakeVenue:
             )
             self.orders[order.order_id] = order
             self.by_client_id[client_order_id] = order
-            changes = self._match(order)
+            if self.faults.no_fill > 0 and tif in ("IOC", "FOK"):
+                self.faults.no_fill -= 1
+                order.status = "canceled"
+                changes: list[tuple[str, Decimal, Decimal]] = []
+            else:
+                changes = self._match(order)
         if changes:
             self._call(lambda: self.publish_update(symbol, changes))
         return order

@@ -122,3 +122,46 @@ def test_lost_ack_then_kill_and_restart_sends_no_duplicate(tmp_path: Path, venue
         assert stored == pytest.approx(float(order.filled)), "the adopted fill is not in the agent's store"
         duplicates = len(fake.create_requests) - len(fake.by_client_id)
         assert duplicates == 0, f"{duplicates} duplicate order requests at {venue}"
+
+
+def test_a_leg_out_is_hedged_by_the_next_session_and_the_region_ends_flat(tmp_path: Path) -> None:
+    """The rich venue's sell finds no liquidity (the book ran away): its plan legs out, the region holds
+    what the cheap venue bought. The next session is a hedge session: the rich venue brings what it owes
+    as a target, the others trade it, the ledger shows LEG_OUT and the hedge, and the region ends flat."""
+    coinbase, gemini, kraken = (FakeCoinbase(tick_s=0.25), FakeGemini(tick_s=0.25), FakeKraken(tick_s=0.25))
+    with coinbase, gemini, kraken, Region(tmp_path) as region:
+        coinbase.ladder("BTC-USD", 60_000.0, levels=10, size=0.2)  # cheap
+        gemini.ladder("BTC-USD", 60_400.0, levels=10, size=0.2)  # rich
+        kraken.ladder("BTC-USD", 60_200.0, levels=10, size=0.2)
+        gemini.faults.no_fill = 1
+        coordinator = region.start_coordinator(expect=3, sessions=2)
+        agents = {
+            "cb": agent(region, "cb", "coinbase", coinbase, "BTC-USD", sessions=2),
+            "gm": agent(region, "gm", "gemini", gemini, "BTC-USD", sessions=2),
+            "kr": agent(region, "kr", "kraken", kraken, "BTC-USD", sessions=2),
+        }
+        try:
+            coordinator.wait_for("session", 180)
+            assert coordinator.finish(120) == 0, coordinator.tail()
+            for name, proc in agents.items():
+                assert proc.finish(60) == 0, f"{name}: {proc.tail()}"
+        except AssertionError:
+            raise AssertionError(region.report()) from None
+        first, second = coordinator.of("session")
+        assert "gm" in first["committed"], first
+        statuses = {e["session"]: e["status"] for e in agents["gm"].of("execution")}
+        assert statuses.get(first["session"]) == "LEG_OUT", statuses
+        assert second["hedge"] == ["gm"], second
+        hedges = agents["gm"].of("hedge")
+        assert hedges and hedges[0]["session"] == second["session"], hedges
+        net = Decimal(0)
+        for proc in agents.values():
+            for fill in fills_of(proc):
+                net += Decimal(fill["size"]) if fill["side"] == "BUY" else -Decimal(fill["size"])
+        # No order of gm's for the asset it owed in the hedge session, and the region is flat in lots.
+        assert not [f for f in fills_of(agents["gm"])], fills_of(agents["gm"])
+        lot = max(fake.symbols["BTC-USD"].lot for fake in (coinbase, gemini, kraken))
+        print(f"leg-out of gm in {first['session']}; hedge session {second['session']}: region net {net} BTC")
+        assert abs(net) <= lot, net
+        kinds = region.ledger_kinds()
+        assert kinds.get("LEG_OUT", 0) >= 2, kinds  # the report and the hedge
