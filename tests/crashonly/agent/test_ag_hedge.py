@@ -140,9 +140,8 @@ def test_a_leg_out_is_hedged_by_the_next_session_and_the_region_ends_flat(
         # The hedge took the residual over, durably: the victim brings nothing more.
         assert region.runtimes[victim].hedge_targets() == {}
         assert {r.state for r in region.runtimes[victim].store.residuals(state=None)} == {"taken"}
-        assert not any(
-            p.delta.venue_id == victim and any(leg.asset == asset for leg in p.delta.legs) for p in region.plans
-        )
+        victim_legs = [leg for p in region.plans if p.delta.venue_id == victim for leg in p.delta.legs]
+        assert all(leg.asset != asset for leg in victim_legs)
         kinds = [
             (k, p.get("hedge") or p.get("venues"))
             for k, _, p in audit.entries
