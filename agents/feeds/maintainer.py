@@ -46,6 +46,9 @@ class BookMaintainer:
         self.dropped_updates = 0
         """Updates discarded because their symbol was awaiting a snapshot."""
         self.checksums_verified = 0
+        self.alarms = 0
+        """Error and resync events emitted so far (sessions compare it instead of scanning every message's
+        events for them)."""
         self._checksum = checksum
         self._max_depth = max_depth
         self._cross_check = cross_check
@@ -121,10 +124,15 @@ class BookMaintainer:
         if depth is not None:
             truncate_side(book.bids, depth)
             truncate_side(book.asks, depth)
-        if (checksum is not None or self._cross_check) and not self._verify(
-            symbol, book, checksum, receipt_ts
-        ):
-            return False
+        if checksum is not None:
+            if not self._verify(symbol, book, checksum, receipt_ts):
+                return False
+        elif self._cross_check:  # ``_verify`` without a checksum, inlined: this runs on every update
+            bid_keys = book.bids._keys
+            ask_keys = book.asks._keys
+            if bid_keys and ask_keys and bid_keys[-1] >= -ask_keys[-1]:
+                self._crossed(symbol, book, receipt_ts)
+                return False
         self.events.append(
             BookUpdate(
                 self.venue, symbol, tuple(bids), tuple(asks), receipt_ts, exchange_ts, sequence, checksum
@@ -145,14 +153,17 @@ class BookMaintainer:
                 return False
             self.checksums_verified += 1
         if self._cross_check and book.is_crossed():
-            self._void(
-                symbol,
-                FeedErrorKind.CROSSED_BOOK,
-                f"best bid {book.best_bid()} >= best ask {book.best_ask()}",
-                receipt_ts,
-            )
+            self._crossed(symbol, book, receipt_ts)
             return False
         return True
+
+    def _crossed(self, symbol: str, book: L2Book, receipt_ts: float) -> None:
+        self._void(
+            symbol,
+            FeedErrorKind.CROSSED_BOOK,
+            f"best bid {book.best_bid()} >= best ask {book.best_ask()}",
+            receipt_ts,
+        )
 
     def invalidate(self, symbol: str, kind: FeedErrorKind, detail: str, receipt_ts: float) -> None:
         """Declare the book of ``symbol`` void (a gap, a lost connection, an unparsable message...)."""
@@ -163,11 +174,13 @@ class BookMaintainer:
     ) -> None:
         """Void every live book (or those in ``symbols``) after an error that cannot be attributed."""
         self.events.append(FeedError(self.venue, None, kind, detail, receipt_ts))
+        self.alarms += 1
         for symbol in sorted(symbols or self.live):
             self._reset(symbol, kind, receipt_ts)
 
     def _void(self, symbol: str, kind: FeedErrorKind, detail: str, receipt_ts: float) -> None:
         self.events.append(FeedError(self.venue, symbol, kind, detail, receipt_ts))
+        self.alarms += 1
         self._reset(symbol, kind, receipt_ts)
 
     def _reset(self, symbol: str, kind: FeedErrorKind, receipt_ts: float) -> None:
@@ -177,3 +190,4 @@ class BookMaintainer:
         if symbol in self.live:
             self.live.discard(symbol)
         self.events.append(Resync(self.venue, symbol, kind, receipt_ts))
+        self.alarms += 1

@@ -27,10 +27,13 @@ from agents.feeds.sequence import UpdateIdChain, Verdict
 from agents.feeds.session import SnapshotUnavailable
 from agents.feeds.venues.cryptofeed_bridge import CryptofeedSession
 from agents.feeds.venues.guard import MessageRefused, check_message, decimal_hook, integer, levels
-from sdk.adapters.events import FeedErrorKind
+from sdk.adapters.events import FeedErrorKind, Level
 
 SNAPSHOT_DEPTH = 1000
 """Levels asked of the REST depth endpoint (cryptofeed's default for an unlimited book)."""
+
+Depth = tuple[str, int, int, list[Level], list[Level], float]
+"""A read ``depthUpdate``: symbol, first and last update id, bids, asks, event time (s)."""
 
 SHUTDOWN_STREAM = "!serverShutdown"
 MAX_TIMESTAMP_MS = 10**14
@@ -55,7 +58,13 @@ class _BinanceFeed(Binance):  # type: ignore[misc]
         pair = pair.upper()
         kind = data.get("e")
         if kind == "depthUpdate":
-            await self._book(data, pair, timestamp)
+            # cryptofeed's ``_book`` step, without its coroutine: a symbol with a chain is applied
+            # synchronously; only one without awaits its REST snapshot (``on_depth``)
+            if pair not in self.arb_session.depth_pairs:
+                raise MessageRefused(f"depthUpdate for a pair not subscribed: {pair[:40]!r}")
+            pending = self.arb_session.read_depth(data, pair)
+            if pending is not None:
+                await self.arb_session.complete_depth(pair, pending)
         elif kind == "aggTrade":
             await self._trade(data, timestamp)
         elif kind == "kline":
@@ -64,11 +73,6 @@ class _BinanceFeed(Binance):  # type: ignore[misc]
             await self._ticker(data, timestamp)
         else:
             raise MessageRefused(f"{stream[:60]}: event {str(kind)[:40]!r} is not one this session reads")
-
-    async def _book(self, msg: dict[str, Any], pair: str, timestamp: float) -> None:
-        if pair not in self.subscription.get(self.websocket_channels[L2_BOOK], ()):
-            raise MessageRefused(f"depthUpdate for a pair not subscribed: {pair[:40]!r}")
-        await self.arb_session.on_depth(msg, pair)
 
     def snapshot_address(self, pair: str) -> str:
         """The REST depth URL cryptofeed's ``_snapshot`` asks for ``pair`` (exchange symbol)."""
@@ -89,16 +93,36 @@ class BinanceSession(CryptofeedSession):
         self.stale = 0
         """Updates skipped as already contained in a fresh snapshot (the documented start of a chain)."""
         super().__init__(*args, **kwargs)
+        self.depth_pairs = frozenset(self.feed.subscription.get(self.feed.websocket_channels[L2_BOOK], ()))
+        """Exchange symbols of the depth subscription (fixed for the session's life)."""
 
     async def on_depth(self, msg: dict[str, Any], pair: str) -> None:
         """One decoded ``depthUpdate`` of ``pair`` (exchange symbol); a symbol without a chain first
         fetches its REST snapshot. Every value is read before the chain moves."""
+        pending = self.read_depth(msg, pair)
+        if pending is not None:
+            await self.complete_depth(pair, pending)
+
+    def read_depth(self, msg: dict[str, Any], pair: str) -> Depth | None:
+        """``on_depth`` up to the snapshot: the update read in full and applied when its symbol has a
+        chain (``None``), or returned for ``complete_depth`` when it has to fetch a snapshot first."""
         symbol = self.feed.exchange_symbol_to_std_symbol(pair)
         first_id, last_id = integer(msg["U"], "U"), integer(msg["u"], "u")
         bids, asks = levels(msg["b"], "b"), levels(msg["a"], "a")
         exchange_ts = integer(msg["E"], "E", high=MAX_TIMESTAMP_MS) / 1000.0
+        depth = (symbol, first_id, last_id, bids, asks, exchange_ts)
         if symbol not in self.chains:
-            await self._install_snapshot(pair, symbol)
+            return depth
+        self._apply_depth(depth)
+        return None
+
+    async def complete_depth(self, pair: str, depth: Depth) -> None:
+        """Fetch the snapshot of ``depth``'s symbol, then apply ``depth`` behind it."""
+        await self._install_snapshot(pair, depth[0])
+        self._apply_depth(depth)
+
+    def _apply_depth(self, depth: Depth) -> None:
+        symbol, first_id, last_id, bids, asks, exchange_ts = depth
         if self.skip_update(symbol, first_id, last_id):
             return
         self.maintainer.update(symbol, bids, asks, self._now, exchange_ts=exchange_ts, sequence=last_id)

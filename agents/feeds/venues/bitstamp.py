@@ -95,6 +95,7 @@ class BitstampSession(CryptofeedSession):
     feed_class: ClassVar[Any] = _BitstampFeed
     snapshot_route: ClassVar[str] = "/api/v2/order_book/"
     rest_in_stream: ClassVar[bool] = True
+    rest_after_messages: ClassVar[bool] = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.gates: dict[str, int] = {}
@@ -107,6 +108,9 @@ class BitstampSession(CryptofeedSession):
         """Symbols whose diff channel is active on the current connection (their snapshot may be fetched)."""
         self._retry_at: dict[str, float] = {}
         super().__init__(*args, **kwargs)
+        self._wanted = frozenset(self._symbols)
+        self.diff_pairs = frozenset(self.feed.subscription.get(self.feed.websocket_channels[L2_BOOK], ()))
+        """Exchange pairs of the diff subscription (fixed for the session's life)."""
 
     def snapshot_url(self, symbol: str) -> str:
         """REST address of the depth snapshot for ``symbol`` (normalized)."""
@@ -124,7 +128,7 @@ class BitstampSession(CryptofeedSession):
         """Read one decoded ``diff_order_book`` message in full, then apply it if its symbol's snapshot
         admits it (or buffer it until the snapshot arrives)."""
         exchange_pair = msg["channel"][len(DIFF_CHANNEL) :]
-        if exchange_pair not in self.feed.subscription.get(self.feed.websocket_channels[L2_BOOK], ()):
+        if exchange_pair not in self.diff_pairs:
             raise MessageRefused(f"diff for a pair not subscribed: {exchange_pair[:40]!r}")
         pair = self.feed.exchange_symbol_to_std_symbol(exchange_pair)
         data = msg["data"]
@@ -207,9 +211,13 @@ class BitstampSession(CryptofeedSession):
                 del self.gates[symbol]
                 self.applied.pop(symbol, None)
 
-    async def on_message_async(self, text: str, receipt_ts: float) -> list[FeedEvent]:
-        """Live: handle the message, then fetch the snapshot of every subscribed symbol without a book."""
-        events = await super().on_message_async(text, receipt_ts)
+    def wants_rest(self) -> bool:
+        """Some symbol has no book yet (the usual case: every one has, and nothing is fetched)."""
+        return not self.gates.keys() >= self._wanted
+
+    async def fetch_rest(self, receipt_ts: float) -> list[FeedEvent]:
+        """Live, after each message: fetch the snapshot of every subscribed symbol without a book."""
+        events: list[FeedEvent] = []
         for symbol in self._symbols:
             waiting = symbol in self.subscribed and symbol not in self.gates
             if waiting and receipt_ts >= self._retry_at.get(symbol, float("-inf")):

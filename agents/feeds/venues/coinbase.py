@@ -48,6 +48,7 @@ HEARTBEATS = "heartbeats"
 ASK_SIDES = frozenset({"offer", "ask"})
 QUIET_CHANNELS = frozenset({"subscriptions", HEARTBEATS})
 """Channels that carry nothing for the books (subscription acknowledgements, heartbeats)."""
+_DICT_ONLY = frozenset({dict})
 
 
 class VenueMessageError(RuntimeError):
@@ -99,10 +100,11 @@ class _CoinbaseFeed(Coinbase):  # type: ignore[misc]
         if channel in QUIET_CHANNELS:
             return
         events = data["events"]
-        if type(events) is not list or not events or not all(type(e) is dict for e in events):
+        if type(events) is not list or not events or not _DICT_ONLY.issuperset(map(type, events)):
             raise MessageRefused(f"{str(channel)[:40]}: events must be a non-empty list of objects")
         if channel == "l2_data":
-            exchange_ts = _exchange_ts(data.get("timestamp"))
+            stamp = data.get("timestamp")
+            exchange_ts = stamp.timestamp() if type(stamp) is datetime else _exchange_ts(stamp)
             for event in events:
                 session.on_l2_event(event, exchange_ts, data["sequence_num"])
         elif channel == "market_trades":
@@ -146,6 +148,8 @@ class CoinbaseSession(CryptofeedSession):
         self.last_sequence: int | None = None
         self.gaps = 0
         super().__init__(*args, **kwargs)
+        self._l2_products = frozenset(self.feed.subscription.get(self.feed.websocket_channels[L2_BOOK], ()))
+        """The products of the ``level2`` subscription (fixed for the session's life)."""
 
     def on_subscribe(self) -> None:
         """A fresh connection: its ``sequence_num`` chain starts anew."""
@@ -171,9 +175,7 @@ class CoinbaseSession(CryptofeedSession):
         if kind not in ("snapshot", "update"):
             raise ValueError(f"l2_data event type must be 'snapshot' or 'update', got {kind!r}")
         product = event["product_id"]
-        if not isinstance(product, str) or product not in self.feed.subscription.get(
-            self.feed.websocket_channels[L2_BOOK], ()
-        ):
+        if not isinstance(product, str) or product not in self._l2_products:
             raise MessageRefused(f"l2_data for a product not subscribed: {str(product)[:40]!r}")
         symbol = self.feed.exchange_symbol_to_std_symbol(product)
         updates = event["updates"]

@@ -28,7 +28,8 @@ from yapic import json as yjson  # type: ignore[import-untyped]
 
 from agents.feeds.session import RestSource
 from agents.feeds.venues.cryptofeed_bridge import CryptofeedSession
-from agents.feeds.venues.guard import MessageRefused, decimal_hook, levels
+from agents.feeds.venues.guard import BULK_LEVELS, MessageRefused, decimal_hook, level, levels
+from sdk.adapters.events import Level
 
 SIDES = frozenset({"buy", "sell"})
 _IGNORED_TYPES = frozenset({"heartbeat", "auction_open", "auction_indicative", "auction_result"})
@@ -37,6 +38,10 @@ _IGNORED_TYPES = frozenset({"heartbeat", "auction_open", "auction_indicative", "
 
 class UnreadableMessage(MessageRefused):
     """A message of the market-data stream that is not one the venue documents (voids the books)."""
+
+
+class _Doubt(MessageRefused):
+    """Internal: an update the one-pass reader leaves to the checked path."""
 
 
 class _GeminiFeed(Gemini):  # type: ignore[misc]
@@ -54,19 +59,17 @@ class _GeminiFeed(Gemini):  # type: ignore[misc]
             raise UnreadableMessage(f"expected a JSON object, got {type(data).__name__}")
         kind = data.get("type")
         if kind == "l2_updates":
-            await self._book(data, timestamp)
+            self._l2_updates(data)  # cryptofeed's ``_book`` step, without its coroutine (nothing awaits)
         elif kind == "trade":
             await self._trade(data, timestamp)
         elif kind not in _IGNORED_TYPES:
             raise UnreadableMessage(f"unknown message {str(data)[:200]}")
 
-    async def _book(self, msg: dict[str, Any], timestamp: float) -> None:
+    def _l2_updates(self, msg: dict[str, Any]) -> None:
         """The session's book (instead of cryptofeed's Decimal one); the venue sends only the symbols the
         connection subscribed, so any other symbol means the message cannot be trusted."""
         symbol = msg["symbol"]
-        if not isinstance(symbol, str) or symbol not in self.subscription.get(
-            self.websocket_channels[L2_BOOK], ()
-        ):
+        if not isinstance(symbol, str) or symbol not in self.arb_session.book_symbols:
             raise UnreadableMessage(f"l2_updates for a symbol not subscribed: {str(symbol)[:40]!r}")
         self.arb_session.on_changes(self.exchange_symbol_to_std_symbol(symbol), msg)
 
@@ -75,6 +78,11 @@ class GeminiSession(CryptofeedSession):
     venue: ClassVar[str] = "gemini"
     feed_class: ClassVar[Any] = _GeminiFeed
     resubscribe_to_resync: ClassVar[bool] = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.book_symbols = frozenset(self.feed.subscription.get(self.feed.websocket_channels[L2_BOOK], ()))
+        """Exchange symbols of the ``l2`` subscription (fixed for the session's life)."""
 
     @classmethod
     def symbol_metadata(cls, bodies: Sequence[str]) -> object:
@@ -100,6 +108,32 @@ class GeminiSession(CryptofeedSession):
         changes = raw["changes"]
         if type(changes) is not list:
             raise UnreadableMessage(f"{symbol}: changes must be a list, got {type(changes).__name__}")
+        bids: list[Level] = []
+        asks: list[Level] = []
+        if len(changes) < BULK_LEVELS:  # an update: one pass; any doubt takes the checked path below
+            try:
+                for change in changes:
+                    if type(change) is not list or len(change) != 3:
+                        raise _Doubt
+                    side = change[0]
+                    if side == "buy":
+                        bids.append(level(change[1], change[2], "changes"))
+                    elif side == "sell":
+                        asks.append(level(change[1], change[2], "changes"))
+                    else:
+                        raise _Doubt
+            except MessageRefused:  # _Doubt or a refused level: the checked path raises what it always did
+                bids, asks = self._checked_changes(symbol, changes)
+        else:
+            bids, asks = self._checked_changes(symbol, changes)
+        if "trades" in raw:
+            self.maintainer.snapshot(symbol, bids, asks, self._now)
+        else:
+            self.maintainer.update(symbol, bids, asks, self._now)
+
+    @staticmethod
+    def _checked_changes(symbol: str, changes: list[Any]) -> tuple[list[Level], list[Level]]:
+        """``(bids, asks)`` of ``changes`` checked in bulk (full books), or the error naming what is wrong."""
         if changes and (set(map(type, changes)) != {list} or set(map(len, changes)) != {3}):
             raise UnreadableMessage(f"{symbol}: every change must be [side, price, quantity]")
         sides = set(map(itemgetter(0), changes))
@@ -109,10 +143,7 @@ class GeminiSession(CryptofeedSession):
             )
         bids = levels([c[1:] for c in changes if c[0] == "buy"], "changes") if "buy" in sides else []
         asks = levels([c[1:] for c in changes if c[0] == "sell"], "changes") if "sell" in sides else []
-        if "trades" in raw:
-            self.maintainer.snapshot(symbol, bids, asks, self._now)
-        else:
-            self.maintainer.update(symbol, bids, asks, self._now)
+        return bids, asks
 
     def after_invalidate(self) -> None:
         self.reconnect_requested = True  # no REST snapshot on Gemini v2: only a resubscription rebuilds

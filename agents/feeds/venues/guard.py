@@ -43,6 +43,8 @@ _OUTSIDE_STRUCTURE = bytes(sorted(set(range(256)) - set(b'[]{}"')))
 _UNIFY = bytes.maketrans(b"{}", b"[]")
 _STEPS = bytes.maketrans(b"[]", b"\x02\x00")
 _NONZERO_MANTISSA = re.compile(r"[^eE]*[1-9]")
+_ZERO_SPELLINGS = frozenset({"0", *("0." + "0" * n for n in range(1, 19))})
+"""How venues spell a deleted level's size ("0", "0.00000000"): read as 0.0 without the mantissa check."""
 _LIST = frozenset({list})
 _STR = frozenset({str})
 _first = itemgetter(0)
@@ -183,7 +185,22 @@ def levels(pairs: object, field: str) -> list[Level]:
     for entry in pairs:
         if type(entry) is not list or len(entry) < 2:
             raise _refuse(field, "expected [price, size, ...]", entry)
-        append(level(entry[0], entry[1], field))
+        price_text = entry[0]
+        size_text = entry[1]
+        if type(price_text) is str and type(size_text) is str:
+            # ``level`` inlined for the usual level (positive size, both in range): one call less per level.
+            # Anything else, a zero size included, goes through ``level`` itself.
+            try:
+                price = float(price_text)
+                size = float(size_text)
+            except ValueError:
+                price = size = 0.0
+            if MIN_PRICE <= price <= MAX_PRICE and (
+                MIN_SIZE <= size <= MAX_SIZE or size_text in _ZERO_SPELLINGS
+            ):
+                append((price, size))
+                continue
+        append(level(price_text, size_text, field))
     return out
 
 

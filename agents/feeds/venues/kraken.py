@@ -57,7 +57,7 @@ class _KrakenFeed(Kraken):  # type: ignore[misc]
             if channel == "trade":
                 await self._trade(data, pair, timestamp)
             elif channel.startswith("book"):
-                await self._book(data, pair, timestamp)
+                self._book_parts(data, pair)  # cryptofeed's ``_book`` step, without its coroutine
             elif channel == "ticker":
                 await self._ticker(data, pair, timestamp)
             elif channel.startswith("ohlc"):
@@ -74,10 +74,10 @@ class _KrakenFeed(Kraken):  # type: ignore[misc]
             return
         raise UnreadableMessage(f"unexpected event {str(data)[:200]}")
 
-    async def _book(self, msg: list[Any], pair: str, timestamp: float) -> None:
+    def _book_parts(self, msg: list[Any], pair: str) -> None:
         """``[channel id, part, (part,) channel name, pair]``: the parts go to the session (cryptofeed's
         ``_book`` slices them the same way). The venue sends only the pairs the connection subscribed."""
-        if msg[-1] not in self.subscription.get(self.websocket_channels[L2_BOOK], ()):
+        if msg[-1] not in self.arb_session.book_pairs:
             raise UnreadableMessage(f"book message for a pair not subscribed: {str(msg[-1])[:40]!r}")
         self.arb_session.on_book_parts(pair, msg[1:-2])
 
@@ -91,6 +91,8 @@ class KrakenSession(CryptofeedSession):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._texts: dict[str, KrakenChecksum] = {}
         super().__init__(*args, **kwargs)
+        self.book_pairs = frozenset(self.feed.subscription.get(self.feed.websocket_channels[L2_BOOK], ()))
+        """Exchange pairs of the book subscription (fixed for the session's life)."""
 
     def checksum_fn(self) -> ChecksumFn | None:
         texts = self._texts
