@@ -139,6 +139,9 @@ class AgentConfig(_Strict):
     """Sessions to serve, then exit (0: until stopped)."""
     latency_budget_ms: Annotated[int, Field(ge=1, le=600_000)] = 5000
     state_dir: Path | None = None
+    events: Annotated[str, Field(min_length=1)] | None = None
+    """Event log: ``nats://host:port[/stream-scope]`` (JetStream), a file path (embedded), or ``none``;
+    default: ``events.jsonl`` in ``state_dir`` (``--events`` overrides it)."""
     paper_balances: dict[Annotated[str, Field(pattern=r"^[A-Z0-9]{1,20}$")], NonNegative] = Field(
         default_factory=dict
     )

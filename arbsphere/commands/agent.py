@@ -77,6 +77,17 @@ def run_command(
     book_feed: Annotated[
         str, typer.Option(help="Synthetic order books: 'scenario' (static) or 'simulator' (seeded feed).")
     ] = "scenario",
+    events: Annotated[
+        str | None,
+        typer.Option(
+            help="Event log: nats://HOST:PORT/SCOPE (JetStream), a file (embedded) or 'none' "
+            "(default: events.jsonl in the state directory)."
+        ),
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus /metrics on this port (0: a free one; default off).")
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Address /metrics listens on.")] = "127.0.0.1",
 ) -> None:
     """Join the region, answer its rounds privately, execute this venue's legs and report them."""
     from agents.agent_config import ConfigError, load_config, merge, parse_config
@@ -125,10 +136,36 @@ def run_command(
                 },
             }
             parsed = parse_config(merge(synthetic, overrides), origin="command line")
-        service = AgentService(parsed, live_allowed=live, emit=_print)
     except ConfigError as exc:
         raise typer.BadParameter(str(exc)) from None
-    _print(service.run())
+    from arbsphere.event_pipeline import EventPipeline
+
+    log_url = events if events is not None else _config_events(parsed.events, config)
+    pipeline = EventPipeline(
+        role="agent",
+        name=parsed.venue,
+        events=log_url,
+        default_path=parsed.state_dir / "events.jsonl" if parsed.state_dir is not None else None,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
+    )
+    try:
+        try:
+            service = AgentService(parsed, live_allowed=live, emit=pipeline.emit)
+        except ConfigError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        pipeline.start()
+        pipeline.emit(service.run())
+    finally:
+        pipeline.close()
+
+
+def _config_events(value: str | None, config: Path | None) -> str | None:
+    """The config file's ``events``: a relative file path is relative to the file's folder."""
+    if value is None or config is None or "://" in value or value.lower() in ("none", "off"):
+        return value
+    path = Path(value)
+    return str(path if path.is_absolute() else config.parent / path)
 
 
 @app.command("check-config")

@@ -5,7 +5,6 @@ The command only parses arguments; ``coordinator.service.CoordinatorService`` is
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -22,10 +21,6 @@ if TYPE_CHECKING:
 # `arbsphere --help` stays fast.
 
 app = typer.Typer(help="Regional coordinator.", no_args_is_help=True)
-
-
-def _emit(event: dict[str, object]) -> None:
-    print(json.dumps(event, sort_keys=True), flush=True)
 
 
 def load_or_create_log_key(path: Path, name: str) -> NoteSigner:
@@ -91,6 +86,17 @@ def serve_command(
     max_concurrent_rpcs: Annotated[
         int, typer.Option(help="Concurrent streams the server admits in all (more are refused).")
     ] = 256,
+    events: Annotated[
+        str | None,
+        typer.Option(
+            help="Event log: nats://HOST:PORT/SCOPE (JetStream), a file (embedded) or 'none' "
+            "(default: events.jsonl next to a SQLite ledger, else var/events/coordinator-<region>.jsonl)."
+        ),
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus /metrics on this port (0: a free one; default off).")
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Address /metrics listens on.")] = "127.0.0.1",
 ) -> None:
     """Serve agents over mutual TLS, run federated sessions and record them on the ledger."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
@@ -128,4 +134,23 @@ def serve_command(
         settings.check()
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    raise typer.Exit(CoordinatorService(settings, _emit).run())
+    from arbsphere.event_pipeline import EventPipeline
+
+    if ledger_url.startswith("sqlite:///"):
+        default_log = Path(ledger_url.removeprefix("sqlite:///")).parent / "events.jsonl"
+    else:
+        default_log = Path("var/events") / f"coordinator-{region}.jsonl"
+    pipeline = EventPipeline(
+        role="coordinator",
+        name=region,
+        events=events,
+        default_path=default_log,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
+    )
+    try:
+        pipeline.start()
+        code = CoordinatorService(settings, pipeline.emit).run()
+    finally:
+        pipeline.close()
+    raise typer.Exit(code)
