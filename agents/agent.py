@@ -25,8 +25,9 @@ import numpy as np
 
 from agents.curve_problem import CurveProblem
 from agents.hedge import HedgeTarget
+from agents.keys import idempotency_key
 from agents.participant import Participant, ParticipantError
-from agents.plan_state import PlanState, idempotency_key
+from agents.plan_state import PlanState
 from agents.privacy import PrivacySpendRecord
 from agents.private_release import AgentPrivacy, PrivateRelease
 from energibridge.models import PlanDelta, PlanLeg, Side

@@ -57,11 +57,12 @@ from agents.execution.events import InMemorySink
 from agents.execution.legout import HedgeQuote, LegOutMonitor, LegOutPolicy
 from agents.execution.model import ExecutionEvent, FillEvent, Side
 from agents.execution.paper import PaperConfig, PaperVenue
-from agents.execution.plan import ExecLeg, ExecPlan, derive_key
+from agents.execution.plan import ExecLeg, ExecPlan
 from agents.execution.runner import PlanRunner
 from agents.feeds.curve_cache import DEFAULT_DEPTH
 from agents.feeds.replay import LoadedRecording, ReplaySource, load_recording, start, step
 from agents.feeds.simulator import MarketSimulator, SimConfig, VenueProfile
+from agents.keys import derive_key
 from agents.risk.market import MarketState
 from sdk.adapters.events import BookSnapshot as FeedSnapshot
 from sdk.adapters.events import BookUpdate, FeedEvent, Resync

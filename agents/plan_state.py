@@ -22,12 +22,6 @@ from energibridge.base import canonical_decimal
 from energibridge.models import PlanDelta
 
 
-def idempotency_key(session_id: str, sequence: int, venue_id: str, leg_index: int) -> str:
-    """Stable key of one leg: the same inputs give the same key in any process."""
-    material = json.dumps([session_id, sequence, venue_id, leg_index], separators=(",", ":"))
-    return hashlib.sha256(material.encode()).hexdigest()[:32]
-
-
 class DeltaSyncError(RuntimeError):
     """A delta that does not follow the state it is applied to."""
 

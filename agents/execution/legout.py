@@ -33,7 +33,7 @@ from agents.execution.model import (
     Side,
     parse_decimal,
 )
-from agents.execution.plan import derive_key
+from agents.keys import derive_key
 
 
 @dataclass(frozen=True, slots=True)

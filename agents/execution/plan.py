@@ -7,7 +7,6 @@ what lets leg-out handling net the legs of several venues.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -64,19 +63,6 @@ class ExecPlan:
 
 def plan_id_of(session_id: str, sequence: int) -> str:
     return f"{session_id}/{sequence}"
-
-
-def derive_key(*parts: object) -> str:
-    """Deterministic idempotency key from its parts (used for hedges; plan legs carry theirs).
-
-    Parts are length-prefixed before hashing so ``("a/b", "c")`` and ``("a", "b/c")`` differ.
-    """
-    digest = hashlib.sha256()
-    for part in parts:
-        encoded = str(part).encode()
-        digest.update(len(encoded).to_bytes(4, "big"))
-        digest.update(encoded)
-    return digest.hexdigest()[:32]
 
 
 _SIDES = {ir_pb2.SIDE_BUY: Side.BUY, ir_pb2.SIDE_SELL: Side.SELL}

@@ -6,7 +6,8 @@ import pytest
 
 from agents.execution.book import BookSnapshot
 from agents.execution.model import ExecutionInputError, Side, parse_decimal
-from agents.execution.plan import derive_key, plan_from_proto
+from agents.execution.plan import plan_from_proto
+from agents.keys import derive_key
 from energibridge.v1 import ir_pb2
 
 

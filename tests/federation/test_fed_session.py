@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.agent import EdgeAgent
+from agents.keys import idempotency_key
 from agents.participant import ParticipantError
-from agents.plan_state import PlanState, idempotency_key
+from agents.plan_state import PlanState
 from arbsphere.inprocess import InProcessLink
 from arbsphere.simulation import build_region
 from coordinator.engine.config import AdmmConfig

@@ -16,8 +16,9 @@ from agents.agent import CommittedPlan, EdgeAgent
 from agents.execution.clock import VirtualTime
 from agents.execution.model import FillEvent, OrderEvent, OrderRequest, OrderStatus
 from agents.execution.model import Side as ExecSide
+from agents.keys import idempotency_key
 from agents.market.simulated import starting_inventory
-from agents.plan_state import PlanState, idempotency_key
+from agents.plan_state import PlanState
 from agents.risk.limits import RiskLimits
 from agents.runtime import AgentRuntime, BoxedCurve, CurvePaperVenue, ExecutionStatus, PlanOutcome
 from arbsphere.simulation import build_region
