@@ -126,6 +126,8 @@ class SessionDriver:
         self.audit = audit
         self.on_round = on_round
         self.warm: WarmStart | None = None
+        self._warm_assets: tuple[str, ...] = ()
+        """The assets ``warm`` was found for: a session over other assets starts cold."""
         self.sequence = 0
         self._session_count = 0
 
@@ -174,7 +176,13 @@ class SessionDriver:
             if usable:
                 self.venues[venue] = replace(info, reference_prices={**info.reference_prices, **usable})
         strategy = STRATEGIES[self.strategy_name](
-            sid, assets, self.venues, self.scales(), config=self.config, warm=self.warm
+            sid,
+            assets,
+            self.venues,
+            self.scales(),
+            config=self.config,
+            # A venue with another asset joined or left since: the warm prices belong to other assets.
+            warm=self.warm if tuple(assets) == self._warm_assets else None,
         )
         # Members that bring a residual as a fixed target (the link learns it from their session keys).
         hedging = tuple(sorted(set(getattr(self.link, "hedging", ())) & set(strategy.active)))
@@ -234,12 +242,14 @@ class SessionDriver:
             self.link.finish(sid, members, "committed")
             if not hedging:  # a hedge's prices price a forced position: no warm start for the next plan
                 self.warm = strategy.warm_state()
+                self._warm_assets = tuple(assets)
         else:
             # Safety gate from aggregates alone: never commit a plan that is not worth doing (an empty plan,
             # or a session that ended unconverged at a loss). Agents drop their rounded plans.
             self._record("plan_refused", sid, {"session": sid, "profit": profit, "rounds": strategy.round_id})
             self.link.finish(sid, members, "no profitable plan")
             self.warm = strategy.warm_state() if strategy.converged else None
+            self._warm_assets = tuple(assets)
         return SessionResult(
             session_id=sid,
             strategy=self.strategy_name,

@@ -260,3 +260,21 @@ def test_leg_limit_is_the_book_price_without_fee_or_funding() -> None:
     perp = PerpetualCurve(book, mark_price=100.0, funding_rate_per_hour=-0.001, horizon_hours=8.0, margin=1e6)
     assert execution_price_limit(perp, 3.0) == pytest.approx(101.0)
     assert perp.marginal(3.0)[0] < 101.0  # the planning marginal (funding carry included) is below the book
+
+
+def test_a_change_of_the_regions_assets_starts_the_next_session_cold() -> None:
+    """Seen in a hostile-insider run: a member with one more asset left, and the next session's warm
+    prices (4 assets) met 3 assets: numpy refused to broadcast and the session was abandoned."""
+    from dataclasses import replace
+
+    _scenario, agents, infos = build_region(4, 7, latency_budget_ms=600_000)
+    first = sorted(infos)[0]
+    extra = replace(
+        infos[first],
+        lot_sizes={**infos[first].lot_sizes, "XRP": Decimal("1")},
+        reference_prices={**infos[first].reference_prices, "XRP": 0.5},
+    )
+    driver = SessionDriver(InProcessLink(agents), {**infos, first: extra})
+    assert driver.run().converged
+    driver.venues = dict(infos)  # the member is back without XRP: the region trades 3 assets again
+    assert driver.run().converged
