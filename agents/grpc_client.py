@@ -20,6 +20,7 @@ from decimal import Decimal, InvalidOperation
 
 import grpc
 import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agents.agent import CommittedPlan, EdgeAgent
 from agents.participant import ParticipantError
@@ -31,9 +32,11 @@ from energibridge.protocol import wire
 from energibridge.protocol.contribution import FloatArray, Layout
 from energibridge.protocol.rounding import Assignment
 from energibridge.protocol.venue import VenueInfo
-from energibridge.secagg import SecAggError
+from energibridge.secagg import KeyAgreementError, SecAggError
+from energibridge.secagg.keys import announcement_payload
 from energibridge.v1 import coordinator_pb2 as cpb
 from energibridge.v1 import coordinator_pb2_grpc as cpb_grpc
+from registry.pki.announcements import SignedKey, bind_identity, identity_public_bytes, verify_directory
 from registry.pki.certificates import CertificateBundle
 from registry.pki.grpc_tls import secure_channel
 
@@ -118,8 +121,16 @@ class AgentRunner:
         backoff: Backoff | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         plan_store: PlanStateStore | None = None,
+        identity: Ed25519PrivateKey | None = None,
     ) -> None:
         self.agent = agent
+        self.identity = identity if identity is not None else Ed25519PrivateKey.generate()
+        """The agent's Ed25519 identity key: it signs every session key (``registry.pki.announcements``);
+        its binding to the SPIFFE identity is signed by the current certificate's key."""
+        self._binding: tuple[CertificateBundle, bytes, bytes] | None = None
+        self._session_key = b""
+        self._authenticated = ""
+        """The session whose key directory verified: masks are derived for no other."""
         self.target = target
         self.certificates = certificates
         self.reference_prices = reference_prices
@@ -303,9 +314,7 @@ class AgentRunner:
             if body == "session_start":
                 return self._on_start(message.session_start)
             if body == "keys":
-                keys = message.keys
-                if keys.session_id == self._session:
-                    self.agent.set_peers(dict(zip(keys.venue_ids, keys.x25519_public_keys, strict=True)))
+                self._on_keys(message.keys)
                 return None
             if body == "round_open":
                 return self._on_round(message.round_open)
@@ -349,6 +358,9 @@ class AgentRunner:
             self.before_session(self.stats.sessions)
         key = self.agent.start_session(start.session_id, self._assets, secure=True)
         assert key is not None
+        self._session_key = key
+        self._authenticated = ""
+        certificate, binding = self._bound()
         current = self.reference_prices()
         return cpb.AgentMessage(
             session_key=cpb.SessionKey(
@@ -356,12 +368,64 @@ class AgentRunner:
                 x25519_public_key=key,
                 reference_prices=[current.get(a, 0.0) for a in self._assets],
                 hedge=self.agent.bringing_targets,
+                signature=self.identity.sign(
+                    announcement_payload(start.session_id, self.agent.venue_id, key)
+                ),
+                identity_key=identity_public_bytes(self.identity),
+                certificate=certificate,
+                identity_binding=binding,
             )
         )
+
+    def _bound(self) -> tuple[bytes, bytes]:
+        """The current certificate (DER) and its key's signature binding the identity key to it."""
+        bundle = self._fresh_bundle()
+        if self._binding is None or self._binding[0] is not bundle:
+            self._binding = (bundle, *bind_identity(bundle, self.identity))
+        return self._binding[1], self._binding[2]
+
+    def _on_keys(self, keys: cpb.KeyDirectory) -> None:
+        """Verify every entry of the directory before deriving a single mask; refuse the session if any
+        entry is not what its venue announced, or if ours is not our own key (a coordinator that
+        substituted, forged or replayed a key learns nothing: no masked vector is sent)."""
+        if keys.session_id != self._session:
+            raise ValueError(f"KeyDirectory for session {keys.session_id!r}, current is {self._session!r}")
+        columns = (
+            keys.x25519_public_keys,
+            keys.signatures,
+            keys.identity_keys,
+            keys.certificates,
+            keys.identity_bindings,
+        )
+        if any(len(column) != len(keys.venue_ids) for column in columns):
+            raise KeyAgreementError("KeyDirectory: the columns are not aligned with venue_ids")
+        entries = [
+            SignedKey(venue, bytes(key), bytes(sig), bytes(identity), bytes(cert), bytes(binding))
+            for venue, key, sig, identity, cert, binding in zip(keys.venue_ids, *columns, strict=True)
+        ]
+        bundle = self._fresh_bundle()
+        directory = verify_directory(
+            keys.session_id,
+            entries,
+            ca_pem=bundle.ca_pem,
+            region=bundle.spiffe_id.region,
+            now=self.clock(),
+        )
+        if directory.get(self.agent.venue_id) != self._session_key:
+            raise KeyAgreementError(
+                f"KeyDirectory: this venue's entry is missing or not the key it announced for "
+                f"{keys.session_id!r}"
+            )
+        self.agent.set_peers(directory)
+        self._authenticated = keys.session_id
 
     def _masked(
         self, secagg_round: int, mask_set: list[str], vector: FloatArray, round_id: int
     ) -> cpb.AgentMessage:
+        if self._authenticated != self._session:
+            raise KeyAgreementError(
+                f"session {self._session!r}: no verified key directory, so nothing is masked or sent"
+            )
         words = self.agent.mask(secagg_round, mask_set, vector)
         return cpb.AgentMessage(
             contribution=cpb.MaskedContribution(

@@ -38,10 +38,11 @@ from energibridge.protocol.contribution import CODEC, Layout
 from energibridge.protocol.messages import RoundBroadcast
 from energibridge.protocol.rounding import Assignment
 from energibridge.protocol.venue import VenueInfo
-from energibridge.secagg import SecAggError
+from energibridge.secagg import KeyAgreementError, SecAggError
 from energibridge.v1 import coordinator_pb2 as cpb
 from energibridge.v1 import coordinator_pb2_grpc as cpb_grpc
 from registry.identity import IdentityError, check_join
+from registry.pki.announcements import SignedKey, verify_directory
 from registry.pki.certificates import CertificateBundle
 from registry.pki.errors import PeerIdentityError
 from registry.pki.grpc_tls import RotatingServerCredentials, authorize_peer
@@ -90,6 +91,8 @@ class Hub:
         """Execution reports arrive at any time, so they bypass the session inbox (``ExecutionReports``)."""
         self.refused: deque[str] = deque(maxlen=MAX_REFUSALS_KEPT)
         """The latest refusals (bounded: a hostile agent can send refusable messages forever)."""
+        self.trust: tuple[bytes, str] | None = None
+        """(region CA PEM, region): what signed session keys are checked against (set by ``serve``)."""
 
     def register(self, connection: Connection) -> None:
         """Admit ``connection``; an older stream of the same identity is ended (newest wins)."""
@@ -420,6 +423,7 @@ class GrpcLink:
             )
         )
         keys: dict[str, bytes] = {}
+        proofs: dict[str, SignedKey] = {}
         hedging: set[str] = set()
         mids: dict[str, dict[str, float]] = {}
         sent_to: dict[str, Connection] = {}
@@ -446,12 +450,14 @@ class GrpcLink:
                         message.session_key.x25519_public_key, "SessionKey.x25519_public_key"
                     )
                     reported = wire.session_mids(list(message.session_key.reference_prices), assets)
-                except EnergiBridgeError as exc:
+                    proof = self._authenticated(session_id, venue, message.session_key)
+                except (EnergiBridgeError, KeyAgreementError) as exc:
                     # One member's bad key must not reach the directory: every peer would fail on it.
                     self.refused[venue] = str(exc)
                     self.hub.error(venue, "REFUSED", str(exc), "session_key")
                     continue
                 keys[venue] = key
+                proofs[venue] = proof
                 if message.session_key.hedge:
                     hedging.add(venue)
                 if reported:
@@ -471,13 +477,35 @@ class GrpcLink:
             )
         announcement = cpb.CoordinatorMessage(
             keys=cpb.KeyDirectory(
-                session_id=session_id, venue_ids=list(directory), x25519_public_keys=list(directory.values())
+                session_id=session_id,
+                venue_ids=list(directory),
+                x25519_public_keys=list(directory.values()),
+                signatures=[proofs[v].signature for v in directory],
+                identity_keys=[proofs[v].identity_key for v in directory],
+                certificates=[proofs[v].certificate for v in directory],
+                identity_bindings=[proofs[v].binding for v in directory],
             )
         )
         for venue in directory:
             self.hub.send(venue, announcement)
         self._aggregator = Aggregator(sorted(directory), self._length, codec=CODEC)
         return mids
+
+    def _authenticated(self, session_id: str, venue: str, key: cpb.SessionKey) -> SignedKey:
+        """The member's signed session key, checked as every agent will check it (so one member's bad
+        proof is refused here instead of making every peer refuse the session)."""
+        proof = SignedKey(
+            venue_id=venue,
+            public_key=bytes(key.x25519_public_key),
+            signature=bytes(key.signature),
+            identity_key=bytes(key.identity_key),
+            certificate=bytes(key.certificate),
+            binding=bytes(key.identity_binding),
+        )
+        if self.hub.trust is not None:
+            ca_pem, region = self.hub.trust
+            verify_directory(session_id, [proof], ca_pem=ca_pem, region=region, now=datetime.now(UTC))
+        return proof
 
     def _aggregate(
         self, open_message: Callable[[int, Sequence[str]], cpb.CoordinatorMessage], round_id: int
@@ -844,6 +872,7 @@ def serve(
     Each stream holds one worker for its life, so the pool is sized to ``maximum_concurrent_rpcs`` (plus
     headroom) and gRPC refuses streams beyond it with RESOURCE_EXHAUSTED instead of queueing them."""
     hub = Hub()
+    hub.trust = (bundle.ca_pem, region)
     credentials = RotatingServerCredentials(bundle)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=maximum_concurrent_rpcs + 8),

@@ -193,12 +193,23 @@ class SessionKey(_message.Message):
     X25519_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
     REFERENCE_PRICES_FIELD_NUMBER: _builtins.int
     HEDGE_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    IDENTITY_KEY_FIELD_NUMBER: _builtins.int
+    CERTIFICATE_FIELD_NUMBER: _builtins.int
+    IDENTITY_BINDING_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     x25519_public_key: _builtins.bytes
     hedge: _builtins.bool
     """This member brings a residual it owes the region as a fixed target (a hedge session): the coordinator
     commits a balanced plan even at a cost. Reveals only that a residual exists (LEG_OUT is on the ledger).
     """
+    signature: _builtins.bytes
+    """Authenticated key agreement (registry/pki/announcements.py): the Ed25519 identity key's signature over
+    the session key, the identity key, the agent's X.509-SVID (DER) and the SVID key's binding signature.
+    """
+    identity_key: _builtins.bytes
+    certificate: _builtins.bytes
+    identity_binding: _builtins.bytes
     @_builtins.property
     def reference_prices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
         """current public mids, aligned with SessionStart.assets (0: none)"""
@@ -210,10 +221,14 @@ class SessionKey(_message.Message):
         x25519_public_key: _builtins.bytes = ...,
         reference_prices: _abc.Iterable[_builtins.float] | None = ...,
         hedge: _builtins.bool = ...,
+        signature: _builtins.bytes = ...,
+        identity_key: _builtins.bytes = ...,
+        certificate: _builtins.bytes = ...,
+        identity_binding: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["hedge", b"hedge", "reference_prices", b"reference_prices", "session_id", b"session_id", "x25519_public_key", b"x25519_public_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["certificate", b"certificate", "hedge", b"hedge", "identity_binding", b"identity_binding", "identity_key", b"identity_key", "reference_prices", b"reference_prices", "session_id", b"session_id", "signature", b"signature", "x25519_public_key", b"x25519_public_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -228,21 +243,39 @@ class KeyDirectory(_message.Message):
     SESSION_ID_FIELD_NUMBER: _builtins.int
     VENUE_IDS_FIELD_NUMBER: _builtins.int
     X25519_PUBLIC_KEYS_FIELD_NUMBER: _builtins.int
+    SIGNATURES_FIELD_NUMBER: _builtins.int
+    IDENTITY_KEYS_FIELD_NUMBER: _builtins.int
+    CERTIFICATES_FIELD_NUMBER: _builtins.int
+    IDENTITY_BINDINGS_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     @_builtins.property
     def venue_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def x25519_public_keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]: ...
+    @_builtins.property
+    def signatures(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """Aligned with venue_ids: each member's proof, relayed unchanged; every agent verifies every entry."""
+
+    @_builtins.property
+    def identity_keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]: ...
+    @_builtins.property
+    def certificates(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]: ...
+    @_builtins.property
+    def identity_bindings(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]: ...
     def __init__(
         self,
         *,
         session_id: _builtins.str = ...,
         venue_ids: _abc.Iterable[_builtins.str] | None = ...,
         x25519_public_keys: _abc.Iterable[_builtins.bytes] | None = ...,
+        signatures: _abc.Iterable[_builtins.bytes] | None = ...,
+        identity_keys: _abc.Iterable[_builtins.bytes] | None = ...,
+        certificates: _abc.Iterable[_builtins.bytes] | None = ...,
+        identity_bindings: _abc.Iterable[_builtins.bytes] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["session_id", b"session_id", "venue_ids", b"venue_ids", "x25519_public_keys", b"x25519_public_keys"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["certificates", b"certificates", "identity_bindings", b"identity_bindings", "identity_keys", b"identity_keys", "session_id", b"session_id", "signatures", b"signatures", "venue_ids", b"venue_ids", "x25519_public_keys", b"x25519_public_keys"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

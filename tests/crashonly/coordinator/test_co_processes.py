@@ -18,10 +18,13 @@ from pathlib import Path
 
 import grpc
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from energibridge.secagg import generate_private_key, public_key_bytes
+from energibridge.secagg.keys import announcement_payload
 from energibridge.v1 import coordinator_pb2 as cpb
 from energibridge.v1 import coordinator_pb2_grpc as cpb_grpc
+from registry.pki.announcements import bind_identity, identity_public_bytes
 from registry.pki.grpc_tls import secure_channel
 from tests.crashonly.coordinator.co_helpers import (
     Crew,
@@ -133,19 +136,29 @@ def test_hostile_insiders_never_end_the_coordinator(crew: Crew) -> None:
     assert "x25519_public_key" in evicted["reason"] and keyed.ended.wait(10)
     survived.append(f"5-byte session key: {evicted['reason'][:60]}..., next commit {after['committed']}")
 
-    # Execution reports with PnL 1e2000000 and 1e999999999, and a Hello whose lot is 1e-999999.
+    # Execution reports with PnL 1e2000000 and 1e999999999, and a Hello whose lot is 1e-999999; the
+    # member's session key is properly signed (it holds a real agent certificate), then it goes silent.
+    mallory_bundle = crew.ca.issue_agent("mallory")
+    identity = Ed25519PrivateKey.generate()
+    certificate, binding = bind_identity(mallory_bundle, identity)
+
     def keyed_then_silent(message: cpb.CoordinatorMessage) -> list[cpb.AgentMessage]:
         if message.WhichOneof("body") != "session_start":
             return []
+        session = message.session_start.session_id
         key = public_key_bytes(generate_private_key())
-        return [
-            cpb.AgentMessage(
-                session_key=cpb.SessionKey(session_id=message.session_start.session_id, x25519_public_key=key)
-            )
-        ]
+        signed = cpb.SessionKey(
+            session_id=session,
+            x25519_public_key=key,
+            signature=identity.sign(announcement_payload(session, "mallory", key)),
+            identity_key=identity_public_bytes(identity),
+            certificate=certificate,
+            identity_binding=binding,
+        )
+        return [cpb.AgentMessage(session_key=signed)]
 
     seen = len(coordinator.of("session"))
-    reporter = Mallory(crew.target, crew.ca.issue_agent("mallory"), mallory_hello(), keyed_then_silent)
+    reporter = Mallory(crew.target, mallory_bundle, mallory_hello(), keyed_then_silent)
     for pnl in ("1e2000000", "1e999999999", "-1e999999999"):
         report = cpb.ExecutionReport(
             session_id=first["session"], venue_id="mallory", sequence=first["sequence"],

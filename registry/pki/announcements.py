@@ -1,0 +1,128 @@
+"""Authenticated key agreement: session keys that a coordinator can relay but never substitute.
+
+Secure aggregation hides a venue's contribution only if the pairwise masks are agreed with the real peers.
+If agents took whatever X25519 directory the coordinator relays, a coordinator could put its own key in
+place of a venue's, agree masks with everyone and unmask that venue exactly. So every entry of the directory
+carries proof of who announced it, and every agent checks every entry before deriving a single mask:
+
+1. The agent holds an Ed25519 **identity key** (its ``did:key``). Its **binding** ties that key to its
+   SPIFFE identity: an ECDSA signature, by the private key of its region-CA-issued X.509-SVID, over
+   ``DOMAIN/bind || lp(spiffe uri) || identity public key``. The SVID travels with it (DER).
+2. Per session it signs its X25519 public key, bound to the session id and its venue id, with the identity
+   key (``energibridge.secagg.keys.announce``).
+3. A verifier (every agent; the coordinator too, to refuse a bad entry before it reaches anyone) checks the
+   SVID chains to the region CA it already trusts for mTLS and is valid now, that it names an *agent* of
+   *this region* called exactly the venue of the entry, the binding, and the announcement signature
+   (``verify_announcements``: session id, one entry per venue, no key shared by two venues).
+
+A coordinator holds no agent SVID key, so it can neither forge a binding nor re-sign a key; a replayed
+announcement fails on the session id. What it can still do is leave members out (they are then simply not
+in the mask set: the remaining members' sum stays masked) or refuse to run the session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from energibridge.secagg import KeyAgreementError
+from energibridge.secagg.keys import DOMAIN, KeyAnnouncement, length_prefixed, verify_announcements
+from registry.pki.certificates import CertificateBundle, load_private_key_pem, verify_leaf
+from registry.pki.errors import PkiError
+from registry.pki.spiffe import WorkloadRole
+
+MAX_CERTIFICATE_BYTES = 16 * 1024
+"""An SVID is well under 2 KiB; anything larger is refused before it is parsed."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignedKey:
+    """One directory entry as it travels: the session key and everything that proves who announced it."""
+
+    venue_id: str
+    public_key: bytes
+    signature: bytes
+    identity_key: bytes
+    certificate: bytes
+    binding: bytes
+
+
+def binding_payload(spiffe_uri: str, identity_key: bytes) -> bytes:
+    return DOMAIN + b"/bind" + length_prefixed(spiffe_uri) + identity_key
+
+
+def identity_public_bytes(identity: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
+    public = identity.public_key() if isinstance(identity, Ed25519PrivateKey) else identity
+    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def bind_identity(bundle: CertificateBundle, identity: Ed25519PrivateKey) -> tuple[bytes, bytes]:
+    """``(certificate DER, binding signature)``: the SVID and its key's signature over the identity key."""
+    from cryptography import x509
+
+    cert = x509.load_pem_x509_certificate(bundle.cert_pem)
+    key = load_private_key_pem(bundle.key_pem)
+    payload = binding_payload(bundle.spiffe_id.uri, identity_public_bytes(identity))
+    return cert.public_bytes(serialization.Encoding.DER), key.sign(payload, ec.ECDSA(hashes.SHA256()))
+
+
+def verify_directory(
+    session_id: str,
+    entries: list[SignedKey],
+    *,
+    ca_pem: bytes,
+    region: str,
+    now: datetime,
+) -> dict[str, bytes]:
+    """Check every entry (see the module docstring); return ``{venue: X25519 public key}``.
+
+    Raises ``KeyAgreementError`` naming the entry and what failed: the session must then be refused.
+    """
+    from cryptography import x509
+
+    identities: dict[str, Ed25519PublicKey] = {}
+    announcements: list[KeyAnnouncement] = []
+    for index, entry in enumerate(entries):
+        where = f"directory[{index}] ({entry.venue_id!r:.80})"
+        if len(entry.certificate) > MAX_CERTIFICATE_BYTES:
+            raise KeyAgreementError(f"{where}.certificate: more than {MAX_CERTIFICATE_BYTES} bytes")
+        try:
+            cert = x509.load_der_x509_certificate(bytes(entry.certificate))
+            pem = cert.public_bytes(serialization.Encoding.PEM)
+            spiffe = verify_leaf(pem, ca_pem, now=now, field=f"{where}.certificate")
+        except PkiError as exc:  # already names the field
+            raise KeyAgreementError(str(exc)) from exc
+        except ValueError as exc:
+            raise KeyAgreementError(f"{where}.certificate: {exc}") from exc
+        if spiffe.role is not WorkloadRole.AGENT or spiffe.region != region or spiffe.name != entry.venue_id:
+            raise KeyAgreementError(
+                f"{where}.certificate: names {spiffe.uri}, expected an agent of region {region!r} called "
+                f"{entry.venue_id!r}"
+            )
+        if len(entry.identity_key) != 32:
+            raise KeyAgreementError(f"{where}.identity_key: expected 32 bytes, got {len(entry.identity_key)}")
+        public = cert.public_key()
+        if not isinstance(public, ec.EllipticCurvePublicKey):
+            raise KeyAgreementError(f"{where}.certificate: expected an EC key, got {type(public).__name__}")
+        try:
+            public.verify(
+                bytes(entry.binding),
+                binding_payload(spiffe.uri, bytes(entry.identity_key)),
+                ec.ECDSA(hashes.SHA256()),
+            )
+        except InvalidSignature as exc:
+            raise KeyAgreementError(
+                f"{where}.binding: not signed by {spiffe.uri}'s certificate key over its identity key"
+            ) from exc
+        if entry.venue_id in identities:
+            raise KeyAgreementError(f"{where}: a second entry for {entry.venue_id!r}")
+        identities[entry.venue_id] = Ed25519PublicKey.from_public_bytes(bytes(entry.identity_key))
+        announcements.append(
+            KeyAnnouncement(session_id, entry.venue_id, bytes(entry.public_key), bytes(entry.signature))
+        )
+    return verify_announcements(session_id, announcements, identities)
