@@ -55,7 +55,6 @@ from agents.execution.book import BookSnapshot
 from agents.execution.clock import VirtualTime
 from agents.execution.events import InMemorySink
 from agents.execution.legout import HedgeQuote, LegOutMonitor, LegOutPolicy
-from agents.execution.model import ExecutionEvent, FillEvent, Side
 from agents.execution.paper import PaperConfig, PaperVenue
 from agents.execution.plan import ExecLeg, ExecPlan
 from agents.execution.runner import PlanRunner
@@ -66,6 +65,7 @@ from agents.keys import derive_key
 from agents.risk.market import MarketState
 from sdk.adapters.events import BookSnapshot as FeedSnapshot
 from sdk.adapters.events import BookUpdate, FeedEvent, Resync
+from sdk.adapters.execution import ExecutionEvent, FillEvent, Side
 
 Level = tuple[float, float]
 

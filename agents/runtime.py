@@ -71,17 +71,6 @@ from agents.execution.client_ids import ClientIdRule
 from agents.execution.clock import Scheduler, SystemClock
 from agents.execution.events import LedgerEvent, LegOutEvent
 from agents.execution.legout import HedgeQuote, LegOutMonitor, LegOutPolicy, LegProgress, ReplanRequest
-from agents.execution.model import (
-    ExecutionEvent,
-    ExecutionInputError,
-    FillEvent,
-    Liquidity,
-    OrderEvent,
-    OrderRequest,
-    OrderStatus,
-    Side,
-    require_id,
-)
 from agents.execution.outbox import Outbox, OutboxRecord, OutboxState
 from agents.execution.paper import PaperConfig, PaperVenue
 from agents.execution.plan import ExecPlan, plan_from_model
@@ -95,6 +84,17 @@ from agents.risk.limits import RiskLimits
 from agents.risk.manager import RiskManager
 from agents.risk.market import MarketState
 from energibridge.canonical import digest
+from sdk.adapters.execution import (
+    ExecutionEvent,
+    ExecutionInputError,
+    FillEvent,
+    Liquidity,
+    OrderEvent,
+    OrderRequest,
+    OrderStatus,
+    Side,
+    require_id,
+)
 from sdk.curves.base import CostCurve
 from sdk.curves.order_book import OrderBookCurve
 from sdk.curves.perp import PerpetualCurve

@@ -16,7 +16,6 @@ from agents.execution.book import BookSnapshot
 from agents.execution.clock import VirtualTime
 from agents.execution.events import InMemorySink
 from agents.execution.legout import HedgeQuote, LegOutMonitor, LegOutPolicy, LegProgress, decide_leg_out
-from agents.execution.model import FillEvent, Liquidity, OrderRequest, Side
 from agents.execution.outbox import Outbox
 from agents.execution.paper import PaperConfig, PaperVenue
 from agents.execution.plan import ExecLeg, ExecPlan
@@ -27,6 +26,7 @@ from agents.risk.limits import RiskLimits
 from agents.risk.manager import RiskManager
 from agents.risk.market import MarketState
 from bench.common import percentile, print_table, write_results
+from sdk.adapters.execution import FillEvent, Liquidity, OrderRequest, Side
 
 D = Decimal
 T0 = 1_800_000_000_000

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
-from agents.execution.model import FillEvent
+from sdk.adapters.execution import FillEvent
 
 COST_QUANTUM = Decimal("1e-18")
 _PRECISION = 60

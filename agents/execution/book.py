@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from agents.execution.model import ExecutionInputError, Side, parse_decimal, require_time_ms
+from sdk.adapters.execution import ExecutionInputError, Side, parse_decimal, require_time_ms
 
 Level = tuple[Decimal, Decimal]  # (price, size)
 

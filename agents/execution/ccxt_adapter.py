@@ -2,8 +2,9 @@
 
 A thin async shell around ``CcxtVenue`` (which owns idempotency: the durable outbox and the lookup by client
 order id). Blocking REST calls run in a worker thread; events reach ``order_events()`` through the running
-loop. ccxt errors map onto the SDK's error types. ``manifest`` is per venue: subclass and override it for
-another ccxt exchange (the venue difference is data, not code).
+loop. Orders and events are ``sdk.adapters.execution``'s, the same the plan runner and the paper venues use,
+so nothing is converted on the way. ccxt errors map onto the SDK's error types. ``manifest`` is per venue:
+subclass and override it for another ccxt exchange (the venue difference is data, not code).
 """
 
 from __future__ import annotations
@@ -19,12 +20,6 @@ import ccxt
 
 from agents.execution.clock import Clock
 from agents.execution.live import CcxtVenue, LiveInstrument, status_of
-from agents.execution.model import ExecutionEvent as OwnEvent
-from agents.execution.model import FillEvent as OwnFill
-from agents.execution.model import OrderEvent as OwnOrderEvent
-from agents.execution.model import OrderRequest as OwnOrder
-from agents.execution.model import OrderStatus as OwnStatus
-from agents.execution.model import TimeInForce
 from agents.execution.outbox import Outbox, OutboxState
 from agents.venues.spec import VenueSpec
 from sdk.adapters.execution import (
@@ -33,7 +28,6 @@ from sdk.adapters.execution import (
     Balance,
     DuplicateClientOrderId,
     ExecutionEvent,
-    FillEvent,
     InsufficientFunds,
     InvalidOrder,
     OrderEvent,
@@ -41,20 +35,10 @@ from sdk.adapters.execution import (
     OrderRequest,
     OrderStatus,
     RateLimited,
+    TimeInForce,
     VenueUnavailable,
 )
 from sdk.adapters.manifest import AdapterKind, AdapterManifest, Capability, VenueKind
-
-DEFAULT_DEADLINE_MS = 60_000
-
-_STATUS = {
-    OwnStatus.ACCEPTED: OrderStatus.OPEN,
-    OwnStatus.PARTIALLY_FILLED: OrderStatus.PARTIALLY_FILLED,
-    OwnStatus.FILLED: OrderStatus.FILLED,
-    OwnStatus.CANCELLED: OrderStatus.CANCELLED,
-    OwnStatus.EXPIRED: OrderStatus.EXPIRED,
-    OwnStatus.REJECTED: OrderStatus.REJECTED,
-}
 
 
 def map_ccxt_error(exc: Exception) -> AdapterError:
@@ -131,9 +115,9 @@ class CcxtExecutionAdapter:
         cid = order.client_order_id
         if self._venue.outbox.get(cid) is not None:
             raise DuplicateClientOrderId(cid, await self.fetch_order(cid))
-        own = self._own_order(order)
+        self._check_order(order)
         try:
-            await asyncio.to_thread(self._venue.submit, own)
+            await asyncio.to_thread(self._venue.submit, order)
         except ccxt.BaseError as exc:  # raised before sending (e.g. an unknown market)
             raise map_ccxt_error(exc) from exc
         error = self._venue.errors.pop(cid, None)
@@ -155,7 +139,7 @@ class CcxtExecutionAdapter:
         if record is None:
             raise OrderNotFound(f"no order with client order id {client_order_id!r}")
         if record.state is OutboxState.NOT_SENT:
-            return self._sdk_order_event(record.order, OwnStatus.EXPIRED, Decimal(0), None, "never sent")
+            return self._order_event(record.order, OrderStatus.EXPIRED, Decimal(0), "", "never sent")
         try:
             remote = await asyncio.to_thread(self._venue.lookup, record.order)
         except ccxt.BaseError as exc:
@@ -167,7 +151,7 @@ class CcxtExecutionAdapter:
             raise OrderNotFound(f"the venue does not know client order id {client_order_id!r}")
         filled = Decimal(str(remote.get("filled") or 0))
         status = status_of(record.order, remote)
-        return self._sdk_order_event(record.order, status, filled, str(remote.get("id") or ""), None)
+        return self._order_event(record.order, status, filled, str(remote.get("id") or ""), "")
 
     async def order_events(self) -> AsyncIterator[ExecutionEvent]:
         if self._queue is None:
@@ -186,82 +170,48 @@ class CcxtExecutionAdapter:
             out[asset] = Balance(asset, Decimal(str(free or 0)), Decimal(str(used)))
         return out
 
-    # -- conversions ---------------------------------------------------------------------------------
-    def _own_order(self, order: OrderRequest) -> OwnOrder:
-        instrument = self._venue.instruments.get(order.symbol)
+    # -- helpers -----------------------------------------------------------------------------------
+    def _check_order(self, order: OrderRequest) -> None:
+        """The venue-independent checks ``OrderRequest`` cannot do: this adapter serves the instrument, the
+        order is an IOC and its asset is the instrument's base."""
+        instrument = self._venue.instruments.get(order.instrument)
         if instrument is None:
-            raise InvalidOrder(f"symbol {order.symbol!r} is not served by this adapter")
-        now = self._clock.now_ms()
-        deadline = (
-            int(order.deadline_ts * 1000) if order.deadline_ts is not None else now + DEFAULT_DEADLINE_MS
-        )
-        return OwnOrder(
-            client_order_id=order.client_order_id,
-            idempotency_key=order.client_order_id,
-            plan_id="sdk",
-            venue=order.venue,
-            instrument=order.symbol,
-            asset=instrument.asset,
-            side=order.side,
-            size=order.size,
-            limit_price=order.limit_price,
-            deadline_ms=deadline,
-            time_in_force=TimeInForce.IOC,
-            quote=order.symbol.split("-")[-1],
-        )
+            raise InvalidOrder(f"instrument {order.instrument!r} is not served by this adapter")
+        if order.time_in_force is not TimeInForce.IOC:
+            raise InvalidOrder(f"time_in_force must be ioc for place_ioc_limit, got {order.time_in_force}")
+        if order.asset != instrument.asset:
+            raise InvalidOrder(
+                f"asset must be {instrument.asset!r} for {order.instrument}, got {order.asset!r}"
+            )
 
-    def _sdk_order_event(
+    def _order_event(
         self,
-        order: OwnOrder,
-        status: OwnStatus,
+        order: OrderRequest,
+        status: OrderStatus,
         filled: Decimal,
-        venue_order_id: str | None,
-        reason: str | None,
+        exchange_order_id: str,
+        reason: str,
     ) -> OrderEvent:
         return OrderEvent(
-            venue=order.venue,
             client_order_id=order.client_order_id,
-            venue_order_id=venue_order_id or None,
-            status=_STATUS[status],
+            venue=order.venue,
+            instrument=order.instrument,
+            status=status,
             filled=filled,
             remaining=Decimal(0) if status.terminal else order.size - filled,
-            ts=self._clock.now_ms() / 1000,
+            ts_ms=self._clock.now_ms(),
+            exchange_order_id=exchange_order_id,
             reason=reason,
         )
 
-    def _on_event(self, event: OwnEvent) -> None:
-        """Listener of the wrapped venue; runs in the worker thread."""
-        converted: ExecutionEvent
-        if isinstance(event, OwnFill):
-            converted = FillEvent(
-                venue=event.venue,
-                client_order_id=event.client_order_id,
-                symbol=event.instrument,
-                side=event.side,
-                price=event.price,
-                size=event.size,
-                fee=event.fee,
-                fee_asset=event.quote,
-                ts=event.ts_ms / 1000,
-                fill_id=event.fill_id,
-                liquidity=event.liquidity.value,
-            )
-        else:
-            assert isinstance(event, OwnOrderEvent)
-            converted = OrderEvent(
-                venue=event.venue,
-                client_order_id=event.client_order_id,
-                venue_order_id=event.exchange_order_id or None,
-                status=_STATUS[event.status],
-                filled=event.filled,
-                remaining=event.remaining,
-                ts=event.ts_ms / 1000,
-                reason=event.reason or None,
-            )
-            self._latest[event.client_order_id] = converted
+    def _on_event(self, event: ExecutionEvent) -> None:
+        """Listener of the wrapped venue (the same event types the adapter emits); runs in the worker
+        thread."""
+        if isinstance(event, OrderEvent):
+            self._latest[event.client_order_id] = event
         loop, queue = self._loop, self._queue
         if loop is not None and queue is not None:
-            loop.call_soon_threadsafe(queue.put_nowait, converted)
+            loop.call_soon_threadsafe(queue.put_nowait, event)
 
 
 @cache

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-from agents.execution.model import ExecutionInputError, require_id
+from sdk.adapters.execution import ExecutionInputError, require_id
 
 Style = Literal["token", "uuid", "hex128"]
 

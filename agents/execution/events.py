@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
-from agents.execution.model import FillEvent, OrderEvent, Side
+from sdk.adapters.execution import FillEvent, OrderEvent, Side
 
 Payload = Mapping[str, object]
 

@@ -23,7 +23,8 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from agents.execution.book import BookSnapshot, depth_within
 from agents.execution.events import EventSink, HedgeOrderSpec, LegOutEvent
-from agents.execution.model import (
+from agents.keys import derive_key
+from sdk.adapters.execution import (
     BPS,
     ExecutionEvent,
     ExecutionInputError,
@@ -33,7 +34,6 @@ from agents.execution.model import (
     Side,
     parse_decimal,
 )
-from agents.keys import derive_key
 
 
 @dataclass(frozen=True, slots=True)

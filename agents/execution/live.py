@@ -23,7 +23,9 @@ import ccxt
 
 from agents.execution.book import BookSnapshot
 from agents.execution.clock import Clock
-from agents.execution.model import (
+from agents.execution.outbox import Outbox, OutboxRecord, OutboxState
+from agents.venues.spec import VenueOrders
+from sdk.adapters.execution import (
     ExecutionEvent,
     FillEvent,
     Liquidity,
@@ -32,8 +34,6 @@ from agents.execution.model import (
     OrderStatus,
     TimeInForce,
 )
-from agents.execution.outbox import Outbox, OutboxRecord, OutboxState
-from agents.venues.spec import VenueOrders
 
 
 def orders_for(exchange_id: str) -> VenueOrders:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import StaticPool
 
-from agents.execution.model import OrderRequest, Side, TimeInForce
+from sdk.adapters.execution import OrderRequest, Side, TimeInForce
 
 _metadata = sa.MetaData()
 _outbox = sa.Table(

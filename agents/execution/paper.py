@@ -22,7 +22,7 @@ from decimal import Decimal
 
 from agents.execution.book import BookSnapshot, Level, consume, marketable, walk
 from agents.execution.clock import Scheduler
-from agents.execution.model import (
+from sdk.adapters.execution import (
     BPS,
     ExecutionEvent,
     ExecutionInputError,

@@ -11,16 +11,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from agents.execution.model import (
+from energibridge.convert import to_proto
+from energibridge.models.plan import PlanDelta as PlanDeltaModel
+from energibridge.v1 import ir_pb2
+from sdk.adapters.execution import (
     ExecutionInputError,
     Side,
     parse_decimal,
     require_id,
     require_time_ms,
 )
-from energibridge.convert import to_proto
-from energibridge.models.plan import PlanDelta as PlanDeltaModel
-from energibridge.v1 import ir_pb2
 
 SUPPORTED_IR_MAJOR = 1
 

@@ -17,7 +17,12 @@ from agents.execution.client_ids import ClientIdRule, client_order_id
 from agents.execution.clock import Clock
 from agents.execution.events import EventSink, ExecutionReport, HedgeOrderSpec
 from agents.execution.legout import HedgeQuote, LegOutDecision, LegOutMonitor, ReplanRequest
-from agents.execution.model import (
+from agents.execution.plan import ExecLeg, ExecPlan
+from agents.persistence.writer import StoreWriter
+from agents.risk.events import Decision, Mode
+from agents.risk.manager import RiskManager
+from agents.risk.market import MarketState
+from sdk.adapters.execution import (
     ExecutionEvent,
     FillEvent,
     OrderEvent,
@@ -25,11 +30,6 @@ from agents.execution.model import (
     OrderStatus,
     TimeInForce,
 )
-from agents.execution.plan import ExecLeg, ExecPlan
-from agents.persistence.writer import StoreWriter
-from agents.risk.events import Decision, Mode
-from agents.risk.manager import RiskManager
-from agents.risk.market import MarketState
 
 
 class ExecutionVenue(Protocol):

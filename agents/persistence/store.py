@@ -30,8 +30,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
 from agents.execution.accounting import Position, apply_fill
-from agents.execution.model import FillEvent, Liquidity, OrderEvent, OrderRequest, Side, parse_decimal
 from agents.persistence import schema as t
+from sdk.adapters.execution import FillEvent, Liquidity, OrderEvent, OrderRequest, Side, parse_decimal
 
 SQLITE_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 

@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 
-from agents.execution.model import ExecutionEvent, ExecutionInputError, FillEvent, OrderEvent, OrderRequest
 from agents.persistence.store import ExecutionStore, PlanRecord, Residual
+from sdk.adapters.execution import ExecutionEvent, ExecutionInputError, FillEvent, OrderEvent, OrderRequest
 
 _Op = Callable[[ExecutionStore], object]
 _STOP = object()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 
 from agents.execution.book import Level
-from agents.execution.model import ExecutionInputError, Side, parse_decimal
+from sdk.adapters.execution import ExecutionInputError, Side, parse_decimal
 
 LimitPrice = Callable[[Decimal], Decimal]
 """Signed quantity (a lot multiple, positive buys) -> the limit price of the leg that trades it."""

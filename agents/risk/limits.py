@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from agents.execution.model import ExecutionInputError, parse_decimal
+from sdk.adapters.execution import ExecutionInputError, parse_decimal
 
 
 class RiskConfigError(ExecutionInputError):

@@ -14,7 +14,6 @@ from decimal import ROUND_FLOOR, Decimal, localcontext
 
 from agents.execution.book import BookSnapshot
 from agents.execution.events import EventSink
-from agents.execution.model import ExecutionInputError, Side, parse_decimal
 from agents.execution.plan import ExecLeg, ExecPlan
 from agents.risk.box import DepthLadder, LegShape, largest_within, usage_lots
 from agents.risk.events import Decision, Gate, Mode, Refusal, RiskEvent
@@ -22,6 +21,7 @@ from agents.risk.limits import RiskLimits
 from agents.risk.market import MarketState
 from agents.risk.stats import EventWindow, ReturnWindow
 from agents.risk.unwind import UnwindRequest, plan_adl_unwind, plan_margin_unwind
+from sdk.adapters.execution import ExecutionInputError, Side, parse_decimal
 
 DAY_MS = 86_400_000
 

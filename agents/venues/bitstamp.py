@@ -41,9 +41,9 @@ from typing import Any, ClassVar
 import ccxt
 
 from agents.execution.client_ids import ClientIdRule
-from agents.execution.model import OrderRequest, TimeInForce
 from agents.feeds.venues.bitstamp import BitstampSession
 from agents.venues.spec import VenueOrders, VenueSpec
+from sdk.adapters.execution import OrderRequest, TimeInForce
 
 ERRORS: Mapping[str, type[ccxt.BaseError]] = {
     "400.002": ccxt.RateLimitExceeded,  # Request rejected due to exceeded rate limit.

@@ -47,9 +47,9 @@ from typing import Any, ClassVar
 import ccxt
 
 from agents.execution.client_ids import ClientIdRule
-from agents.execution.model import OrderRequest
 from agents.feeds.venues.coinbase import CoinbaseSession
 from agents.venues.spec import VenueOrders, VenueSpec
+from sdk.adapters.execution import OrderRequest
 
 FINAL_STATUSES = frozenset({"closed", "canceled", "expired", "rejected"})
 

@@ -42,9 +42,9 @@ from typing import Any, ClassVar
 import ccxt
 
 from agents.execution.client_ids import ClientIdRule
-from agents.execution.model import OrderRequest
 from agents.feeds.venues.kraken import KrakenSession
 from agents.venues.spec import VenueOrders, VenueSpec
+from sdk.adapters.execution import OrderRequest
 
 
 class KrakenOrders(VenueOrders):

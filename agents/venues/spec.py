@@ -19,8 +19,8 @@ from typing import Any, ClassVar
 import ccxt
 
 from agents.execution.client_ids import ClientIdRule
-from agents.execution.model import OrderRequest, TimeInForce
 from agents.feeds.session import VenueSession
+from sdk.adapters.execution import OrderRequest, TimeInForce
 
 
 def ccxt_symbol(instrument: str) -> str:

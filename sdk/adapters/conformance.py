@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from sdk.adapters.events import BookSnapshot, BookUpdate, FeedError, FeedEvent, Level, Resync
+from sdk.adapters.events import BookSnapshot, BookUpdate, FeedError, FeedEvent, Level, Resync, Side
 from sdk.adapters.execution import (
     AdapterError,
     DuplicateClientOrderId,
@@ -31,6 +32,7 @@ from sdk.adapters.execution import (
     OrderNotFound,
     OrderRequest,
     OrderStatus,
+    TimeInForce,
 )
 from sdk.adapters.interfaces import DataFeedAdapter, ExecutionAdapter
 from sdk.adapters.manifest import AdapterManifest
@@ -38,6 +40,37 @@ from sdk.adapters.manifest import AdapterManifest
 
 class ConformanceError(AssertionError):
     """The adapter broke a promise of the contract; the message says which, where and with what values."""
+
+
+def ioc_order(
+    venue: str,
+    instrument: str,
+    side: Side,
+    size: Decimal,
+    limit_price: Decimal,
+    *,
+    client_order_id: str,
+    deadline_ms: int | None = None,
+    plan_id: str = "conformance",
+) -> OrderRequest:
+    """An IOC ``OrderRequest`` for the order factories of ``ExecutionConformance``: ``instrument`` is
+    ``BASE-QUOTE`` (asset and quote are read from it), the idempotency key is the client order id and the
+    deadline defaults to a minute from now (wall clock)."""
+    base, _, quote = instrument.partition("-")
+    return OrderRequest(
+        client_order_id=client_order_id,
+        idempotency_key=client_order_id,
+        plan_id=plan_id,
+        venue=venue,
+        instrument=instrument,
+        asset=base,
+        side=side,
+        size=size,
+        limit_price=limit_price,
+        deadline_ms=int(time.time() * 1000) + 60_000 if deadline_ms is None else deadline_ms,
+        time_in_force=TimeInForce.IOC,
+        quote=quote.split("-")[0] if quote else "USD",
+    )
 
 
 class BookModel:
@@ -278,10 +311,10 @@ async def check_client_order_id_idempotency(adapter: ExecutionAdapter, order: Or
         if exc.client_order_id != order.client_order_id:
             raise ConformanceError(f"DuplicateClientOrderId names {exc.client_order_id!r}") from exc
     else:
-        if second.venue_order_id != first.venue_order_id:
+        if second.exchange_order_id != first.exchange_order_id:
             raise ConformanceError(
-                f"re-sending {order.client_order_id} created venue order {second.venue_order_id} "
-                f"next to {first.venue_order_id}"
+                f"re-sending {order.client_order_id} created venue order {second.exchange_order_id!r} "
+                f"next to {first.exchange_order_id!r}"
             )
     state = await adapter.fetch_order(order.client_order_id)
     if state.client_order_id != order.client_order_id:
@@ -371,7 +404,8 @@ class DataFeedConformance:
 
 
 class ExecutionConformance:
-    """Subclass as ``TestXxx``; implement ``make_execution`` and the order factories."""
+    """Subclass as ``TestXxx``; implement ``make_execution`` and the order factories (``ioc_order`` builds
+    the orders)."""
 
     def make_execution(self) -> ExecutionAdapter:
         raise NotImplementedError

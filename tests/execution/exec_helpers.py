@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from agents.execution.book import BookSnapshot
-from agents.execution.model import OrderRequest, Side, TimeInForce
+from sdk.adapters.execution import OrderRequest, Side, TimeInForce
 
 D = Decimal
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from agents.execution.accounting import Portfolio
-from agents.execution.model import FillEvent, Liquidity, Side
+from sdk.adapters.execution import FillEvent, Liquidity, Side
 
 
 def _fill(fill_id: str, side: Side) -> FillEvent:

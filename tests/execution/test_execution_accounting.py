@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.execution.accounting import Portfolio, Position, apply_fill
-from agents.execution.model import FillEvent, Liquidity, Side
+from sdk.adapters.execution import FillEvent, Liquidity, Side
 
 D = Decimal
 

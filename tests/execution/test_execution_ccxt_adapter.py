@@ -12,7 +12,7 @@ from agents.execution.ccxt_adapter import CcxtExecutionAdapter
 from agents.execution.clock import SystemClock
 from agents.execution.live import LiveInstrument, make_exchange
 from agents.execution.outbox import Outbox
-from sdk.adapters.conformance import ExecutionConformance
+from sdk.adapters.conformance import ExecutionConformance, ioc_order
 from sdk.adapters.events import Side
 from sdk.adapters.execution import (
     AdapterError,
@@ -46,15 +46,23 @@ class TestCcxtAdapterConformance(ExecutionConformance):
         )
 
     def marketable_order(self, client_order_id: str) -> OrderRequest:
-        return OrderRequest("binance", "SOL-USDT", Side.BUY, D("1.5"), D("100.2"), client_order_id)
+        return ioc_order(
+            "binance", "SOL-USDT", Side.BUY, D("1.5"), D("100.2"), client_order_id=client_order_id
+        )
 
     def unmarketable_order(self, client_order_id: str) -> OrderRequest:
-        return OrderRequest("binance", "SOL-USDT", Side.BUY, D(1), D(90), client_order_id)
+        return ioc_order("binance", "SOL-USDT", Side.BUY, D(1), D(90), client_order_id=client_order_id)
 
     def error_cases(self) -> list[tuple[OrderRequest, type[AdapterError]]]:
         return [
-            (OrderRequest("binance", "XRP-USDT", Side.BUY, D(1), D(1), "unknown-symbol"), InvalidOrder),
-            (OrderRequest("binance", "SOL-USDT", Side.BUY, D(200), D("100.2"), "too-big"), InsufficientFunds),
+            (
+                ioc_order("binance", "XRP-USDT", Side.BUY, D(1), D(1), client_order_id="unknown-symbol"),
+                InvalidOrder,
+            ),
+            (
+                ioc_order("binance", "SOL-USDT", Side.BUY, D(200), D("100.2"), client_order_id="too-big"),
+                InsufficientFunds,
+            ),
         ]
 
     def test_fills_and_balances(self) -> None:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 from agents.execution.events import HedgeOrderSpec, LegOutEvent
 from agents.execution.ledger_sink import LedgerSink, canonical_payload
-from agents.execution.model import Side
 from agents.execution.plan import plan_from_model, plan_from_proto
 from agents.risk.events import Gate, RiskEvent
 from energibridge.convert import from_proto
 from energibridge.models.plan import PlanDelta
 from energibridge.v1 import ir_pb2
 from registry.ledger import Ed25519Signer, Ledger, NoteSigner
+from sdk.adapters.execution import Side
 
 
 def test_events_are_appended_to_the_ledger(tmp_path: Path) -> None:

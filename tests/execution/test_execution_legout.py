@@ -16,7 +16,7 @@ from agents.execution.legout import (
     decide_leg_out,
     exposure_gaps,
 )
-from agents.execution.model import FillEvent, Liquidity, OrderEvent, OrderRequest, OrderStatus, Side
+from sdk.adapters.execution import FillEvent, Liquidity, OrderEvent, OrderRequest, OrderStatus, Side
 from tests.execution.exec_helpers import book
 
 D = Decimal

@@ -11,7 +11,8 @@ import pytest
 from agents.execution.client_ids import RULES, client_order_id
 from agents.execution.clock import ManualClock
 from agents.execution.live import CcxtVenue, LiveInstrument, make_exchange, redirect_api_urls
-from agents.execution.model import (
+from agents.execution.outbox import Outbox, OutboxState
+from sdk.adapters.execution import (
     ExecutionEvent,
     FillEvent,
     OrderEvent,
@@ -20,7 +21,6 @@ from agents.execution.model import (
     Side,
     TimeInForce,
 )
-from agents.execution.outbox import Outbox, OutboxState
 from tests.execution.fake_binance import API_KEY, SECRET, FakeBinance
 
 D = Decimal

@@ -5,10 +5,20 @@ from decimal import Decimal
 import pytest
 
 from agents.execution.book import BookSnapshot
-from agents.execution.model import ExecutionInputError, Side, parse_decimal
 from agents.execution.plan import plan_from_proto
 from agents.keys import derive_key
 from energibridge.v1 import ir_pb2
+from sdk.adapters.execution import (
+    AdapterError,
+    ExecutionInputError,
+    FillEvent,
+    InvalidOrder,
+    Liquidity,
+    OrderStatus,
+    Side,
+    parse_decimal,
+)
+from tests.execution.exec_helpers import order
 
 
 @pytest.mark.parametrize(
@@ -90,3 +100,49 @@ def test_plan_from_proto_rejects(mutate: object, needle: str) -> None:
 def test_derive_key_is_deterministic_and_unambiguous() -> None:
     assert derive_key("a", 1) == derive_key("a", 1)
     assert derive_key("a/b", "c") != derive_key("a", "b/c")
+
+
+def test_one_order_model_rejects_with_the_field_named() -> None:
+    """The one OrderRequest keeps the checks of both former models: an invalid field is an ``InvalidOrder``
+    (for adapters) that is also an ``ExecutionInputError`` (for the executor), naming the field."""
+    good = order("c1", Side.BUY, "1", "100")
+    assert good.notional == Decimal(100)
+    cases = {
+        "size": {"size": "1"},  # a string where a Decimal is due
+        "limit_price": {"limit_price": Decimal("NaN")},
+        "client_order_id": {"client_order_id": "leg:1/a"},  # outside the venue-safe alphabet
+        "deadline_ms": {"deadline_ms": -1},
+        "plan_id": {"plan_id": ""},
+    }
+    for field, change in cases.items():
+        with pytest.raises(InvalidOrder, match=field) as caught:
+            type(good)(**{**_fields(good), **change})
+        assert isinstance(caught.value, ExecutionInputError) and isinstance(caught.value, AdapterError)
+
+
+def test_fill_and_status_vocabulary() -> None:
+    fill = FillEvent.of_order(
+        order("c1", Side.SELL, "2", "100"),
+        fill_id="f1",
+        price=Decimal(101),
+        size=Decimal(2),
+        fee=Decimal("0.1"),
+        liquidity=Liquidity.TAKER,
+        ts_ms=1,
+    )
+    assert fill.cash_flow == Decimal("201.9") and fill.signed_size == Decimal(-2)
+    with pytest.raises(ExecutionInputError, match="price must be a Decimal"):
+        FillEvent(**{**_fields(fill), "price": 101})
+    with pytest.raises(ExecutionInputError, match="liquidity"):
+        FillEvent(**{**_fields(fill), "liquidity": "taker-ish"})
+    assert not OrderStatus.PENDING.terminal and not OrderStatus.ACCEPTED.terminal
+    assert {s for s in OrderStatus if s.terminal} == {
+        OrderStatus.FILLED,
+        OrderStatus.CANCELLED,
+        OrderStatus.EXPIRED,
+        OrderStatus.REJECTED,
+    }
+
+
+def _fields(value: object) -> dict[str, object]:
+    return {name: getattr(value, name) for name in type(value).__dataclass_fields__}

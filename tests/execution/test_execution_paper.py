@@ -5,7 +5,8 @@ from decimal import Decimal
 import pytest
 
 from agents.execution.clock import VirtualTime
-from agents.execution.model import (
+from agents.execution.paper import PaperConfig, PaperVenue
+from sdk.adapters.execution import (
     ExecutionEvent,
     ExecutionInputError,
     FillEvent,
@@ -15,7 +16,6 @@ from agents.execution.model import (
     Side,
     TimeInForce,
 )
-from agents.execution.paper import PaperConfig, PaperVenue
 from tests.execution.exec_helpers import book, order
 
 D = Decimal

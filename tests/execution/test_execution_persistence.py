@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agents.execution.accounting import Portfolio
-from agents.execution.model import FillEvent, Liquidity, OrderEvent, OrderStatus, Side
 from agents.persistence.store import ExecutionStore
 from agents.persistence.writer import StoreWriter, StoreWriterError
+from sdk.adapters.execution import FillEvent, Liquidity, OrderEvent, OrderStatus, Side
 from tests.execution.exec_helpers import order
 
 D = Decimal

@@ -16,6 +16,7 @@ from sdk.adapters.conformance import (
     DataFeedConformance,
     ExecutionConformance,
     check_book_integrity,
+    ioc_order,
 )
 from sdk.adapters.events import BookSnapshot, BookUpdate, Side
 from sdk.adapters.execution import (
@@ -25,6 +26,7 @@ from sdk.adapters.execution import (
     ExecutionEvent,
     FillEvent,
     InvalidOrder,
+    Liquidity,
     OrderEvent,
     OrderNotFound,
     OrderRequest,
@@ -145,28 +147,32 @@ class ToyVenue:
     async def place_ioc_limit(self, order: OrderRequest) -> OrderEvent:
         if order.client_order_id in self.orders:
             raise DuplicateClientOrderId(order.client_order_id, self.orders[order.client_order_id])
-        if order.symbol != "BTC-USD":
-            raise InvalidOrder(f"unknown symbol {order.symbol}")
+        if order.instrument != "BTC-USD":
+            raise InvalidOrder(f"unknown instrument {order.instrument}")
         price, size = self.ask
         qty = min(size, order.size) if order.side is Side.BUY and order.limit_price >= price else Decimal(0)
         if qty:
             self.queue.append(
-                FillEvent(
-                    "toy",
-                    order.client_order_id,
-                    order.symbol,
-                    order.side,
-                    price,
-                    qty,
-                    Decimal(0),
-                    "USD",
-                    0.0,
-                    "f1",
+                FillEvent.of_order(
+                    order,
+                    fill_id="f1",
+                    price=price,
+                    size=qty,
+                    fee=Decimal(0),
+                    liquidity=Liquidity.TAKER,
+                    ts_ms=0,
                 )
             )
         status = OrderStatus.FILLED if qty == order.size else OrderStatus.CANCELLED
         event = OrderEvent(
-            "toy", order.client_order_id, f"v-{len(self.orders)}", status, qty, order.size - qty, 0.0
+            order.client_order_id,
+            "toy",
+            order.instrument,
+            status,
+            qty,
+            order.size - qty,
+            0,
+            exchange_order_id=f"v-{len(self.orders)}",
         )
         self.orders[order.client_order_id] = event
         self.queue.append(event)
@@ -193,17 +199,30 @@ class TestToyExecutionConformance(ExecutionConformance):
         return ToyVenue()
 
     def marketable_order(self, client_order_id):
-        return OrderRequest("toy", "BTC-USD", Side.BUY, Decimal(1), Decimal(101), client_order_id)
+        return ioc_order(
+            "toy", "BTC-USD", Side.BUY, Decimal(1), Decimal(101), client_order_id=client_order_id
+        )
 
     def unmarketable_order(self, client_order_id):
-        return OrderRequest("toy", "BTC-USD", Side.BUY, Decimal(1), Decimal(99), client_order_id)
+        return ioc_order("toy", "BTC-USD", Side.BUY, Decimal(1), Decimal(99), client_order_id=client_order_id)
 
     def error_cases(self) -> list[tuple[OrderRequest, type[AdapterError]]]:
-        return [(OrderRequest("toy", "DOGE-USD", Side.BUY, Decimal(1), Decimal(1), "bad-sym"), InvalidOrder)]
+        return [
+            (
+                ioc_order("toy", "DOGE-USD", Side.BUY, Decimal(1), Decimal(1), client_order_id="bad-sym"),
+                InvalidOrder,
+            )
+        ]
 
 
 def test_order_request_validates_at_the_boundary():
-    with pytest.raises(InvalidOrder, match="size must be finite and > 0"):
-        OrderRequest("toy", "BTC-USD", Side.BUY, Decimal("NaN"), Decimal(1), "a")
+    with pytest.raises(InvalidOrder, match="size must be finite"):
+        ioc_order("toy", "BTC-USD", Side.BUY, Decimal("NaN"), Decimal(1), client_order_id="a")
+    with pytest.raises(InvalidOrder, match="size must be a Decimal"):
+        ioc_order("toy", "BTC-USD", Side.BUY, "1", Decimal(1), client_order_id="a")  # type: ignore[arg-type]
     with pytest.raises(InvalidOrder, match="client_order_id"):
-        OrderRequest("toy", "BTC-USD", Side.BUY, Decimal(1), Decimal(1), "has space")
+        ioc_order("toy", "BTC-USD", Side.BUY, Decimal(1), Decimal(1), client_order_id="has space")
+    with pytest.raises(InvalidOrder, match="client_order_id"):
+        ioc_order("toy", "BTC-USD", Side.BUY, Decimal(1), Decimal(1), client_order_id="x" * 37)
+    with pytest.raises(InvalidOrder, match="deadline_ms"):
+        ioc_order("toy", "BTC-USD", Side.BUY, Decimal(1), Decimal(1), client_order_id="a", deadline_ms=-1)

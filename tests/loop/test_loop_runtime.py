@@ -14,8 +14,6 @@ from hypothesis import strategies as st
 
 from agents.agent import CommittedPlan, EdgeAgent
 from agents.execution.clock import VirtualTime
-from agents.execution.model import FillEvent, OrderEvent, OrderRequest, OrderStatus
-from agents.execution.model import Side as ExecSide
 from agents.keys import idempotency_key
 from agents.market.simulated import starting_inventory
 from agents.plan_state import PlanState
@@ -25,6 +23,8 @@ from arbsphere.simulation import build_region
 from coordinator.session import SessionDriver
 from energibridge.models import PlanDelta, PlanLeg, Side
 from energibridge.version import CURRENT
+from sdk.adapters.execution import FillEvent, OrderEvent, OrderRequest, OrderStatus
+from sdk.adapters.execution import Side as ExecSide
 from sdk.curves.base import CostCurve
 from sdk.curves.cpmm import ConstantProductCurve
 from sdk.curves.order_book import OrderBookCurve

@@ -10,13 +10,13 @@ from hypothesis import strategies as st
 
 from agents.execution.book import BookSnapshot
 from agents.execution.events import InMemorySink
-from agents.execution.model import ExecutionInputError, Side
 from agents.execution.plan import ExecLeg
 from agents.risk.events import Gate, Mode, RiskEvent
 from agents.risk.limits import RiskConfigError, RiskLimits
 from agents.risk.manager import DAY_MS, RiskManager
 from agents.risk.market import MarketState
 from agents.risk.unwind import plan_adl_unwind, plan_margin_unwind
+from sdk.adapters.execution import ExecutionInputError, Side
 
 D = Decimal
 NOW = 1_700_000_000_000

@@ -21,15 +21,6 @@ from agents.execution.ccxt_adapter import execution_adapter_class
 from agents.execution.client_ids import RULES, client_order_id
 from agents.execution.clock import ManualClock, SystemClock
 from agents.execution.live import CcxtVenue, LiveInstrument, make_exchange
-from agents.execution.model import (
-    ExecutionEvent,
-    FillEvent,
-    OrderEvent,
-    OrderRequest,
-    OrderStatus,
-    Side,
-    TimeInForce,
-)
 from agents.execution.outbox import Outbox, OutboxState
 from agents.feeds.live import HttpRest, LiveFeed, load_live_symbols
 from agents.feeds.live_adapter import feed_adapter, feed_adapter_class
@@ -38,11 +29,25 @@ from agents.feeds.venues.bitstamp import BitstampSession
 from agents.retry import Backoff
 from agents.venues import by_ccxt_id, venue_spec
 from agents.venues.bitstamp import SPEC, BitstampOrders
-from sdk.adapters.conformance import DataFeedConformance, ExecutionConformance, check_book_integrity
+from sdk.adapters.conformance import (
+    DataFeedConformance,
+    ExecutionConformance,
+    check_book_integrity,
+    ioc_order,
+)
 from sdk.adapters.events import BookSnapshot, BookUpdate, FeedError, FeedErrorKind, FeedEvent, Resync, Trade
-from sdk.adapters.events import Side as SdkSide
-from sdk.adapters.execution import AdapterError, InsufficientFunds, InvalidOrder
-from sdk.adapters.execution import OrderRequest as SdkOrder
+from sdk.adapters.execution import (
+    AdapterError,
+    ExecutionEvent,
+    FillEvent,
+    InsufficientFunds,
+    InvalidOrder,
+    OrderEvent,
+    OrderRequest,
+    OrderStatus,
+    Side,
+    TimeInForce,
+)
 from sdk.adapters.interfaces import DataFeedAdapter, ExecutionAdapter
 from tests.fakevenues.base import API_KEY, SECRET
 from tests.fakevenues.bitstamp import FakeBitstamp
@@ -339,7 +344,7 @@ def test_live_book_follows_snapshot_and_updates(fake: FakeBitstamp) -> None:
         await _in_sync(fake, feed)
         await _until(lambda: any(isinstance(e, Trade) for e in events), "the live_trades event")
         trade = next(e for e in events if isinstance(e, Trade))
-        assert (trade.symbol, trade.side, trade.price, trade.size) == (SYMBOL, SdkSide.BUY, 50010.0, 0.4)
+        assert (trade.symbol, trade.side, trade.price, trade.size) == (SYMBOL, Side.BUY, 50010.0, 0.4)
         assert not [e for e in events if isinstance(e, FeedError | Resync)]
         assert fake.snapshot_requests == 1  # one snapshot; the diffs carried the rest
 
@@ -488,17 +493,26 @@ class TestBitstampExecutionConformance(ExecutionConformance):
             exchange, outbox=Outbox.sqlite(), clock=SystemClock(), instruments=INSTRUMENTS
         )
 
-    def marketable_order(self, client_order_id: str) -> SdkOrder:
-        return SdkOrder("bitstamp", SYMBOL, SdkSide.BUY, D("1"), D("50010"), client_order_id)
+    def marketable_order(self, client_order_id: str) -> OrderRequest:
+        return ioc_order("bitstamp", SYMBOL, Side.BUY, D("1"), D("50010"), client_order_id=client_order_id)
 
-    def unmarketable_order(self, client_order_id: str) -> SdkOrder:
-        return SdkOrder("bitstamp", SYMBOL, SdkSide.BUY, D("1"), D("49000"), client_order_id)
+    def unmarketable_order(self, client_order_id: str) -> OrderRequest:
+        return ioc_order("bitstamp", SYMBOL, Side.BUY, D("1"), D("49000"), client_order_id=client_order_id)
 
-    def error_cases(self) -> list[tuple[SdkOrder, type[AdapterError]]]:
+    def error_cases(self) -> list[tuple[OrderRequest, type[AdapterError]]]:
         return [
-            (SdkOrder("bitstamp", "ETH-USD", SdkSide.BUY, D(1), D(1), "unknown-symbol"), InvalidOrder),
-            (SdkOrder("bitstamp", SYMBOL, SdkSide.BUY, D(100), D("50010"), "too-big"), InsufficientFunds),
-            (SdkOrder("bitstamp", SYMBOL, SdkSide.BUY, D("0.0001"), D("50010"), "too-small"), InvalidOrder),
+            (
+                ioc_order("bitstamp", "ETH-USD", Side.BUY, D(1), D(1), client_order_id="unknown-symbol"),
+                InvalidOrder,
+            ),
+            (
+                ioc_order("bitstamp", SYMBOL, Side.BUY, D(100), D("50010"), client_order_id="too-big"),
+                InsufficientFunds,
+            ),
+            (
+                ioc_order("bitstamp", SYMBOL, Side.BUY, D("0.0001"), D("50010"), client_order_id="too-small"),
+                InvalidOrder,
+            ),
         ]
 
 

@@ -21,15 +21,6 @@ from agents.execution.ccxt_adapter import execution_adapter_class
 from agents.execution.client_ids import RULES, client_order_id
 from agents.execution.clock import ManualClock, SystemClock
 from agents.execution.live import CcxtVenue, LiveInstrument, make_exchange
-from agents.execution.model import (
-    ExecutionEvent,
-    FillEvent,
-    OrderEvent,
-    OrderRequest,
-    OrderStatus,
-    Side,
-    TimeInForce,
-)
 from agents.execution.outbox import Outbox, OutboxState
 from agents.feeds.live import HttpRest, LiveFeed, load_live_symbols
 from agents.feeds.live_adapter import feed_adapter, feed_adapter_class
@@ -39,11 +30,20 @@ from agents.feeds.venues.cryptofeed_bridge import ReplayConnection, run_sync
 from agents.retry import Backoff
 from agents.venues import venue_spec
 from agents.venues.coinbase import SPEC, CoinbaseOrders
-from sdk.adapters.conformance import DataFeedConformance, ExecutionConformance
+from sdk.adapters.conformance import DataFeedConformance, ExecutionConformance, ioc_order
 from sdk.adapters.events import BookSnapshot, BookUpdate, FeedError, FeedErrorKind, FeedEvent, Resync, Trade
-from sdk.adapters.events import Side as SdkSide
-from sdk.adapters.execution import AdapterError, InsufficientFunds, InvalidOrder
-from sdk.adapters.execution import OrderRequest as SdkOrder
+from sdk.adapters.execution import (
+    AdapterError,
+    ExecutionEvent,
+    FillEvent,
+    InsufficientFunds,
+    InvalidOrder,
+    OrderEvent,
+    OrderRequest,
+    OrderStatus,
+    Side,
+    TimeInForce,
+)
 from sdk.adapters.interfaces import DataFeedAdapter, ExecutionAdapter
 from tests.fakevenues.base import SymbolInfo
 from tests.fakevenues.coinbase import FakeCoinbase
@@ -579,16 +579,22 @@ class TestCoinbaseExecutionConformance(ExecutionConformance):
             exchange, outbox=Outbox.sqlite(), clock=SystemClock(), instruments=INSTRUMENTS
         )
 
-    def marketable_order(self, client_order_id: str) -> SdkOrder:
-        return SdkOrder("coinbase", SYMBOL, SdkSide.BUY, D("1"), D("50020"), client_order_id)
+    def marketable_order(self, client_order_id: str) -> OrderRequest:
+        return ioc_order("coinbase", SYMBOL, Side.BUY, D("1"), D("50020"), client_order_id=client_order_id)
 
-    def unmarketable_order(self, client_order_id: str) -> SdkOrder:
-        return SdkOrder("coinbase", SYMBOL, SdkSide.BUY, D("1"), D("49000"), client_order_id)
+    def unmarketable_order(self, client_order_id: str) -> OrderRequest:
+        return ioc_order("coinbase", SYMBOL, Side.BUY, D("1"), D("49000"), client_order_id=client_order_id)
 
-    def error_cases(self) -> list[tuple[SdkOrder, type[AdapterError]]]:
+    def error_cases(self) -> list[tuple[OrderRequest, type[AdapterError]]]:
         return [
-            (SdkOrder("coinbase", "ETH-USD", SdkSide.BUY, D(1), D(1), "unknown-symbol"), InvalidOrder),
-            (SdkOrder("coinbase", SYMBOL, SdkSide.BUY, D(100), D("50020"), "too-big"), InsufficientFunds),
+            (
+                ioc_order("coinbase", "ETH-USD", Side.BUY, D(1), D(1), client_order_id="unknown-symbol"),
+                InvalidOrder,
+            ),
+            (
+                ioc_order("coinbase", SYMBOL, Side.BUY, D(100), D("50020"), client_order_id="too-big"),
+                InsufficientFunds,
+            ),
         ]
 
 

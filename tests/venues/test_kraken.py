@@ -21,15 +21,6 @@ from agents.execution.ccxt_adapter import execution_adapter_class
 from agents.execution.client_ids import RULES, client_order_id
 from agents.execution.clock import ManualClock, SystemClock
 from agents.execution.live import CcxtVenue, LiveInstrument, make_exchange
-from agents.execution.model import (
-    ExecutionEvent,
-    FillEvent,
-    OrderEvent,
-    OrderRequest,
-    OrderStatus,
-    Side,
-    TimeInForce,
-)
 from agents.execution.outbox import Outbox, OutboxState
 from agents.feeds.live import HttpRest, LiveFeed, load_live_symbols
 from agents.feeds.live_adapter import feed_adapter
@@ -40,11 +31,20 @@ from agents.feeds.venues.kraken import KrakenSession
 from agents.retry import Backoff
 from agents.venues import venue_spec
 from agents.venues.kraken import SPEC, KrakenOrders
-from sdk.adapters.conformance import DataFeedConformance, ExecutionConformance
+from sdk.adapters.conformance import DataFeedConformance, ExecutionConformance, ioc_order
 from sdk.adapters.events import BookSnapshot, BookUpdate, FeedError, FeedErrorKind, FeedEvent, Resync
-from sdk.adapters.events import Side as SdkSide
-from sdk.adapters.execution import AdapterError, InsufficientFunds, InvalidOrder
-from sdk.adapters.execution import OrderRequest as SdkOrder
+from sdk.adapters.execution import (
+    AdapterError,
+    ExecutionEvent,
+    FillEvent,
+    InsufficientFunds,
+    InvalidOrder,
+    OrderEvent,
+    OrderRequest,
+    OrderStatus,
+    Side,
+    TimeInForce,
+)
 from sdk.adapters.interfaces import DataFeedAdapter, ExecutionAdapter
 from tests.fakevenues.base import API_KEY, SymbolInfo
 from tests.fakevenues.kraken import KRAKEN_SECRET, FakeKraken
@@ -418,16 +418,24 @@ class TestKrakenExecutionConformance(ExecutionConformance):
             exchange_for(self.fake), outbox=Outbox.sqlite(), clock=SystemClock(), instruments=INSTRUMENTS
         )
 
-    def marketable_order(self, client_order_id: str) -> SdkOrder:
-        return SdkOrder("kraken", "BTC-USD", SdkSide.BUY, D("0.5"), D("100.01"), client_order_id)
+    def marketable_order(self, client_order_id: str) -> OrderRequest:
+        return ioc_order(
+            "kraken", "BTC-USD", Side.BUY, D("0.5"), D("100.01"), client_order_id=client_order_id
+        )
 
-    def unmarketable_order(self, client_order_id: str) -> SdkOrder:
-        return SdkOrder("kraken", "BTC-USD", SdkSide.BUY, D("0.5"), D("90"), client_order_id)
+    def unmarketable_order(self, client_order_id: str) -> OrderRequest:
+        return ioc_order("kraken", "BTC-USD", Side.BUY, D("0.5"), D("90"), client_order_id=client_order_id)
 
-    def error_cases(self) -> list[tuple[SdkOrder, type[AdapterError]]]:
+    def error_cases(self) -> list[tuple[OrderRequest, type[AdapterError]]]:
         return [
-            (SdkOrder("kraken", "XRP-USD", SdkSide.BUY, D(1), D(1), "unknown-symbol"), InvalidOrder),
-            (SdkOrder("kraken", "BTC-USD", SdkSide.BUY, D(50000), D("100.05"), "too-big"), InsufficientFunds),
+            (
+                ioc_order("kraken", "XRP-USD", Side.BUY, D(1), D(1), client_order_id="unknown-symbol"),
+                InvalidOrder,
+            ),
+            (
+                ioc_order("kraken", "BTC-USD", Side.BUY, D(50000), D("100.05"), client_order_id="too-big"),
+                InsufficientFunds,
+            ),
         ]
 
 

@@ -22,12 +22,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from agents.execution.clock import VirtualTime
-from agents.execution.model import Side
 from agents.execution.plan import ExecLeg, plan_from_model
 from agents.market.simulated import agent_for, starting_inventory
 from agents.risk.events import Gate, Mode
 from agents.risk.limits import RiskLimits
 from agents.runtime import AgentRuntime, BoxedCurve, ExecutionStatus, book_of, unboxed
+from sdk.adapters.execution import Side
 from sdk.scenarios import DEFAULT_KINDS, KINDS, generate_scenario
 from tests.crashonly.agent.ag_helpers import START_MS, InProcessRegion, commit_trades
 

@@ -15,10 +15,10 @@ import pytest
 
 from agents.agent import EdgeAgent
 from agents.execution.clock import VirtualTime
-from agents.execution.model import OrderRequest, Side
 from agents.persistence.store import ExecutionStore
 from agents.risk.limits import RiskLimits
 from agents.runtime import STORE_FILE, AgentRuntime, ExecutionStatus, PlanOutcome, unboxed
+from sdk.adapters.execution import OrderRequest, Side
 from sdk.curves.order_book import OrderBookCurve
 from tests.crashonly.agent.ag_helpers import START_MS, InProcessRegion, commit_trades
 from tests.crashonly.agent.test_ag_gates import _one_book_agent
