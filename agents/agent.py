@@ -23,6 +23,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import numpy as np
 
+from agents.commitments import CommitmentKey
 from agents.curve_problem import CurveProblem
 from agents.hedge import HedgeTarget
 from agents.keys import idempotency_key
@@ -30,6 +31,7 @@ from agents.participant import Participant, ParticipantError
 from agents.plan_state import PlanState
 from agents.privacy import PrivacySpendRecord
 from agents.private_release import AgentPrivacy, PrivateRelease
+from energibridge.canonical import digest
 from energibridge.models import PlanDelta, PlanLeg, Side
 from energibridge.protocol.contribution import CODEC, FloatArray
 from energibridge.protocol.messages import RoundBroadcast
@@ -79,6 +81,11 @@ class CommittedPlan:
     cost: float
     prices: Mapping[str, float] = field(default_factory=dict)
     """The session's last consensus prices of the traded assets (empty if none was broadcast)."""
+    plan_commitment: bytes = b""
+    """Hiding commitment to the PlanDelta's digest: what acknowledgements and reports carry to the
+    ledger (``agents.commitments``), never the searchable digest itself."""
+    state_commitment: bytes = b""
+    """Hiding commitment to the delta-sync state hash (positions sit on a public lot grid)."""
 
 
 class EdgeAgent:
@@ -114,6 +121,8 @@ class EdgeAgent:
         """Called inside ``commit`` (before it returns, so before any acknowledgement) with the targets
         the committed plan took over: the runtime marks those residuals taken, durably."""
         self._session_curves: dict[str, CostCurve] = {}
+        self.commitments = CommitmentKey.generate()
+        """The key of its hiding commitments; a deployed agent loads it from its state directory."""
         self._session_targets: dict[str, Decimal] = {}
 
     @property
@@ -318,7 +327,13 @@ class EdgeAgent:
                 if asset in trades and math.isfinite(float(session.prices[i])):
                     prices[asset] = float(session.prices[i])
         return CommittedPlan(
-            delta=delta, state=state, trades=trades, cost=self._plan_cost(trades), prices=prices
+            delta=delta,
+            state=state,
+            trades=trades,
+            cost=self._plan_cost(trades),
+            prices=prices,
+            plan_commitment=self.commitments.commit(session_id, sequence, digest(delta)),
+            state_commitment=self.commitments.commit(session_id, sequence, state.state_hash()),
         )
 
     def _leg(

@@ -26,7 +26,6 @@ from agents.agent import CommittedPlan, EdgeAgent
 from agents.participant import ParticipantError
 from agents.plan_state import PlanStateStore
 from agents.runtime import ExecutionStatus, PlanOutcome
-from energibridge.canonical import digest
 from energibridge.errors import EnergiBridgeError
 from energibridge.protocol import wire
 from energibridge.protocol.contribution import FloatArray, Layout
@@ -510,7 +509,7 @@ class AgentRunner:
                 session_id=commit.session_id,
                 venue_id=self.agent.venue_id,
                 sequence=plan.delta.sequence,
-                state_hash=plan.state.state_hash(),
-                plan_digest=digest(plan.delta),
+                state_hash=plan.state_commitment,
+                plan_digest=plan.plan_commitment,
             )
         )

@@ -1002,7 +1002,7 @@ class AgentRuntime:
         """Execute the venue's legs of a committed plan; the outcome when it is already final."""
         with self._lock:
             self._drain_feed()
-            plan_digest = digest(committed.delta)
+            plan_digest = committed.plan_commitment or digest(committed.delta)
             try:
                 plan = plan_from_model(committed.delta)
                 market = self._sync(sorted({leg.asset for leg in plan.legs}))

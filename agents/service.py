@@ -33,6 +33,7 @@ from typing import Any
 
 from agents.agent import CommittedPlan, EdgeAgent, InstrumentSpec, VenueConfig
 from agents.agent_config import AgentConfig, ConfigError, read_secrets
+from agents.commitments import CommitmentKey
 from agents.execution.clock import SystemClock
 from agents.execution.live import CcxtVenue, LiveInstrument, make_exchange
 from agents.execution.outbox import Outbox
@@ -46,6 +47,7 @@ from agents.runtime import AgentRuntime, Listener, LiveExecution, PlanOutcome
 from agents.venues import venue_spec
 from agents.venues.spec import VenueSpec, ccxt_symbol
 from registry.pki import read_bundle
+from registry.pki.announcements import IDENTITY_FILE, load_or_create_identity
 
 Emit = Callable[[dict[str, object]], None]
 OUTBOX_FILE = "outbox.sqlite"
@@ -365,6 +367,8 @@ class AgentService:
             plan_store = PlanStateStore(state_dir / PLAN_STATE_FILE, config.venue)
             saved = plan_store.load()
             agent.plan_state = saved.state
+            agent.commitments = CommitmentKey.load_or_create(state_dir)
+            identity = load_or_create_identity(state_dir / IDENTITY_FILE)
             self.market.set_observer(runtime.feed_observer())
             runtime.on_hedge = self.emit
             if config.risk.observe_only:
@@ -425,6 +429,7 @@ class AgentService:
                 if credential_file is not None
                 else None,
                 plan_store=plan_store,
+                identity=identity,
             )
             for outcome in self._unreported:  # queued until the stream is up
                 self.runner.send_report(execution_report(outcome))

@@ -19,7 +19,6 @@ from agents.agent import EdgeAgent
 from agents.participant import ParticipantError
 from coordinator.secagg import AggregateResult, Aggregator, RetryWith
 from coordinator.session import CommitAck, Gathered
-from energibridge.canonical import digest
 from energibridge.protocol.contribution import CODEC, FloatArray, Layout
 from energibridge.protocol.messages import RoundBroadcast
 from energibridge.protocol.rounding import Assignment
@@ -133,7 +132,7 @@ class InProcessLink:
             if plan is None:
                 continue
             self.committed[venue] = plan
-            acks.append(CommitAck(venue, plan.delta.sequence, plan.state.state_hash(), digest(plan.delta)))
+            acks.append(CommitAck(venue, plan.delta.sequence, plan.state_commitment, plan.plan_commitment))
         return acks
 
     def finish(self, session_id: str, members: Sequence[str], reason: str) -> None:

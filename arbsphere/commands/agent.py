@@ -198,3 +198,29 @@ def check_config_command(
     except ConfigError as exc:
         raise typer.BadParameter(str(exc), param_hint="--config") from None
     _print(out)
+
+
+@app.command("disclose")
+def disclose_command(
+    state_dir: Annotated[Path, typer.Option(help="The agent's state directory (holds commitment.key).")],
+    session: Annotated[str, typer.Option(help="Session id of the plan to disclose.")],
+    sequence: Annotated[int, typer.Option(min=1, help="Plan sequence of the plan to disclose.")],
+) -> None:
+    """Print the opening key of one plan's ledger commitments, for an auditor (no other plan is revealed).
+
+    The auditor checks ``HMAC(opening_key, "arbsphere/v1/commit\\0" || digest)`` against the ledger's
+    ``plan_digest`` / ``state_hash`` with the digest of the plan the venue hands over
+    (``agents.commitments.verify_opening``)."""
+    from agents.commitments import KEY_FILE, CommitmentKey
+
+    if not (state_dir / KEY_FILE).exists():
+        raise typer.BadParameter(f"no {KEY_FILE} in {state_dir}", param_hint="--state-dir")
+    key = CommitmentKey.load_or_create(state_dir)
+    _print(
+        {
+            "event": "disclosure",
+            "session": session,
+            "sequence": sequence,
+            "opening_key": key.opening(session, sequence).hex(),
+        }
+    )

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -35,6 +36,7 @@ from energibridge.secagg.keys import DOMAIN, KeyAnnouncement, length_prefixed, v
 from registry.pki.certificates import CertificateBundle, load_private_key_pem, verify_leaf
 from registry.pki.errors import PkiError
 from registry.pki.spiffe import WorkloadRole
+from registry.pki.store import write_secret_file
 
 MAX_CERTIFICATE_BYTES = 16 * 1024
 """An SVID is well under 2 KiB; anything larger is refused before it is parsed."""
@@ -50,6 +52,25 @@ class SignedKey:
     identity_key: bytes
     certificate: bytes
     binding: bytes
+
+
+IDENTITY_FILE = "identity.key"
+
+
+def load_or_create_identity(path: Path) -> Ed25519PrivateKey:
+    """The agent's Ed25519 identity key from ``path`` (PKCS#8 PEM), created 0600 on first use."""
+    if path.exists():
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise KeyAgreementError(f"{path}: expected an Ed25519 private key, got {type(key).__name__}")
+        return key
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_secret_file(path, pem)
+    return key
 
 
 def binding_payload(spiffe_uri: str, identity_key: bytes) -> bytes:

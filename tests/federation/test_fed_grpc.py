@@ -71,6 +71,8 @@ def test_grpc_transport_gives_the_same_plan_as_in_process(
     _, local_agents, infos = build_region(5, 9, latency_budget_ms=600_000)
     local = SessionDriver(InProcessLink(local_agents), infos).run("same")
     _, agents, _ = build_region(5, 9, latency_budget_ms=600_000)
+    for venue, agent in agents.items():  # same commitment keys, so the same plans give the same acks
+        agent.commitments = local_agents[venue].commitments
     runners = start_agents(server, agents, infos, ca)
     try:
         remote = SessionDriver(GrpcLink(server.hub), venues_of(server.hub)).run("same")

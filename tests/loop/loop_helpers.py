@@ -10,7 +10,6 @@ from agents.agent import CommittedPlan, EdgeAgent
 from agents.persistence.store import ExecutionStore
 from arbsphere.inprocess import InProcessLink
 from coordinator.session import CommitAck
-from energibridge.canonical import digest
 
 
 class TimedLink(InProcessLink):
@@ -40,7 +39,7 @@ class TimedLink(InProcessLink):
             self.plans.append(plan)
             if self.on_plan is not None:
                 self.on_plan(plan)
-            acks.append(CommitAck(venue, plan.delta.sequence, plan.state.state_hash(), digest(plan.delta)))
+            acks.append(CommitAck(venue, plan.delta.sequence, plan.state_commitment, plan.plan_commitment))
         return acks
 
 

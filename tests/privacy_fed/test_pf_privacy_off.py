@@ -11,6 +11,7 @@ being equal shows it.)
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -20,6 +21,7 @@ import pytest
 
 import agents.agent as agent_module
 from agents.agent import EdgeAgent
+from agents.commitments import CommitmentKey
 from agents.participant import Participant, ParticipantError
 from arbsphere.inprocess import InProcessLink
 from arbsphere.simulation import build_region
@@ -87,6 +89,8 @@ def _sessions(
 ) -> tuple[list[SessionResult], Transcript, Plans]:
     _scenario, agents, infos = build_region(n, seed, latency_budget_ms=600_000)
     assert all(agent.privacy is None for agent in agents.values())  # the default
+    for venue, agent in agents.items():  # fixed commitment keys: equal plans give equal acknowledgements
+        agent.commitments = CommitmentKey(hashlib.sha256(venue.encode()).digest())
     transcript: Transcript = []
     _spy(agents, transcript)
     link = InProcessLink(agents, secure=secure)
