@@ -28,6 +28,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+
 from coordinator.audit import LedgerAudit
 from coordinator.engine.strategy import SessionError
 from coordinator.grpc_server import (
@@ -68,6 +70,26 @@ def load_or_create_log_key(path: Path, name: str) -> NoteSigner:
     signer = NoteSigner.generate(name)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_secret_file(path, signer.to_skey().encode())
+    return signer
+
+
+def entry_key_path(log_key_file: Path) -> Path:
+    """Where the coordinator's entry-signing identity lives: beside the ledger's log key."""
+    return log_key_file.with_name(log_key_file.stem + ".identity" + (log_key_file.suffix or ".key"))
+
+
+def load_or_create_entry_signer(path: Path) -> Ed25519Signer:
+    """The coordinator's identity on the ledger (the DID its entries are signed by): a 32-byte seed kept
+    0600 at ``path``, so a restarted coordinator signs as the same identity (one ledger used to show a
+    fresh identity per start)."""
+    if path.exists():
+        return Ed25519Signer.from_seed(path.read_bytes())
+    signer = Ed25519Signer.generate()
+    seed = signer.private_key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_secret_file(path, seed)
     return signer
 
 
@@ -198,7 +220,7 @@ class CoordinatorService:
             s.ledger_url, load_or_create_log_key(s.log_key_file, f"arbsphere.{s.region}.log")
         )
         try:
-            audit = LedgerAudit(ledger, Ed25519Signer.generate())
+            audit = LedgerAudit(ledger, load_or_create_entry_signer(entry_key_path(s.log_key_file)))
             recovered = recover(ledger)
             bounds = (s.latency_floor_ms, s.latency_ceiling_ms)
             server = serve(

@@ -128,6 +128,12 @@ class Crew:
             return [(kind_name(e.kind), json.loads(e.payload)) for e in ledger.query(limit=100_000)]
 
 
+def actors(ledger_url: str) -> set[str]:
+    """Every identity that signed an entry of the ledger."""
+    with Ledger.open(ledger_url) as ledger:
+        return {e.actor_did for e in ledger.query(limit=100_000)}
+
+
 def commits_after(coordinator: Proc, seen: int, timeout_s: float, *, minimum: int = 2) -> dict[str, Any]:
     """The first ``session`` event after the first ``seen`` whose plan was committed by >= ``minimum``."""
     deadline = time.monotonic() + timeout_s

@@ -29,6 +29,7 @@ from registry.pki.grpc_tls import secure_channel
 from tests.crashonly.coordinator.co_helpers import (
     Crew,
     Mallory,
+    actors,
     commits_after,
     duplicates,
     mallory_hello,
@@ -284,3 +285,5 @@ def test_kill_after_commit_and_full_restart_lose_and_duplicate_nothing(crew: Cre
     )
     assert executed and not missing, missing
     assert not duplicated, duplicated
+    # KILL_TRIALS + 2 coordinator starts, one identity on the ledger (its key persists beside the log key).
+    assert len(actors(crew.ledger_url)) == 1, actors(crew.ledger_url)
