@@ -38,6 +38,7 @@ from registry.ledger.entry import (
     EntrySigner,
     LedgerEntry,
     parse_kind,
+    payload_hash,
 )
 from registry.ledger.export import ExportFormat, ExportHeader, write_export
 from registry.ledger.merkle import (
@@ -60,6 +61,25 @@ SIGNER_PROBE_DOMAIN = b"arbsphere/ledger/signer-probe/v1\n"
 
 class LedgerError(RuntimeError):
     """A ledger operation cannot be served (closed, read-only, out-of-range request, key mismatch)."""
+
+
+class LedgerTampered(LedgerError):
+    """A stored row no longer matches its own hashes or signature (changed outside the ledger)."""
+
+
+def checked_entry(row: EntryRow) -> LedgerEntry:
+    """The row's entry after recomputing what it commits to: payload hash, signature, leaf hash."""
+    entry = row.entry()
+    problems = []
+    if payload_hash(entry.payload) != entry.payload_hash:
+        problems.append("the payload does not match its payload_hash")
+    if not entry.signature_valid():
+        problems.append("the signature does not verify for its actor")
+    if entry.entry_hash() != row.leaf_hash:
+        problems.append("the entry does not hash to its stored leaf hash")
+    if problems:
+        raise LedgerTampered(f"entry {row.index} was changed outside the ledger: {'; '.join(problems)}")
+    return entry
 
 
 class LedgerNotFound(LedgerError):
@@ -405,8 +425,8 @@ class Ledger:
         return self.store.checkpoint_at(size)
 
     def get(self, index: int) -> LedgerEntry:
-        row = self.get_row(index)
-        return row.entry()
+        """Entry ``index``, checked: a row changed behind the ledger's back is refused, never served."""
+        return checked_entry(self.get_row(index))
 
     def get_row(self, index: int) -> EntryRow:
         _check_index("index", index)
@@ -457,6 +477,7 @@ class Ledger:
         tree_size = self._resolve_size(size)
         if index >= tree_size:
             raise LedgerError(f"index: {index} is not below the tree size {tree_size}")
+        checked_entry(self.get_row(index))  # the proof is of the entry as it is now, or of nothing
         hashes = hash_ranges(self.store, [(index, index + 1), *inclusion_ranges(index, tree_size)])
         return InclusionProof(index, tree_size, hashes[0], tuple(hashes[1:]))
 

@@ -17,7 +17,14 @@ import grpc
 from energibridge.v1 import ir_pb2, ledger_pb2, ledger_pb2_grpc
 from registry.ledger.entry import EntryError, LedgerEntry
 from registry.ledger.export import ExportHeader, iter_jsonl
-from registry.ledger.ledger import ConsistencyProof, InclusionProof, Ledger, LedgerError, LedgerNotFound
+from registry.ledger.ledger import (
+    ConsistencyProof,
+    InclusionProof,
+    Ledger,
+    LedgerError,
+    LedgerNotFound,
+    LedgerTampered,
+)
 from registry.ledger.merkle import ProofError
 from registry.ledger.store import StoredCheckpoint
 from registry.pki.grpc_tls import require_peer
@@ -46,6 +53,9 @@ class LedgerAuditorServicer(ledger_pb2_grpc.LedgerAuditorServicer):
             return work()
         except LedgerNotFound as exc:
             context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+            raise  # unreachable: abort raises
+        except LedgerTampered as exc:
+            context.abort(grpc.StatusCode.DATA_LOSS, str(exc))
             raise  # unreachable: abort raises
         except (LedgerError, EntryError, ProofError, ValueError) as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))

@@ -66,6 +66,34 @@ class LedgerSuite:
         for ledger in opened:
             ledger.close()
 
+    # --- tampering --------------------------------------------------------------------------------------
+
+    def test_a_row_changed_behind_the_ledger_is_refused(
+        self, open_ledger: OpenLedger, signers: list[Ed25519Signer], backend: tuple[str, str | None]
+    ) -> None:
+        """One payload byte changed in the database: ``get`` and ``inclusion_proof`` refuse that entry
+        (they used to serve it and prove it "verified"); the others are still served."""
+        import sqlalchemy as sa
+
+        from registry.ledger.ledger import LedgerTampered
+
+        ledger = open_ledger()
+        for i in range(3):
+            ledger.append("EXECUTION_REPORT", f'{{"pnl": "{i}"}}'.encode(), signers[0])
+        ledger.flush()
+        ledger.checkpoint()
+        url, schema = backend
+        table = f'"{schema}".ledger_entries' if schema else "ledger_entries"
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"UPDATE {table} SET payload = :p WHERE idx = 1"), {"p": b'{"pnl": "9"}'})
+        engine.dispose()
+        with pytest.raises(LedgerTampered, match="entry 1 was changed outside the ledger: the payload"):
+            ledger.get(1)
+        with pytest.raises(LedgerTampered, match="entry 1"):
+            ledger.inclusion_proof(1)
+        assert ledger.get(0).payload == b'{"pnl": "0"}' and ledger.get(2).payload == b'{"pnl": "2"}'
+
     # --- appending --------------------------------------------------------------------------------------
 
     def test_append_flush_get(self, open_ledger: OpenLedger, signers: list[Ed25519Signer]) -> None:
