@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import stat
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -321,12 +319,24 @@ def keygen(
     with _errors():
         if out.exists() and not force:
             raise CliError(f"key file {out} exists; pass --force to overwrite it")
+        from registry.pki.store import write_secret_file
+
         signer = NoteSigner.generate(origin)
         out.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(signer.to_skey() + "\n")
+        # Atomic and 0600 from the first byte, also over an existing (perhaps 0644) file with --force.
+        write_secret_file(out, (signer.to_skey() + "\n").encode())
         typer.echo(signer.verifier().to_vkey())
+
+
+@app.command()
+def vkey(
+    key_file: Annotated[
+        Path, typer.Option("--key-file", envvar=KEY_ENV, help="The log's private key (from `keygen`).")
+    ],
+) -> None:
+    """Print the log's verifier key (what auditors pin), read from its private key file."""
+    with _errors():
+        typer.echo(_load_skey(key_file).verifier().to_vkey())
 
 
 @app.command()

@@ -225,3 +225,14 @@ def test_remote_errors_are_clear(remote: dict[str, object]) -> None:
     assert code == 2 and "certificate bundle" in err
     code, _, err = _run("export", "--out", "-", "--server", server, "--bundle", str(remote["auditor"]))
     assert code == 2 and "give a file" in err
+
+
+def test_keygen_force_leaves_a_private_key_and_vkey_prints_the_verifier(world: dict[str, object]) -> None:
+    key_file = world["key_file"]
+    assert isinstance(key_file, Path)
+    key_file.chmod(0o644)  # as an older release or an operator's copy left it
+    code, out, _ = _run("keygen", "--origin", "arbsphere.test/cli", "--out", str(key_file), "--force")
+    assert code == 0
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    code, printed, _ = _run("vkey", "--key-file", str(key_file))
+    assert code == 0 and printed.strip() == out.strip() != world["vkey"]
