@@ -35,7 +35,14 @@ from energibridge.secagg import KeyAgreementError, SecAggError
 from energibridge.secagg.keys import announcement_payload
 from energibridge.v1 import coordinator_pb2 as cpb
 from energibridge.v1 import coordinator_pb2_grpc as cpb_grpc
-from registry.pki.announcements import SignedKey, bind_identity, identity_public_bytes, verify_directory
+from registry.pki.announcements import (
+    SignedKey,
+    ack_message,
+    bind_identity,
+    identity_public_bytes,
+    report_message,
+    verify_directory,
+)
 from registry.pki.certificates import CertificateBundle
 from registry.pki.grpc_tls import secure_channel
 
@@ -158,13 +165,28 @@ class AgentRunner:
     def send_report(self, report: cpb.ExecutionReport) -> None:
         """Queue an execution report for the coordinator (thread-safe). Sent on the live stream, or right
         after the next Hello when none is up; a report in flight when a stream breaks is not resent."""
-        message = cpb.AgentMessage(execution_report=report)
+        message = cpb.AgentMessage(execution_report=self._signed_report(report))
         with self._send_lock:
             self.stats.reports += 1
             if self._outbox is None:
                 self._unsent.append(message)
             else:
                 self._outbox.put(message)
+
+    def _signed_report(self, report: cpb.ExecutionReport) -> cpb.ExecutionReport:
+        """The report signed by the identity key, with the proof binding that key to this venue's SVID
+        (a restarted coordinator can check it without having seen a session key of ours)."""
+        signed = cpb.ExecutionReport()
+        signed.CopyFrom(report)
+        for name in ("signature", "identity_key", "certificate", "identity_binding"):
+            signed.ClearField(name)
+        message = report_message(signed.SerializeToString(deterministic=True))
+        certificate, binding = self._bound()
+        signed.signature = self.identity.sign(message)
+        signed.identity_key = identity_public_bytes(self.identity)
+        signed.certificate = certificate
+        signed.identity_binding = binding
+        return signed
 
     @property
     def last_sequence(self) -> int:
@@ -504,6 +526,15 @@ class AgentRunner:
                 self.on_plan(plan)
             except Exception:  # execution trouble must not keep the commit from being acknowledged
                 log.exception("%s: on_plan failed for plan %s", self.agent.venue_id, plan.delta.sequence)
+        signature = self.identity.sign(
+            ack_message(
+                commit.session_id,
+                self.agent.venue_id,
+                plan.delta.sequence,
+                plan.state_commitment,
+                plan.plan_commitment,
+            )
+        )
         return cpb.AgentMessage(
             ack=cpb.PlanAck(
                 session_id=commit.session_id,
@@ -511,5 +542,6 @@ class AgentRunner:
                 sequence=plan.delta.sequence,
                 state_hash=plan.state_commitment,
                 plan_digest=plan.plan_commitment,
+                signature=signature,
             )
         )

@@ -15,6 +15,7 @@ by its own half-dead stream; a twin that keeps reconnecting only ever displaces 
 
 from __future__ import annotations
 
+import base64
 import logging
 import queue
 import threading
@@ -42,7 +43,14 @@ from energibridge.secagg import KeyAgreementError, SecAggError
 from energibridge.v1 import coordinator_pb2 as cpb
 from energibridge.v1 import coordinator_pb2_grpc as cpb_grpc
 from registry.identity import IdentityError, check_join
-from registry.pki.announcements import SignedKey, verify_directory
+from registry.pki.announcements import (
+    SignedKey,
+    ack_message,
+    report_message,
+    verify_directory,
+    verify_identity,
+    verify_signature,
+)
 from registry.pki.certificates import CertificateBundle
 from registry.pki.errors import PeerIdentityError
 from registry.pki.grpc_tls import RotatingServerCredentials, authorize_peer
@@ -358,6 +366,8 @@ class GrpcLink:
         self.silent: set[str] = set()
         self.hedging: frozenset[str] = frozenset()
         """Members whose session key says they bring a residual as a target (a hedge session)."""
+        self._identities: dict[str, bytes] = {}
+        """This session's members' identity keys, from their verified session keys."""
         """Members of the current session that never answered its start (no session key in time)."""
         self.refused: dict[str, str] = {}
         """Members of the current session left out for a malformed message, with the reason."""
@@ -467,6 +477,7 @@ class GrpcLink:
         self.silent = set(members) - set(keys) - set(self.refused)
         directory = {v: keys[v] for v in sorted(keys) if v in members}
         self.hedging = frozenset(hedging & set(directory))
+        self._identities = {v: proofs[v].identity_key for v in directory}
         left_out = sorted(set(members) - set(directory))
         if left_out:
             self.finish(session_id, left_out, "left out: no valid session key in time")
@@ -653,7 +664,27 @@ class GrpcLink:
                     venue, "REFUSED", "PlanAck: state_hash and plan_digest must be 32 bytes", "ack"
                 )
                 continue
-            acks.append(CommitAck(venue, int(ack.sequence), bytes(ack.state_hash), bytes(ack.plan_digest)))
+            identity = self._identities.get(venue, b"")
+            if self.hub.trust is not None and not (
+                identity
+                and verify_signature(
+                    identity,
+                    ack.signature,
+                    ack_message(session_id, venue, sequence, ack.state_hash, ack.plan_digest),
+                )
+            ):
+                self.hub.error(venue, "REFUSED", "PlanAck.signature: not this venue's identity key", "ack")
+                continue
+            acks.append(
+                CommitAck(
+                    venue,
+                    int(ack.sequence),
+                    bytes(ack.state_hash),
+                    bytes(ack.plan_digest),
+                    identity_key=identity,
+                    signature=bytes(ack.signature),
+                )
+            )
         return acks
 
     def finish(self, session_id: str, members: Sequence[str], reason: str) -> None:
@@ -829,7 +860,8 @@ class ExecutionReports:
                     f"committed for {venue}",
                 )
             payload = report_payload(venue, report)
-        except EnergiBridgeError as exc:
+            payload.update(self._signed_by(venue, report))
+        except (EnergiBridgeError, KeyAgreementError) as exc:
             self.refused += 1
             self.hub.error(venue, "REFUSED", str(exc), "execution_report")
             return 0
@@ -841,6 +873,34 @@ class ExecutionReports:
             self.audit.record("leg_out", venue, payload)
             self.leg_outs += 1
         return 1
+
+    def _signed_by(self, venue: str, report: cpb.ExecutionReport) -> dict[str, object]:
+        """Check the report's signature and identity proof; the fields an auditor re-checks on the ledger."""
+        if self.hub.trust is None:
+            return {}
+        ca_pem, region = self.hub.trust
+        verify_identity(
+            venue,
+            bytes(report.identity_key),
+            bytes(report.certificate),
+            bytes(report.identity_binding),
+            ca_pem=ca_pem,
+            region=region,
+            now=datetime.now(UTC),
+            where="ExecutionReport",
+        )
+        unsigned = cpb.ExecutionReport()
+        unsigned.CopyFrom(report)
+        for name in ("signature", "identity_key", "certificate", "identity_binding"):
+            unsigned.ClearField(name)
+        signed = unsigned.SerializeToString(deterministic=True)
+        if not verify_signature(report.identity_key, report.signature, report_message(signed)):
+            raise KeyAgreementError("ExecutionReport.signature: not by the identity key it carries")
+        return {
+            "agent_identity_key": bytes(report.identity_key).hex(),
+            "agent_signature": bytes(report.signature).hex(),
+            "agent_signed": base64.b64encode(signed).decode(),
+        }
 
 
 @dataclass

@@ -41,6 +41,10 @@ class CommitAck:
     sequence: int
     state_hash: bytes
     plan_digest: bytes
+    identity_key: bytes = b""
+    """The agent's Ed25519 identity key (verified with its session key) and its signature over the ack
+    (``registry.pki.announcements.ack_message``); empty where a transport has no identities (in process)."""
+    signature: bytes = b""
 
 
 class AgentLink(Protocol):
@@ -230,6 +234,14 @@ class SessionDriver:
                         "sequence": ack.sequence,
                         "state_hash": ack.state_hash.hex(),
                         "plan_digest": ack.plan_digest.hex(),
+                        **(
+                            {
+                                "agent_identity_key": ack.identity_key.hex(),
+                                "agent_signature": ack.signature.hex(),
+                            }
+                            if ack.signature
+                            else {}
+                        ),
                     },
                 )
             if hedging:

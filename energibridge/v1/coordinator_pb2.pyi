@@ -519,14 +519,19 @@ class PlanAck(_message.Message):
     STATE_HASH_FIELD_NUMBER: _builtins.int
     PLAN_DIGEST_FIELD_NUMBER: _builtins.int
     EMPTY_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     venue_id: _builtins.str
     sequence: _builtins.int
     state_hash: _builtins.bytes
     plan_digest: _builtins.bytes
-    """SHA-256 of the PlanDelta's canonical bytes (its content stays private)"""
+    """hiding commitment to the PlanDelta's digest (agents/commitments.py)"""
     empty: _builtins.bool
     """no legs for this venue"""
+    signature: _builtins.bytes
+    """Ed25519 signature by the agent's identity key (the one its verified SessionKey announced) over
+    registry.pki.announcements.ack_message(session_id, venue_id, sequence, state_hash, plan_digest).
+    """
     def __init__(
         self,
         *,
@@ -536,10 +541,11 @@ class PlanAck(_message.Message):
         state_hash: _builtins.bytes = ...,
         plan_digest: _builtins.bytes = ...,
         empty: _builtins.bool = ...,
+        signature: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["empty", b"empty", "plan_digest", b"plan_digest", "sequence", b"sequence", "session_id", b"session_id", "state_hash", b"state_hash", "venue_id", b"venue_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["empty", b"empty", "plan_digest", b"plan_digest", "sequence", b"sequence", "session_id", b"session_id", "signature", b"signature", "state_hash", b"state_hash", "venue_id", b"venue_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -619,6 +625,10 @@ class ExecutionReport(_message.Message):
     LEGS_SHORT_FIELD_NUMBER: _builtins.int
     RISK_GATES_FIELD_NUMBER: _builtins.int
     COMPLETED_UNIX_MS_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    IDENTITY_KEY_FIELD_NUMBER: _builtins.int
+    CERTIFICATE_FIELD_NUMBER: _builtins.int
+    IDENTITY_BINDING_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     venue_id: _builtins.str
     sequence: _builtins.int
@@ -632,6 +642,13 @@ class ExecutionReport(_message.Message):
     legs_short: _builtins.int
     """legs that did not fill in full"""
     completed_unix_ms: _builtins.int
+    signature: _builtins.bytes
+    """The agent's Ed25519 signature over this message serialized deterministically with fields 12-15
+    cleared (registry.pki.announcements.report_message), and the proof of its identity key.
+    """
+    identity_key: _builtins.bytes
+    certificate: _builtins.bytes
+    identity_binding: _builtins.bytes
     @_builtins.property
     def risk_gates(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """gates that refused legs of this plan"""
@@ -650,10 +667,14 @@ class ExecutionReport(_message.Message):
         legs_short: _builtins.int = ...,
         risk_gates: _abc.Iterable[_builtins.str] | None = ...,
         completed_unix_ms: _builtins.int = ...,
+        signature: _builtins.bytes = ...,
+        identity_key: _builtins.bytes = ...,
+        certificate: _builtins.bytes = ...,
+        identity_binding: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["completed_unix_ms", b"completed_unix_ms", "fill_count", b"fill_count", "legs", b"legs", "legs_short", b"legs_short", "plan_digest", b"plan_digest", "pnl_vs_plan_quote", b"pnl_vs_plan_quote", "risk_gates", b"risk_gates", "sequence", b"sequence", "session_id", b"session_id", "status", b"status", "venue_id", b"venue_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["certificate", b"certificate", "completed_unix_ms", b"completed_unix_ms", "fill_count", b"fill_count", "identity_binding", b"identity_binding", "identity_key", b"identity_key", "legs", b"legs", "legs_short", b"legs_short", "plan_digest", b"plan_digest", "pnl_vs_plan_quote", b"pnl_vs_plan_quote", "risk_gates", b"risk_gates", "sequence", b"sequence", "session_id", b"session_id", "signature", b"signature", "status", b"status", "venue_id", b"venue_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -22,8 +22,10 @@ in the mask set: the remaining members' sum stays masked) or refuse to run the s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -104,46 +106,146 @@ def verify_directory(
 
     Raises ``KeyAgreementError`` naming the entry and what failed: the session must then be refused.
     """
-    from cryptography import x509
 
     identities: dict[str, Ed25519PublicKey] = {}
     announcements: list[KeyAnnouncement] = []
     for index, entry in enumerate(entries):
         where = f"directory[{index}] ({entry.venue_id!r:.80})"
-        if len(entry.certificate) > MAX_CERTIFICATE_BYTES:
-            raise KeyAgreementError(f"{where}.certificate: more than {MAX_CERTIFICATE_BYTES} bytes")
-        try:
-            cert = x509.load_der_x509_certificate(bytes(entry.certificate))
-            pem = cert.public_bytes(serialization.Encoding.PEM)
-            spiffe = verify_leaf(pem, ca_pem, now=now, field=f"{where}.certificate")
-        except PkiError as exc:  # already names the field
-            raise KeyAgreementError(str(exc)) from exc
-        except ValueError as exc:
-            raise KeyAgreementError(f"{where}.certificate: {exc}") from exc
-        if spiffe.role is not WorkloadRole.AGENT or spiffe.region != region or spiffe.name != entry.venue_id:
-            raise KeyAgreementError(
-                f"{where}.certificate: names {spiffe.uri}, expected an agent of region {region!r} called "
-                f"{entry.venue_id!r}"
-            )
-        if len(entry.identity_key) != 32:
-            raise KeyAgreementError(f"{where}.identity_key: expected 32 bytes, got {len(entry.identity_key)}")
-        public = cert.public_key()
-        if not isinstance(public, ec.EllipticCurvePublicKey):
-            raise KeyAgreementError(f"{where}.certificate: expected an EC key, got {type(public).__name__}")
-        try:
-            public.verify(
-                bytes(entry.binding),
-                binding_payload(spiffe.uri, bytes(entry.identity_key)),
-                ec.ECDSA(hashes.SHA256()),
-            )
-        except InvalidSignature as exc:
-            raise KeyAgreementError(
-                f"{where}.binding: not signed by {spiffe.uri}'s certificate key over its identity key"
-            ) from exc
         if entry.venue_id in identities:
             raise KeyAgreementError(f"{where}: a second entry for {entry.venue_id!r}")
-        identities[entry.venue_id] = Ed25519PublicKey.from_public_bytes(bytes(entry.identity_key))
+        identities[entry.venue_id] = verify_identity(
+            entry.venue_id,
+            entry.identity_key,
+            entry.certificate,
+            entry.binding,
+            ca_pem=ca_pem,
+            region=region,
+            now=now,
+            where=where,
+        )
         announcements.append(
             KeyAnnouncement(session_id, entry.venue_id, bytes(entry.public_key), bytes(entry.signature))
         )
     return verify_announcements(session_id, announcements, identities)
+
+
+def verify_identity(
+    venue_id: str,
+    identity_key: bytes,
+    certificate: bytes,
+    binding: bytes,
+    *,
+    ca_pem: bytes,
+    region: str,
+    now: datetime,
+    where: str = "identity",
+) -> Ed25519PublicKey:
+    """The identity key of ``venue_id``, once its SVID chains to the region CA, names an agent of this
+    region called ``venue_id``, and binds the key (raises ``KeyAgreementError`` naming what failed)."""
+    from cryptography import x509
+
+    if len(certificate) > MAX_CERTIFICATE_BYTES:
+        raise KeyAgreementError(f"{where}.certificate: more than {MAX_CERTIFICATE_BYTES} bytes")
+    try:
+        cert = x509.load_der_x509_certificate(bytes(certificate))
+        pem = cert.public_bytes(serialization.Encoding.PEM)
+        spiffe = verify_leaf(pem, ca_pem, now=now, field=f"{where}.certificate")
+    except PkiError as exc:  # already names the field
+        raise KeyAgreementError(str(exc)) from exc
+    except ValueError as exc:
+        raise KeyAgreementError(f"{where}.certificate: {exc}") from exc
+    if spiffe.role is not WorkloadRole.AGENT or spiffe.region != region or spiffe.name != venue_id:
+        raise KeyAgreementError(
+            f"{where}.certificate: names {spiffe.uri}, expected an agent of region {region!r} called "
+            f"{venue_id!r}"
+        )
+    if len(identity_key) != 32:
+        raise KeyAgreementError(f"{where}.identity_key: expected 32 bytes, got {len(identity_key)}")
+    public = cert.public_key()
+    if not isinstance(public, ec.EllipticCurvePublicKey):
+        raise KeyAgreementError(f"{where}.certificate: expected an EC key, got {type(public).__name__}")
+    try:
+        public.verify(
+            bytes(binding), binding_payload(spiffe.uri, bytes(identity_key)), ec.ECDSA(hashes.SHA256())
+        )
+    except InvalidSignature as exc:
+        raise KeyAgreementError(
+            f"{where}.binding: not signed by {spiffe.uri}'s certificate key over its identity key"
+        ) from exc
+    return Ed25519PublicKey.from_public_bytes(bytes(identity_key))
+
+
+def ack_message(
+    session_id: str, venue_id: str, sequence: int, state_hash: bytes, plan_digest: bytes
+) -> bytes:
+    """What an agent signs when it acknowledges a plan (an auditor recomputes it from the ledger entry)."""
+    return (
+        DOMAIN
+        + b"/ack"
+        + length_prefixed(session_id)
+        + length_prefixed(venue_id)
+        + sequence.to_bytes(8, "big")
+        + bytes(state_hash)
+        + bytes(plan_digest)
+    )
+
+
+def report_message(unsigned: bytes) -> bytes:
+    """What an agent signs for an execution report: the report serialized deterministically with its
+    signature and proof fields cleared (the ledger keeps those bytes so an auditor can check them)."""
+    return DOMAIN + b"/report" + unsigned
+
+
+def verify_signature(identity_key: bytes, signature: bytes, message: bytes) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(bytes(identity_key)).verify(bytes(signature), message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def verify_agent_entry(payload: Mapping[str, object]) -> bool:
+    """An auditor's check of an agent-originated ledger entry (``plan_committed`` or
+    ``execution_report``): the agent's signature over exactly what the entry says.
+
+    The coordinator checked, when it recorded the entry, that ``agent_identity_key`` is bound to the
+    venue's SVID; this check needs no certificate: a coordinator that changed any signed field, or wrote
+    an entry the agent never sent, fails it."""
+    import base64
+
+    from energibridge.v1 import coordinator_pb2 as cpb
+
+    try:
+        identity = bytes.fromhex(str(payload["agent_identity_key"]))
+        signature = bytes.fromhex(str(payload["agent_signature"]))
+        venue, session, sequence = str(payload["subject"]), str(payload["session"]), payload["sequence"]
+        if not isinstance(sequence, int):
+            return False
+        if payload.get("event") == "plan_committed":
+            message = ack_message(
+                session,
+                venue,
+                sequence,
+                bytes.fromhex(str(payload["state_hash"])),
+                bytes.fromhex(str(payload["plan_digest"])),
+            )
+            return verify_signature(identity, signature, message)
+        if payload.get("event") == "execution_report":
+            signed = base64.b64decode(str(payload["agent_signed"]), validate=True)
+            report = cpb.ExecutionReport.FromString(signed)
+            said = (report.venue_id, report.session_id, report.sequence, bytes(report.plan_digest).hex())
+            if said != (venue, session, sequence, payload["plan_digest"]):
+                return False
+            if report.completed_unix_ms != payload.get("completed_unix_ms"):
+                return False
+            status = cpb.ExecutionStatus.Name(report.status).removeprefix("EXECUTION_STATUS_")
+            counts = (report.legs, report.legs_short, report.fill_count, status, list(report.risk_gates))
+            fields = ("legs", "legs_short", "fill_count", "status", "risk_gates")
+            if counts != tuple(payload.get(f) for f in fields):
+                return False
+            if Decimal(report.pnl_vs_plan_quote) != Decimal(str(payload["pnl_vs_plan_quote"])):
+                return False
+            return verify_signature(identity, signature, report_message(signed))
+    except (KeyError, ValueError, TypeError, ArithmeticError):
+        return False
+    return False

@@ -28,6 +28,7 @@ from energibridge.protocol.venue import VenueInfo
 from energibridge.v1 import coordinator_pb2 as cpb
 from energibridge.v1 import coordinator_pb2_grpc as cpb_grpc
 from registry.pki import DevCertificateAuthority
+from registry.pki.announcements import verify_agent_entry
 from registry.pki.grpc_tls import secure_channel
 
 REGION = "loop"
@@ -201,12 +202,29 @@ def test_reports_over_mtls_reach_the_audit_sink_and_malformed_ones_leave_the_coo
             result = driver.run()
             assert result.converged and result.acks
             acks += len(result.acks)
+            for ack in result.acks:  # what session.py writes as plan_committed, signed by the agent
+                entry = {
+                    "event": "plan_committed", "subject": ack.venue_id, "session": result.session_id,
+                    "sequence": ack.sequence, "state_hash": ack.state_hash.hex(),
+                    "plan_digest": ack.plan_digest.hex(), "agent_identity_key": ack.identity_key.hex(),
+                    "agent_signature": ack.signature.hex(),
+                }  # fmt: skip
+                assert verify_agent_entry(entry)
+                assert not verify_agent_entry({**entry, "sequence": ack.sequence + 1})
             reports.expect(result.session_id, result.acks)
             reports.drain(5.0)
         assert reports.refused == 2
         recorded = [payload for kind, _, payload in audit.entries if kind == "execution_report"]
         assert len(recorded) == acks
         assert {p["status"] for p in recorded} == {"FILLED"}
+        signed = [
+            {"event": kind, "subject": actor, **p}
+            for kind, actor, p in audit.entries
+            if kind == "execution_report"
+        ]
+        assert all(verify_agent_entry(entry) for entry in signed)  # every agent-originated entry
+        assert not any(verify_agent_entry({**entry, "status": "LEG_OUT"}) for entry in signed)
+        assert not any(verify_agent_entry({**entry, "pnl_vs_plan_quote": "1"}) for entry in signed)
         committed = {(v, s): d.hex() for (v, s), (_, d) in reports.committed.items()}
         assert {(actor, p["sequence"]): p["plan_digest"] for _, actor, p in audit.entries} == committed
         deadline = time.monotonic() + 10  # the refusals travel back on the rogue's own stream
