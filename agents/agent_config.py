@@ -106,6 +106,27 @@ class Risk(_Strict):
     observe_only: bool = False
 
 
+class Gateway(_Strict):
+    """The operator's HTTPS gateway (``agents.gateway``): off unless ``port`` is set (0: a free port)."""
+
+    port: Annotated[int, Field(ge=0, le=65_535)] | None = None
+    host: str = "127.0.0.1"
+    secret_file: Path | None = None
+    """HS256 signing key of the gateway's tokens (created 0600 if absent); required to serve."""
+    cert_dir: Path | None = None
+    """Server certificate bundle (key.pem, cert.pem, ca.pem); default: ``coordinator.cert_dir``. Clients
+    verify it against the region CA, so the certificate needs a server name (a DNS or IP SAN)."""
+    control_rate: Annotated[float, Field(gt=0, le=1000)] = 5.0
+    """Control actions per second per actor (token bucket), after a burst of ``control_burst``."""
+    control_burst: Annotated[int, Field(ge=1, le=1000)] = 10
+
+    @model_validator(mode="after")
+    def _secret_to_serve(self) -> Gateway:
+        if self.port is not None and self.secret_file is None:
+            raise ValueError("secret_file: required to serve the gateway (port is set)")
+        return self
+
+
 class Simulator(_Strict):
     """The seeded synthetic region (``source = "simulator"``): the demo's market."""
 
@@ -135,6 +156,7 @@ class AgentConfig(_Strict):
     caps: Caps = Caps()
     risk: Risk = Risk()
     simulator: Simulator = Simulator()
+    gateway: Gateway = Gateway()
     sessions: Annotated[int, Field(ge=0)] = 1
     """Sessions to serve, then exit (0: until stopped)."""
     latency_budget_ms: Annotated[int, Field(ge=1, le=600_000)] = 5000
@@ -265,8 +287,16 @@ def _resolve_paths(config: AgentConfig, base: Path) -> AgentConfig:
         }
     )
     credentials = config.credentials.model_copy(update={"file": fix(config.credentials.file)})
+    gateway = config.gateway.model_copy(
+        update={"secret_file": fix(config.gateway.secret_file), "cert_dir": fix(config.gateway.cert_dir)}
+    )
     return config.model_copy(
-        update={"coordinator": coordinator, "credentials": credentials, "state_dir": fix(config.state_dir)}
+        update={
+            "coordinator": coordinator,
+            "credentials": credentials,
+            "gateway": gateway,
+            "state_dir": fix(config.state_dir),
+        }
     )
 
 

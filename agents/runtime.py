@@ -1227,6 +1227,22 @@ class AgentRuntime:
         with self._lock:
             return len(self._pending)
 
+    def cancel_open(self) -> list[str]:
+        """Ask the venue to cancel every order still working (the operator's cancel-all and kill switch);
+        returns their client order ids. Their outcomes arrive as usual (cancelled, or filled first)."""
+        with self._lock:
+            working = [
+                progress.key
+                for plan_id in sorted(self._pending)
+                for group in self.runner.monitor.progress(plan_id)
+                for progress in group
+                if progress.working
+            ]
+            for client_order_id in working:
+                self.router.cancel(client_order_id)
+        self._wake.set()
+        return working
+
     def settle(self, timeout_s: float = 5.0) -> bool:
         """Wait until every submitted plan has an outcome (or the timeout); True when none is open."""
         deadline = time.monotonic() + timeout_s

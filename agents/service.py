@@ -21,6 +21,7 @@ reach it.
 
 from __future__ import annotations
 
+import math
 import shutil
 import tempfile
 import threading
@@ -34,6 +35,7 @@ from typing import Any
 from agents.agent import CommittedPlan, EdgeAgent, InstrumentSpec, VenueConfig
 from agents.agent_config import AgentConfig, ConfigError, read_secrets
 from agents.commitments import CommitmentKey
+from agents.controls import AgentControls, AgentStatus
 from agents.execution.clock import SystemClock
 from agents.execution.live import CcxtVenue, LiveInstrument, make_exchange
 from agents.execution.outbox import Outbox
@@ -193,6 +195,11 @@ class AgentService:
         self.runtime: AgentRuntime | None = None
         self.runner: AgentRunner | None = None
         self.recovered = 0
+        self.controls: AgentControls | None = None
+        self.status: AgentStatus | None = None
+        self.on_ready: Callable[[AgentService], object] | None = None
+        """Called once the runtime is up, before the agent joins (``controls`` and ``status`` set): the CLI
+        starts the operator's gateway here."""
         self._unreported: list[PlanOutcome] = []
         self._temporary_state: Path | None = None
 
@@ -373,6 +380,13 @@ class AgentService:
             runtime.on_hedge = self.emit
             if config.risk.observe_only:
                 runtime.risk.observe_only("operator started the agent observe-only", runtime.clock.now_ms())
+            controls = self.controls = AgentControls(runtime, emit=self.emit)
+            self.status = AgentStatus(
+                runtime,
+                config,
+                controls,
+                sessions=lambda: self.runner.stats.sessions if self.runner is not None else 0,
+            )
             self.recovered = runtime.recover()
             if self.recovered or self._unreported or saved.last_seen:
                 self.emit(
@@ -397,6 +411,9 @@ class AgentService:
                 paused.update(view.paused)
                 runtime.market_moved()
                 runtime.constrain(inventory_limits=config.caps.inventory_limits, paused=set(paused))
+                last = _last_consensus(agent)
+                if last is not None:
+                    controls.observe(*last)  # observe-only: the plan it would trade, shown, not sent
 
             def on_plan(plan: CommittedPlan) -> None:
                 self._plan_ns[plan.delta.sequence] = time.monotonic_ns()
@@ -431,6 +448,8 @@ class AgentService:
                 plan_store=plan_store,
                 identity=identity,
             )
+            if self.on_ready is not None:
+                self.on_ready(self)
             for outcome in self._unreported:  # queued until the stream is up
                 self.runner.send_report(execution_report(outcome))
             self._unreported.clear()
@@ -463,6 +482,20 @@ class AgentService:
     def stop(self) -> None:
         if self.runner is not None:
             self.runner.stop.set()
+
+
+def _last_consensus(agent: EdgeAgent) -> tuple[str, dict[str, float]] | None:
+    """The last session's id and its consensus prices (public, common to every venue), if any.
+
+    ``EdgeAgent`` shows them only on a committed plan, and an observe-only agent commits none; its
+    session participant keeps them until the next session starts (read here, at that start).
+    """
+    session = getattr(agent, "_session", None)
+    prices = getattr(session, "prices", None)
+    if session is None or prices is None:
+        return None
+    out = {a: float(p) for a, p in zip(session.assets, prices, strict=True) if math.isfinite(float(p))}
+    return str(session.session_id), out
 
 
 def _float(value: Decimal | None) -> float | None:

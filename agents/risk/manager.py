@@ -46,6 +46,10 @@ class RiskManager:
         self._returns: dict[tuple[str, str], ReturnWindow] = {}
         self._anomaly_until: dict[tuple[str, str], int] = {}
         self._ladder: DepthLadder | None = None
+        self.would_box: dict[str, tuple[Decimal, Decimal]] = {}
+        """OBSERVE-ONLY: the box ``box`` would have given in ACTIVE mode, at its last call (empty in any
+        other mode). The agent plans nothing, so the region is never left exposed by legs it will not
+        send, yet the operator still sees the plan it would have traded (``agents.controls``)."""
 
     # -- state ---------------------------------------------------------------------------------------
     @property
@@ -353,9 +357,20 @@ class RiskManager:
         assets that trade, each leg's notional at its own limit price). Time passing only relaxes the
         trade-rate and notional gates; a book that goes stale or jumps afterwards is refused, as it must.
         """
+        self.would_box = {}
+        if self._mode is Mode.OBSERVE_ONLY:
+            self.would_box = self._active_box(venue, shapes, market, now_ms)
+        if self._mode is not Mode.ACTIVE:
+            return dict.fromkeys(shapes, (Decimal(0), Decimal(0)))
+        return self._active_box(venue, shapes, market, now_ms)
+
+    def _active_box(
+        self, venue: str, shapes: Mapping[str, LegShape], market: MarketState, now_ms: int
+    ) -> dict[str, tuple[Decimal, Decimal]]:
+        """``box`` in ACTIVE mode (every gate but the mode's)."""
         zero = (Decimal(0), Decimal(0))
         out = dict.fromkeys(shapes, zero)
-        if self._mode is not Mode.ACTIVE or self.pnl_today(now_ms) <= -self.limits.daily_loss_cap:
+        if self.pnl_today(now_ms) <= -self.limits.daily_loss_cap:
             return out
         slots = self.limits.max_trades - self._trades.count(now_ms)
         budget = self.limits.daily_notional_cap - self.notional_used(now_ms)

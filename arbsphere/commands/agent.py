@@ -11,10 +11,15 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from agents.gateway.server import GatewayServer
+    from agents.service import AgentService
 
 app = typer.Typer(help="Edge agent.", no_args_is_help=True)
 
@@ -88,6 +93,17 @@ def run_command(
         int | None, typer.Option(help="Serve Prometheus /metrics on this port (0: a free one; default off).")
     ] = None,
     metrics_host: Annotated[str, typer.Option(help="Address /metrics listens on.")] = "127.0.0.1",
+    gateway_port: Annotated[
+        int | None,
+        typer.Option(help="Serve the operator's HTTPS gateway on this port (0: a free one; default off)."),
+    ] = None,
+    gateway_host: Annotated[str | None, typer.Option(help="Address the gateway listens on.")] = None,
+    gateway_secret_file: Annotated[
+        Path | None, typer.Option(help="Signing key of the gateway's tokens (created 0600 if absent).")
+    ] = None,
+    gateway_cert_dir: Annotated[
+        Path | None, typer.Option(help="Gateway server bundle (default: --cert-dir; needs a server SAN).")
+    ] = None,
 ) -> None:
     """Join the region, answer its rounds privately, execute this venue's legs and report them."""
     from agents.agent_config import ConfigError, load_config, merge, parse_config
@@ -114,6 +130,12 @@ def run_command(
             "daily_loss_cap": daily_loss_cap,
             "prediction_error_pct": prediction_error_pct,
             "observe_only": True if observe_only else None,
+        },
+        "gateway": {
+            "port": gateway_port,
+            "host": gateway_host,
+            "secret_file": str(gateway_secret_file) if gateway_secret_file else None,
+            "cert_dir": str(gateway_cert_dir) if gateway_cert_dir else None,
         },
     }
     try:
@@ -154,10 +176,30 @@ def run_command(
             service = AgentService(parsed, live_allowed=live, emit=pipeline.emit)
         except ConfigError as exc:
             raise typer.BadParameter(str(exc)) from None
+        gateways: list[GatewayServer] = []
+        if parsed.gateway.port is not None:
+            service.on_ready = lambda running: gateways.append(_start_gateway(running, pipeline.emit))
         pipeline.start()
-        pipeline.emit(service.run())
+        try:
+            pipeline.emit(service.run())
+        finally:
+            for gateway in gateways:
+                gateway.stop()
     finally:
         pipeline.close()
+
+
+def _start_gateway(service: AgentService, emit: Callable[[dict[str, object]], None]) -> GatewayServer:
+    """Serve the running agent's gateway (``[gateway]`` in its config) and announce its URL."""
+    from agents.gateway.server import serve_agent_gateway
+
+    config = service.config
+    assert service.controls is not None and service.status is not None
+    server = serve_agent_gateway(
+        service.controls, service.status, config.gateway, cert_dir=config.coordinator.cert_dir
+    )
+    emit({"event": "gateway", "venue": config.venue, "url": server.url})
+    return server
 
 
 def _config_events(value: str | None, config: Path | None) -> str | None:
@@ -224,3 +266,35 @@ def disclose_command(
             "opening_key": key.opening(session, sequence).hex(),
         }
     )
+
+
+@app.command("token")
+def token_command(
+    secret_file: Annotated[
+        Path, typer.Option(help="The gateway's signing key (created 0600 if absent; keep it on this host).")
+    ],
+    scope: Annotated[
+        str, typer.Option(help="read, trade (includes read) or admin (includes both).")
+    ] = "read",
+    ttl: Annotated[int, typer.Option(help="Lifetime in seconds (at most 3600).")] = 900,
+    actor: Annotated[
+        str | None, typer.Option(help="Who the token speaks for (default: the local user name).")
+    ] = None,
+) -> None:
+    """Print a gateway token (a JWT) for ``Authorization: Bearer ...``; control actions are recorded under
+    its actor."""
+    import getpass
+
+    from agents.controls import Scope
+    from agents.gateway.tokens import TokenError, TokenIssuer, load_or_create_secret
+
+    try:
+        chosen = Scope(scope)
+    except ValueError:
+        raise typer.BadParameter(f"expected one of {[s.value for s in Scope]}, got {scope!r}") from None
+    try:
+        issuer = TokenIssuer(load_or_create_secret(secret_file))
+        token = issuer.issue(actor or getpass.getuser(), chosen, ttl)
+    except TokenError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    print(token, flush=True)
