@@ -36,6 +36,7 @@ from energibridge.secagg.keys import announcement_payload
 from energibridge.v1 import coordinator_pb2 as cpb
 from energibridge.v1 import coordinator_pb2_grpc as cpb_grpc
 from registry.pki.announcements import (
+    IdentityCache,
     SignedKey,
     ack_message,
     bind_identity,
@@ -137,6 +138,7 @@ class AgentRunner:
         self._session_key = b""
         self._authenticated = ""
         """The session whose key directory verified: masks are derived for no other."""
+        self._identities = IdentityCache()
         self.target = target
         self.certificates = certificates
         self.reference_prices = reference_prices
@@ -431,6 +433,7 @@ class AgentRunner:
             ca_pem=bundle.ca_pem,
             region=bundle.spiffe_id.region,
             now=self.clock(),
+            cache=self._identities,
         )
         if directory.get(self.agent.venue_id) != self._session_key:
             raise KeyAgreementError(

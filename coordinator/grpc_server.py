@@ -44,6 +44,7 @@ from energibridge.v1 import coordinator_pb2 as cpb
 from energibridge.v1 import coordinator_pb2_grpc as cpb_grpc
 from registry.identity import IdentityError, check_join
 from registry.pki.announcements import (
+    IdentityCache,
     SignedKey,
     ack_message,
     report_message,
@@ -367,6 +368,7 @@ class GrpcLink:
         self.hedging: frozenset[str] = frozenset()
         """Members whose session key says they bring a residual as a target (a hedge session)."""
         self._identities: dict[str, bytes] = {}
+        self._proofs = IdentityCache()
         """This session's members' identity keys, from their verified session keys."""
         """Members of the current session that never answered its start (no session key in time)."""
         self.refused: dict[str, str] = {}
@@ -438,9 +440,16 @@ class GrpcLink:
         mids: dict[str, dict[str, float]] = {}
         sent_to: dict[str, Connection] = {}
         deadline = time.monotonic() + self.reply_timeout_s
+        gone_since: float | None = None
         while set(members) - set(keys) - set(self.refused) and time.monotonic() < deadline:
             if not (set(members) - set(keys) - set(self.refused)) & set(self.hub.connected()):
-                break  # everyone still missing is gone: waiting longer cannot help
+                # Everyone still missing is gone. An agent renewing its certificate between sessions is
+                # back within a moment on a new stream: wait that moment, then stop waiting.
+                gone_since = gone_since if gone_since is not None else time.monotonic()
+                if time.monotonic() - gone_since > RECONNECT_GRACE_S:
+                    break
+            else:
+                gone_since = None
             # (Re)send to members whose current connection has not had it: an agent that renewed its
             # certificate between sessions is back on a new connection and must not be left out.
             for venue, connection in self.hub.connected().items():
@@ -515,7 +524,9 @@ class GrpcLink:
         )
         if self.hub.trust is not None:
             ca_pem, region = self.hub.trust
-            verify_directory(session_id, [proof], ca_pem=ca_pem, region=region, now=datetime.now(UTC))
+            verify_directory(
+                session_id, [proof], ca_pem=ca_pem, region=region, now=datetime.now(UTC), cache=self._proofs
+            )
         return proof
 
     def _aggregate(
@@ -709,6 +720,8 @@ MAX_REPORT_TEXT = 256
 MAX_REPORT_COUNT = 1_000_000
 MAX_UNIX_MS = 1 << 53
 MAX_PLANS_KEPT = 10_000
+RECONNECT_GRACE_S = 1.0
+"""How long a session start waits for members that all dropped their streams (a renewal) to return."""
 
 
 def _report_text(value: str, field_name: str, *, limit: int = MAX_REPORT_TEXT) -> str:

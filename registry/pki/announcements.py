@@ -101,19 +101,22 @@ def verify_directory(
     ca_pem: bytes,
     region: str,
     now: datetime,
+    cache: IdentityCache | None = None,
 ) -> dict[str, bytes]:
     """Check every entry (see the module docstring); return ``{venue: X25519 public key}``.
 
     Raises ``KeyAgreementError`` naming the entry and what failed: the session must then be refused.
+    With a ``cache``, an identity proof already verified (same venue, key, SVID and binding, SVID still
+    valid) is not re-verified: only each session's announcement signature is.
     """
-
+    verify = cache.verify if cache is not None else verify_identity
     identities: dict[str, Ed25519PublicKey] = {}
     announcements: list[KeyAnnouncement] = []
     for index, entry in enumerate(entries):
         where = f"directory[{index}] ({entry.venue_id!r:.80})"
         if entry.venue_id in identities:
             raise KeyAgreementError(f"{where}: a second entry for {entry.venue_id!r}")
-        identities[entry.venue_id] = verify_identity(
+        identities[entry.venue_id] = verify(
             entry.venue_id,
             entry.identity_key,
             entry.certificate,
@@ -127,6 +130,41 @@ def verify_directory(
             KeyAnnouncement(session_id, entry.venue_id, bytes(entry.public_key), bytes(entry.signature))
         )
     return verify_announcements(session_id, announcements, identities)
+
+
+class IdentityCache:
+    """Identity proofs already verified, until their SVID expires (bounded: oldest dropped first)."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self._known: dict[tuple[str, bytes, bytes, bytes, bytes, str], tuple[Ed25519PublicKey, datetime]] = {}
+
+    def verify(
+        self,
+        venue_id: str,
+        identity_key: bytes,
+        certificate: bytes,
+        binding: bytes,
+        *,
+        ca_pem: bytes,
+        region: str,
+        now: datetime,
+        where: str = "identity",
+    ) -> Ed25519PublicKey:
+        from cryptography import x509
+
+        key = (venue_id, bytes(identity_key), bytes(certificate), bytes(binding), ca_pem, region)
+        known = self._known.get(key)
+        if known is not None and now <= known[1]:
+            return known[0]
+        public = verify_identity(
+            venue_id, identity_key, certificate, binding, ca_pem=ca_pem, region=region, now=now, where=where
+        )
+        not_after = x509.load_der_x509_certificate(bytes(certificate)).not_valid_after_utc
+        if len(self._known) >= self.limit:
+            self._known.pop(next(iter(self._known)))
+        self._known[key] = (public, not_after)
+        return public
 
 
 def verify_identity(
