@@ -110,6 +110,19 @@ def execution_report(outcome: PlanOutcome) -> cpb.ExecutionReport:
     )
 
 
+MAX_HANDSHAKE_FAILURES = 5
+"""Consecutive TLS handshake failures after which the agent stops and says why."""
+
+
+class CoordinatorTrustError(RuntimeError):
+    """The coordinator cannot be trusted or reached over mutual TLS (foreign CA, expired certificate)."""
+
+
+def _is_tls_failure(detail: str) -> bool:
+    text = detail.lower()
+    return "handshake" in text or "certificate" in text or "ssl" in text
+
+
 class AgentRunner:
     """Keeps one agent connected to its coordinator and answers its sessions."""
 
@@ -207,12 +220,14 @@ class AgentRunner:
     def run(self, *, max_sessions: int | None = None) -> AgentStats:
         """Connect, serve sessions, reconnect on failure until ``stop`` is set or enough sessions ran."""
         delays = self.backoff.delays(random.Random())  # noqa: S311 (jitter, not a secret)
+        handshakes_failed = 0
         while not self.stop.is_set():
             if max_sessions is not None and self.stats.sessions >= max_sessions:
                 break
             try:
                 self._stream(max_sessions)
                 delays = self.backoff.delays(random.Random())  # noqa: S311 (jitter, not a secret)
+                handshakes_failed = 0
                 if self._renew:
                     continue
             except grpc.RpcError as exc:
@@ -220,7 +235,27 @@ class AgentRunner:
                 if code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED):
                     log.error("coordinator refused %s: %s", self.agent.venue_id, exc)
                     raise
-                log.info("%s: stream ended (%s); reconnecting", self.agent.venue_id, code)
+                detail = str(exc.details()) if isinstance(exc, grpc.Call) else str(exc)
+                if _is_tls_failure(detail):
+                    # Not a network blip: the coordinator's certificate is not from our CA, or ours (or
+                    # its) has expired. Say so, and stop after a few tries instead of looping forever.
+                    handshakes_failed += 1
+                    log.warning(
+                        "%s: TLS handshake with %s failed (%d in a row): %s",
+                        self.agent.venue_id,
+                        self.target,
+                        handshakes_failed,
+                        detail,
+                    )
+                    if handshakes_failed >= MAX_HANDSHAKE_FAILURES:
+                        raise CoordinatorTrustError(
+                            f"{self.agent.venue_id}: {handshakes_failed} TLS handshakes with {self.target} "
+                            "failed: check that the coordinator's certificate is issued by the CA in "
+                            f"--cert-dir and that both certificates are valid now ({detail})"
+                        ) from exc
+                else:
+                    handshakes_failed = 0
+                    log.info("%s: stream ended (%s); reconnecting", self.agent.venue_id, code)
             if max_sessions is not None and self.stats.sessions >= max_sessions:
                 break
             self.stop.wait(next(delays))

@@ -277,3 +277,27 @@ def test_credentials_are_checked_at_join(ca: DevCertificateAuthority) -> None:
             stream.cancel()
     finally:
         running.stop(0)
+
+
+def test_an_agent_from_another_ca_says_why_and_stops(
+    server: RunningServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """It used to retry forever without saying why (137 attempts in 43 s, then died)."""
+    from agents.grpc_client import MAX_HANDSHAKE_FAILURES, CoordinatorTrustError
+
+    foreign = DevCertificateAuthority.create(tmp_path / "foreign", REGION)
+    _, agents, infos = build_region(2, 4)
+    venue, agent = next(iter(agents.items()))
+    runner = AgentRunner(
+        agent,
+        f"127.0.0.1:{server.port}",
+        lambda: foreign.issue_agent(venue),
+        lambda: dict(infos[venue].reference_prices),
+        backoff=Backoff(initial=0.02, maximum=0.05),
+    )
+    started = time.monotonic()
+    with pytest.raises(CoordinatorTrustError, match="TLS handshakes .* failed: check that"):
+        runner.run()
+    assert time.monotonic() - started < 30
+    warnings = [r for r in caplog.records if "TLS handshake" in r.getMessage()]
+    assert len(warnings) == MAX_HANDSHAKE_FAILURES
