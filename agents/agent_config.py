@@ -127,6 +127,25 @@ class Gateway(_Strict):
         return self
 
 
+class Privacy(_Strict):
+    """Differential privacy of the agent's answers (off unless ``epsilon_per_session`` is set): every
+    answer is a release under a zCDP accountant (``agents.private_release``), refused once the window's
+    budget is spent (the agent then sits sessions out until the window rolls over)."""
+
+    epsilon_per_session: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] | None = None
+    delta: Annotated[float, Field(gt=0, lt=0.5, allow_inf_nan=False)] = 1e-6
+    window_epsilon: Annotated[float, Field(gt=0, le=10_000, allow_inf_nan=False)] | None = None
+    """Budget per window (default: 24 sessions' worth)."""
+    window_s: Annotated[int, Field(ge=60, le=31 * 86_400)] = 86_400
+
+    @model_validator(mode="after")
+    def _window_holds_a_session(self) -> Privacy:
+        eps, window = self.epsilon_per_session, self.window_epsilon
+        if eps is not None and window is not None and window < eps:
+            raise ValueError("window_epsilon: must be at least epsilon_per_session")
+        return self
+
+
 class Simulator(_Strict):
     """The seeded synthetic region (``source = "simulator"``): the demo's market."""
 
@@ -157,6 +176,7 @@ class AgentConfig(_Strict):
     risk: Risk = Risk()
     simulator: Simulator = Simulator()
     gateway: Gateway = Gateway()
+    privacy: Privacy = Privacy()
     sessions: Annotated[int, Field(ge=0)] = 1
     """Sessions to serve, then exit (0: until stopped)."""
     latency_budget_ms: Annotated[int, Field(ge=1, le=600_000)] = 5000

@@ -44,6 +44,8 @@ from agents.market.live import CurveRules, LiveMarket
 from agents.market.simulated import SimulatedMarket
 from agents.market.source import MarketSource, MarketView
 from agents.plan_state import PlanStateStore
+from agents.privacy.records import PrivacySpendRecord
+from agents.private_release import AgentPrivacy
 from agents.risk.limits import RiskLimits
 from agents.runtime import AgentRuntime, Listener, LiveExecution, PlanOutcome
 from agents.venues import venue_spec
@@ -351,6 +353,26 @@ class AgentService:
         )
         return agent, runtime
 
+    def _privacy(self) -> AgentPrivacy | None:
+        """``[privacy]``: every answer a release under a zCDP window budget; each spend is an event."""
+        settings = self.config.privacy
+        if settings.epsilon_per_session is None:
+            return None
+        from agents.privacy.accountant import PrivacyAccountant, PrivacyPolicy
+        from agents.private_release import SessionPrivacy, rho_for_epsilon
+
+        window_epsilon = settings.window_epsilon or 24 * settings.epsilon_per_session
+        policy = PrivacyPolicy(
+            rho_for_epsilon(window_epsilon, settings.delta), settings.window_s, delta=settings.delta
+        )
+
+        def spent(record: PrivacySpendRecord) -> None:
+            self.emit({"event": "privacy_spend", **record.model_dump(mode="json")})
+
+        accountant = PrivacyAccountant(self.config.venue, policy, on_spend=spent)
+        session = SessionPrivacy.for_epsilon(settings.epsilon_per_session, settings.delta)
+        return AgentPrivacy(accountant, session)
+
     # -- running ----------------------------------------------------------------------------------------
     def _on_outcome(self, outcome: PlanOutcome) -> None:
         self.emit(execution_event(outcome, self._tick_ns, self._plan_ns.pop(outcome.sequence, 0)))
@@ -374,6 +396,7 @@ class AgentService:
             plan_store = PlanStateStore(state_dir / PLAN_STATE_FILE, config.venue)
             saved = plan_store.load()
             agent.plan_state = saved.state
+            agent.privacy = self._privacy()
             agent.commitments = CommitmentKey.load_or_create(state_dir)
             identity = load_or_create_identity(state_dir / IDENTITY_FILE)
             self.market.set_observer(runtime.feed_observer())

@@ -104,6 +104,14 @@ def run_command(
     gateway_cert_dir: Annotated[
         Path | None, typer.Option(help="Gateway server bundle (default: --cert-dir; needs a server SAN).")
     ] = None,
+    dp_epsilon: Annotated[
+        float | None,
+        typer.Option(help="Differential privacy: epsilon per session (default off)."),
+    ] = None,
+    dp_window_epsilon: Annotated[
+        float | None, typer.Option(help="Differential privacy: budget per window (default 24 sessions).")
+    ] = None,
+    dp_window_s: Annotated[int | None, typer.Option(help="Differential privacy: window length (s).")] = None,
 ) -> None:
     """Join the region, answer its rounds privately, execute this venue's legs and report them."""
     from agents.agent_config import ConfigError, load_config, merge, parse_config
@@ -125,6 +133,11 @@ def run_command(
             "daily_notional": daily_notional_cap,
             "max_trades_per_minute": max_trades_per_minute,
             "inventory_limits": None if inventory_limits else False,
+        },
+        "privacy": {
+            "epsilon_per_session": dp_epsilon,
+            "window_epsilon": dp_window_epsilon,
+            "window_s": dp_window_s,
         },
         "risk": {
             "daily_loss_cap": daily_loss_cap,

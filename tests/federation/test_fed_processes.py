@@ -194,3 +194,32 @@ def test_coordinator_restart_agents_reconnect_and_no_plan_is_committed_twice(reg
         assert sequences == sorted(set(sequences)), (venue, sequences)
         keys = [leg["idempotency_key"] for p in plans for leg in p["legs"]]
         assert len(keys) == len(set(keys))
+
+
+def test_dp_flags_on_agent_run_make_answers_private_releases(region_factory: Any) -> None:
+    """`agent run --dp-epsilon` switches differential privacy on: every answer is a charged release
+    (privacy_spend events, within the window budget), and nothing is committed at a loss.
+
+    Seen: with epsilon 3 per session (8 releases) this region converged in neither session (the private
+    member's answers freeze once its releases are spent) and the coordinator refused both plans; see the
+    privacy-profit bench for what DP costs in capture."""
+    region = region_factory(4, ("order_book", "cpmm"))
+    port = free_port()
+    coordinator = region.coordinator(port, "--sessions", "2")
+    private, *plain_venues = region.venues
+    plain = plain_venues[0]
+    agents = {
+        private: region.agent(private, port, 2, "--dp-epsilon", "3", "--dp-window-epsilon", "100"),
+        **{v: region.agent(v, port, 2) for v in plain_venues},
+    }
+    sessions = [e for e in events(coordinator) if e["event"] == "session"]
+    assert coordinator.wait(timeout=120) == 0
+    outputs = {v: list(events(p)) for v, p in agents.items()}
+    spends = [e for e in outputs[private] if e["event"] == "privacy_spend"]
+    assert spends and not [e for e in outputs[plain] if e["event"] == "privacy_spend"]
+    assert all(e["spent_zcdp_rho"] <= e["budget_zcdp_rho"] for e in spends)
+    assert {e["agent_id"] for e in spends} == {private}
+    assert len(sessions) == 2
+    assert all(s["profit"] > 0 for s in sessions if s["committed"]), sessions
+    outcome = [(s["converged"], round(s["profit"], 2), s["committed"]) for s in sessions]
+    print(f"{len(spends)} releases charged to {private}; sessions (converged, profit, committed): {outcome}")
