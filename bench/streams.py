@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import math
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -38,6 +38,7 @@ from typing import Any
 from agents.feeds.recording import LineKind, Recording, rest_bodies
 from agents.feeds.replay import load_recording
 from agents.feeds.venues.coinbase import PRODUCTS_ADDRESS, CoinbaseSession
+from tests.fakevenues.coinbase import advanced_trade
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "recordings" / "cryptofeed"
 VENUES = ("coinbase", "gemini", "bitstamp", "kraken", "binance")
@@ -397,43 +398,6 @@ def _gemini(minimum: int) -> VenueStream:
 
 
 # --- Coinbase Advanced Trade (level2 as l2_data, market_trades; sequence_num per connection) --------------
-
-
-def advanced_trade(legacy_payloads: Iterable[str]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """The legacy Coinbase Pro ``snapshot`` / ``l2update`` / ``match`` messages as Advanced Trade
-    ``(channel, event)`` pairs (asks spelt ``"offer"``, as the live venue does); tickers and
-    subscription acknowledgements are left out. ``sequence_num`` is the sender's business."""
-    for text in legacy_payloads:
-        msg = json.loads(text)
-        kind, time = msg.get("type"), msg.get("time") or "2021-04-17T00:00:00.000000Z"
-        if kind == "snapshot":
-            updates = [
-                {"side": side, "event_time": time, "price_level": p, "new_quantity": q}
-                for side, key in (("bid", "bids"), ("offer", "asks"))
-                for p, q in msg[key]
-            ]
-            yield "l2_data", {"type": "snapshot", "product_id": msg["product_id"], "updates": updates}
-        elif kind == "l2update":
-            updates = [
-                {
-                    "side": "bid" if s == "buy" else "offer",
-                    "event_time": time,
-                    "price_level": p,
-                    "new_quantity": q,
-                }
-                for s, p, q in msg["changes"]
-            ]
-            yield "l2_data", {"type": "update", "product_id": msg["product_id"], "updates": updates}
-        elif kind == "match":
-            trade = {
-                "trade_id": str(msg["trade_id"]),
-                "product_id": msg["product_id"],
-                "price": msg["price"],
-                "size": msg["size"],
-                "side": "BUY" if msg["side"] == "sell" else "SELL",  # legacy: maker side; AT: taker side
-                "time": time,
-            }
-            yield "market_trades", {"type": "update", "trades": [trade]}
 
 
 def coinbase_products(symbols: Iterable[str]) -> str:

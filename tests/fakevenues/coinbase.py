@@ -30,7 +30,7 @@ import hmac
 import itertools
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -788,3 +788,40 @@ class FakeCoinbase(FakeVenue):
                     publisher, "heartbeats", [{"current_time": iso(), "heartbeat_counter": next(counter)}]
                 ),
             )
+
+
+def advanced_trade(legacy_payloads: Iterable[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The legacy Coinbase Pro ``snapshot`` / ``l2update`` / ``match`` messages as Advanced Trade
+    ``(channel, event)`` pairs (asks spelt ``"offer"``, as the live venue does); tickers and
+    subscription acknowledgements are left out. ``sequence_num`` is the sender's business."""
+    for text in legacy_payloads:
+        msg = json.loads(text)
+        kind, time = msg.get("type"), msg.get("time") or "2021-04-17T00:00:00.000000Z"
+        if kind == "snapshot":
+            updates = [
+                {"side": side, "event_time": time, "price_level": p, "new_quantity": q}
+                for side, key in (("bid", "bids"), ("offer", "asks"))
+                for p, q in msg[key]
+            ]
+            yield "l2_data", {"type": "snapshot", "product_id": msg["product_id"], "updates": updates}
+        elif kind == "l2update":
+            updates = [
+                {
+                    "side": "bid" if s == "buy" else "offer",
+                    "event_time": time,
+                    "price_level": p,
+                    "new_quantity": q,
+                }
+                for s, p, q in msg["changes"]
+            ]
+            yield "l2_data", {"type": "update", "product_id": msg["product_id"], "updates": updates}
+        elif kind == "match":
+            trade = {
+                "trade_id": str(msg["trade_id"]),
+                "product_id": msg["product_id"],
+                "price": msg["price"],
+                "size": msg["size"],
+                "side": "BUY" if msg["side"] == "sell" else "SELL",  # legacy: maker side; AT: taker side
+                "time": time,
+            }
+            yield "market_trades", {"type": "update", "trades": [trade]}

@@ -37,6 +37,7 @@ from agents.feeds.session import VenueSession
 from agents.feeds.venues.coinbase import CoinbaseSession
 from sdk.adapters.conformance import BookModel
 from sdk.adapters.events import BookSnapshot, BookUpdate, FeedError, FeedErrorKind, FeedEvent, Resync
+from tests.fakevenues.coinbase import advanced_trade
 from tests.fuzz.fuzz_support import Tally, fuzz_settings, mutated_json
 
 pytestmark = [pytest.mark.shared, pytest.mark.timeout(600)]
@@ -128,38 +129,9 @@ def _advanced_trade(legacy: LoadedRecording) -> tuple[list[RecordedLine], str]:
     for record in legacy.records:
         if record.kind is not LineKind.RECEIVED:
             continue
-        msg = json.loads(record.payload)
-        kind, time = msg.get("type"), msg.get("time") or "2021-04-17T00:00:00.000000Z"
-        if kind == "snapshot":
-            updates = [
-                {"side": side, "event_time": time, "price_level": p, "new_quantity": q}
-                for side, key in (("bid", "bids"), ("offer", "asks"))
-                for p, q in msg[key]
-            ]
-            event = {"type": "snapshot", "product_id": msg["product_id"], "updates": updates}
-            envelope("l2_data", [event], time, record)
-        elif kind == "l2update":
-            updates = [
-                {
-                    "side": "bid" if s == "buy" else "offer",
-                    "event_time": time,
-                    "price_level": p,
-                    "new_quantity": q,
-                }
-                for s, p, q in msg["changes"]
-            ]
-            event = {"type": "update", "product_id": msg["product_id"], "updates": updates}
-            envelope("l2_data", [event], time, record)
-        elif kind == "match":
-            trade = {
-                "trade_id": str(msg["trade_id"]),
-                "product_id": msg["product_id"],
-                "price": msg["price"],
-                "size": msg["size"],
-                "side": "BUY" if msg["side"] == "sell" else "SELL",
-                "time": time,
-            }
-            envelope("market_trades", [{"type": "update", "trades": [trade]}], time, record)
+        time = json.loads(record.payload).get("time") or "2021-04-17T00:00:00.000000Z"
+        for channel, event in advanced_trade([record.payload]):
+            envelope(channel, [event], time, record)
     products = [
         {
             "product_id": s,
