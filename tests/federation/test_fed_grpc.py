@@ -271,11 +271,22 @@ def test_credentials_are_checked_at_join(ca: DevCertificateAuthority) -> None:
         good = _hello("alice")
         good.hello.credential = credential("alice")
         bundle = ca.issue_agent("alice")
+        done = threading.Event()
+
+        def requests() -> Iterator[cpb.AgentMessage]:
+            # Keep the stream open until the test has looked: a request stream that ends right after
+            # Hello lets the server deregister the member before wait_for sees it (seen under CI load).
+            yield good
+            done.wait(30)
+
         with secure_channel(f"127.0.0.1:{running.port}", bundle, server_name="localhost") as channel:
-            stream = cpb_grpc.CoordinatorStub(channel).RoundStream(iter([good]))
-            running.hub.wait_for(1, 10)
-            assert running.hub.connected()["alice"].credential_id
-            stream.cancel()
+            stream = cpb_grpc.CoordinatorStub(channel).RoundStream(requests())
+            try:
+                running.hub.wait_for(1, 10)
+                assert running.hub.connected()["alice"].credential_id
+            finally:
+                done.set()
+                stream.cancel()
     finally:
         running.stop(0)
 
