@@ -176,7 +176,7 @@ def run_case(
                 console.print(
                     f"  round {event['round']:>3}  responders {event['responders']}  "
                     f"imbalance {event['imbalance_lots']:>12.4g} lots  gap {event['gap']:>10.4g}  "
-                    f"profit {event['profit']:>10.4f}",
+                    + (f"profit {event['profit']:>10.4f} (balanced)" if "profit" in event else ""),
                     highlight=False,
                 )
             elif event["event"] == "session":

@@ -158,13 +158,19 @@ def test_agent_killed_mid_round_session_continues_balanced_without_it(region_fac
     agents = {venue: region.agent(venue, port, 1, *budget) for venue in region.venues}
     victim = region.venues[0]
     session: dict[str, Any] = {}
+    rounds: list[dict[str, Any]] = []
     for event in events(coordinator):
+        if event["event"] == "round":
+            rounds.append(event)
         if event["event"] == "round" and event["round"] == 10:
             agents[victim].send_signal(signal.SIGKILL)
         if event["event"] == "session":
             session = event
     assert coordinator.wait(timeout=120) == 0
     assert session["converged"], session
+    # Progress shows imbalance and gap every round; a profit only for the balanced, certified round.
+    assert [r["round"] for r in rounds if "profit" in r] == [rounds[-1]["round"]]
+    assert all("imbalance_lots" in r and "gap" in r for r in rounds)
     assert victim in session["dropped"]
     assert victim not in session["committed"]
     survivors = [plans_of(agents[v]) for v in region.venues if v != victim]
