@@ -368,6 +368,8 @@ class GrpcLink:
         self.hedging: frozenset[str] = frozenset()
         """Members whose session key says they bring a residual as a target (a hedge session)."""
         self._identities: dict[str, bytes] = {}
+        self.joined: tuple[str, ...] = ()
+        """The members of the current session's key directory (the ones that take part)."""
         self._proofs = IdentityCache()
         """This session's members' identity keys, from their verified session keys."""
         """Members of the current session that never answered its start (no session key in time)."""
@@ -487,6 +489,7 @@ class GrpcLink:
         directory = {v: keys[v] for v in sorted(keys) if v in members}
         self.hedging = frozenset(hedging & set(directory))
         self._identities = {v: proofs[v].identity_key for v in directory}
+        self.joined = tuple(directory)
         left_out = sorted(set(members) - set(directory))
         if left_out:
             self.finish(session_id, left_out, "left out: no valid session key in time")

@@ -41,6 +41,7 @@ from coordinator.grpc_server import (
     Connection,
     ExecutionReports,
     GrpcLink,
+    Hub,
     RunningServer,
     last_sequence,
     serve,
@@ -49,6 +50,7 @@ from coordinator.grpc_server import (
 from coordinator.session import SessionDriver, SessionResult
 from energibridge.errors import EnergiBridgeError
 from energibridge.protocol.messages import RoundSummary
+from energibridge.protocol.venue import VenueInfo
 from energibridge.secagg import SecAggError
 from registry.ledger import Ed25519Signer, Ledger, NoteSigner
 from registry.pki import read_bundle
@@ -61,6 +63,9 @@ QUORUM = 2
 """Secure aggregation needs at least two members: the smallest region that can run a session."""
 MAX_REASON_CHARS = 300
 MAX_BACKOFF_S = 5.0
+QUARANTINE_BASE_S = 5.0
+QUARANTINE_MAX_S = 300.0
+"""A member evicted for silence sits out sessions for 5 s, doubling per repeat, at most 5 min."""
 
 
 def load_or_create_log_key(path: Path, name: str) -> NoteSigner:
@@ -208,6 +213,8 @@ class CoordinatorService:
         self._leave_reasons: dict[str, str] = {}
         self._cert_stamp = self._cert_mtime()
         self._leg_outs_seen = 0
+        self._strikes: dict[str, int] = {}
+        self._quarantine: dict[str, float] = {}
 
     # -- composition -------------------------------------------------------------------------------
 
@@ -286,7 +293,7 @@ class CoordinatorService:
                 continue
             attempt += 1
             session_id = f"{s.region}-{int(time.time() * 1000)}-{attempt}"
-            driver.venues = dict(venues_of(hub))
+            driver.venues = self._members_now(hub)
             driver.sequence = max(driver.sequence, last_sequence(hub))
             reports.drain()  # reports that came in between sessions are matched and recorded first
             self._leg_outs_seen = reports.leg_outs
@@ -297,6 +304,7 @@ class CoordinatorService:
                 failures += 1
             else:
                 self._finish(server, ledger, audit, reports, result)
+                self._answered(result)
                 failures = 0
             self._evict_silent(server, link, link.dropped())
             if s.sessions == 0 or self.completed < s.sessions:
@@ -411,10 +419,30 @@ class CoordinatorService:
         evictions = {v: "silent: missed the round deadlines" for v in dropped}
         evictions.update({v: "silent: no session key in time" for v in link.silent})
         evictions.update({v: f"refused: {why}"[:MAX_REASON_CHARS] for v, why in link.refused.items()})
+        now = time.monotonic()
         for venue, reason in sorted(evictions.items()):
+            # A member that comes back and goes silent again sits out sessions for a while, doubling
+            # each time (up to QUARANTINE_MAX_S): reconnecting cannot make it cost every session.
+            strikes = self._strikes.get(venue, 0) + 1
+            self._strikes[venue] = strikes
+            wait = min(QUARANTINE_BASE_S * 2 ** (strikes - 1), QUARANTINE_MAX_S)
+            self._quarantine[venue] = now + wait
             if server.hub.evict(venue, reason):
                 self._leave_reasons[venue] = f"evicted: {reason}"
-                self.emit({"event": "evicted", "venue": venue, "reason": reason})
+                self.emit({"event": "evicted", "venue": venue, "reason": reason, "sits_out_s": wait})
+
+    def _members_now(self, hub: Hub) -> dict[str, VenueInfo]:
+        """The connected members this session invites: quarantined ones sit out while enough remain."""
+        now = time.monotonic()
+        connected = dict(venues_of(hub))
+        invited = {v: i for v, i in connected.items() if self._quarantine.get(v, 0.0) <= now}
+        return invited if len(invited) >= QUORUM else connected
+
+    def _answered(self, result: SessionResult) -> None:
+        """Members that answered a whole session are in good standing again."""
+        for venue in result.participants:
+            self._strikes.pop(venue, None)
+            self._quarantine.pop(venue, None)
 
     # -- membership, quorum, certificates -----------------------------------------------------------
 

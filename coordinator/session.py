@@ -179,10 +179,14 @@ class SessionDriver:
             usable = {a: p for a, p in reported.items() if a in info.lot_sizes and p > 0}
             if usable:
                 self.venues[venue] = replace(info, reference_prices={**info.reference_prices, **usable})
+        # Only members whose session keys made the directory take part: one left out (silent, malformed
+        # key) must not be counted in the mean, proposed residuals, sent PlanCommit or listed on the ledger.
+        joined = getattr(self.link, "joined", None)
+        present = self.venues if joined is None else {v: i for v, i in self.venues.items() if v in joined}
         strategy = STRATEGIES[self.strategy_name](
             sid,
             assets,
-            self.venues,
+            present,
             self.scales(),
             config=self.config,
             # A venue with another asset joined or left since: the warm prices belong to other assets.

@@ -93,9 +93,13 @@ def test_hostile_insiders_never_end_the_coordinator(crew: Crew) -> None:
         "--reply-timeout", "2", "--first-message-timeout", "2", "--latency-floor-ms", "3000"
     )
     a, b, c = crew.venues
-    crew.agent(a)
-    crew.agent(b)
-    crew.agent(c, "--latency-budget-ms", "1")  # would make every session's deadline 1 ms without a floor
+    # Paper agents without inventory limits: the test runs ~85 s of back-to-back sessions, and with
+    # silent members no longer costing every session (quarantine), the honest agents used to run out of
+    # inventory before the last phase and find nothing left to commit.
+    unlimited = "--no-inventory-limits"
+    crew.agent(a, unlimited)
+    crew.agent(b, unlimited)
+    crew.agent(c, unlimited, "--latency-budget-ms", "1")  # a 1 ms deadline without the operator's floor
     first = commits_after(coordinator, 0, SESSION_S, minimum=3)
     print(f"latency_budget_ms=1 from {c}: session {first['session']} committed by {first['committed']}")
     survived: list[str] = []
@@ -187,6 +191,10 @@ def test_hostile_insiders_never_end_the_coordinator(crew: Crew) -> None:
     )
 
     _alive(crew)
+    # A member left out at the start (no valid key) or dropped for silence is never part of a plan:
+    # not counted, not sent PlanCommit, not listed in the write-ahead intent.
+    intents = [p for _, p in crew.entries() if p.get("event") == "plan_intent"]
+    assert intents and not [p for p in intents if "mallory" in p["members"]]
     abandoned = coordinator.of("abandoned")
     print("\n".join(["hostile insiders: tried and survived:", *survived]))
     print(f"coordinator up; {len(coordinator.of('session'))} sessions, {len(abandoned)} abandoned")
