@@ -21,6 +21,7 @@ from sdk.adapters.events import FeedEvent
 
 RECORDING_PREFIX = {
     "binance": "BINANCE",
+    "binance_futures": "BINANCE_FUTURES",
     "bitstamp": "BITSTAMP",
     "coinbase": "COINBASE",
     "gemini": "GEMINI",

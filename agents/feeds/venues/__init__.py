@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents.feeds.venues.binance import BinanceSession
+from agents.feeds.venues.binance import BinanceFuturesSession, BinanceSession
 from agents.feeds.venues.bitstamp import BitstampSession
 from agents.feeds.venues.coinbase_legacy import CoinbaseLegacySession
 from agents.feeds.venues.cryptofeed_bridge import CryptofeedSession
@@ -11,6 +11,7 @@ from agents.feeds.venues.kraken import KrakenSession
 
 CRYPTOFEED_SESSIONS: dict[str, type[CryptofeedSession]] = {
     "binance": BinanceSession,
+    "binance_futures": BinanceFuturesSession,
     "bitstamp": BitstampSession,
     "gemini": GeminiSession,
     "kraken": KrakenSession,
@@ -18,6 +19,7 @@ CRYPTOFEED_SESSIONS: dict[str, type[CryptofeedSession]] = {
 
 __all__ = [
     "CRYPTOFEED_SESSIONS",
+    "BinanceFuturesSession",
     "BinanceSession",
     "BitstampSession",
     "CoinbaseLegacySession",

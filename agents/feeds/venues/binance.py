@@ -1,4 +1,8 @@
-"""Binance spot diff-depth stream through cryptofeed's parser, with our update-id chain per symbol.
+"""Binance spot and USD-M futures diff-depth streams through cryptofeed, our update-id chain per symbol.
+
+The two markets differ only in data: the chain rule (``agents.feeds.sequence``: spot chains ``U == previous
+u + 1``, futures ``pu == previous u``, and they bridge the snapshot differently), the endpoints (cryptofeed's
+``Binance`` and ``BinanceFutures``) and the ``bookTicker`` event (futures name it in ``e``, spot does not).
 
 cryptofeed checks the chain too, but on a gap it silently clears every symbol's book. Here a gap voids only
 the symbol concerned, is reported (``FeedError`` + ``Resync``), and the next message of that symbol fetches a
@@ -20,10 +24,10 @@ import json
 from typing import Any, ClassVar
 
 from cryptofeed.defines import L2_BOOK
-from cryptofeed.exchanges import Binance
+from cryptofeed.exchanges import Binance, BinanceFutures
 from yapic import json as yjson  # type: ignore[import-untyped]
 
-from agents.feeds.sequence import UpdateIdChain, Verdict
+from agents.feeds.sequence import SPOT_CHAIN, USDM_FUTURES_CHAIN, ChainRule, UpdateIdChain, Verdict
 from agents.feeds.session import SnapshotUnavailable
 from agents.feeds.venues.cryptofeed_bridge import CryptofeedSession
 from agents.feeds.venues.guard import MessageRefused, check_message, decimal_hook, integer, levels
@@ -32,8 +36,9 @@ from sdk.adapters.events import FeedErrorKind, Level
 SNAPSHOT_DEPTH = 1000
 """Levels asked of the REST depth endpoint (cryptofeed's default for an unlimited book)."""
 
-Depth = tuple[str, int, int, list[Level], list[Level], float]
-"""A read ``depthUpdate``: symbol, first and last update id, bids, asks, event time (s)."""
+Depth = tuple[str, int, int, int | None, list[Level], list[Level], float]
+"""A read ``depthUpdate``: symbol, first and last update id, the previous event's last id (``pu``, futures
+only), bids, asks, event time (s)."""
 
 SHUTDOWN_STREAM = "!serverShutdown"
 MAX_TIMESTAMP_MS = 10**14
@@ -41,6 +46,8 @@ MAX_TIMESTAMP_MS = 10**14
 
 class _BinanceFeed(Binance):  # type: ignore[misc]
     arb_session: BinanceSession
+    ticker_event: ClassVar[str | None] = None
+    """The ``e`` of a ``bookTicker`` message (spot sends none)."""
 
     async def message_handler(self, msg: str, conn: Any, timestamp: float) -> None:
         """Combined-stream messages ``{"stream": "<pair>@<channel>", "data": {...}}``, strictly."""
@@ -69,7 +76,7 @@ class _BinanceFeed(Binance):  # type: ignore[misc]
             await self._trade(data, timestamp)
         elif kind == "kline":
             await self._candle(data, timestamp)
-        elif kind is None and channel == "bookTicker":
+        elif kind == self.ticker_event and channel == "bookTicker":
             await self._ticker(data, timestamp)
         else:
             raise MessageRefused(f"{stream[:60]}: event {str(kind)[:40]!r} is not one this session reads")
@@ -83,9 +90,15 @@ class _BinanceFeed(Binance):  # type: ignore[misc]
         return route.format(pair, depth)
 
 
+class _BinanceFuturesFeed(_BinanceFeed, BinanceFutures):  # type: ignore[misc]
+    ticker_event: ClassVar[str | None] = "bookTicker"
+
+
 class BinanceSession(CryptofeedSession):
     venue: ClassVar[str] = "binance"
     feed_class: ClassVar[Any] = _BinanceFeed
+    chain_rule: ClassVar[ChainRule] = SPOT_CHAIN
+    """How this market's depth events chain (``agents.feeds.sequence``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.chains: dict[str, UpdateIdChain] = {}
@@ -108,9 +121,10 @@ class BinanceSession(CryptofeedSession):
         chain (``None``), or returned for ``complete_depth`` when it has to fetch a snapshot first."""
         symbol = self.feed.exchange_symbol_to_std_symbol(pair)
         first_id, last_id = integer(msg["U"], "U"), integer(msg["u"], "u")
+        previous_id = integer(msg["pu"], "pu") if self.chain_rule.links_previous_id else None
         bids, asks = levels(msg["b"], "b"), levels(msg["a"], "a")
         exchange_ts = integer(msg["E"], "E", high=MAX_TIMESTAMP_MS) / 1000.0
-        depth = (symbol, first_id, last_id, bids, asks, exchange_ts)
+        depth = (symbol, first_id, last_id, previous_id, bids, asks, exchange_ts)
         if symbol not in self.chains:
             return depth
         self._apply_depth(depth)
@@ -122,8 +136,8 @@ class BinanceSession(CryptofeedSession):
         self._apply_depth(depth)
 
     def _apply_depth(self, depth: Depth) -> None:
-        symbol, first_id, last_id, bids, asks, exchange_ts = depth
-        if self.skip_update(symbol, first_id, last_id):
+        symbol, first_id, last_id, previous_id, bids, asks, exchange_ts = depth
+        if self.skip_update(symbol, first_id, last_id, previous_id):
             return
         self.maintainer.update(symbol, bids, asks, self._now, exchange_ts=exchange_ts, sequence=last_id)
 
@@ -151,13 +165,13 @@ class BinanceSession(CryptofeedSession):
             sequence=last_id,
         )
         if live:
-            self.chains[symbol] = UpdateIdChain(last_id)
+            self.chains[symbol] = UpdateIdChain(last_id, self.chain_rule)
 
-    def skip_update(self, symbol: str, first_id: int, last_id: int) -> bool:
+    def skip_update(self, symbol: str, first_id: int, last_id: int, previous_id: int | None = None) -> bool:
         chain = self.chains.get(symbol)
         if chain is None:
             return True
-        verdict = chain.accept(first_id, last_id)
+        verdict = chain.accept(first_id, last_id, previous_id)
         if verdict is Verdict.APPLY:
             return False
         if verdict is Verdict.STALE:
@@ -165,7 +179,10 @@ class BinanceSession(CryptofeedSession):
         if verdict is Verdict.GAP:
             self.gaps += 1
             self.maintainer.invalidate(
-                symbol, FeedErrorKind.SEQUENCE_GAP, chain.gap_detail(first_id, last_id), self._now
+                symbol,
+                FeedErrorKind.SEQUENCE_GAP,
+                chain.gap_detail(first_id, last_id, previous_id),
+                self._now,
             )
             self.chains.pop(symbol, None)
         return True
@@ -174,3 +191,12 @@ class BinanceSession(CryptofeedSession):
         for symbol in list(self.chains):
             if symbol not in self.maintainer.live:
                 del self.chains[symbol]
+
+
+class BinanceFuturesSession(BinanceSession):
+    """Binance USD-M futures (``fstream``/``fapi``): the spot session with the futures chain rule
+    (``pu == previous u``) and cryptofeed's ``BinanceFutures`` endpoints and symbols (``BTC-USDT-PERP``)."""
+
+    venue: ClassVar[str] = "binance_futures"
+    feed_class: ClassVar[Any] = _BinanceFuturesFeed
+    chain_rule: ClassVar[ChainRule] = USDM_FUTURES_CHAIN
