@@ -69,7 +69,7 @@ def test_kalshi_order_book_becomes_a_curve(shared_data: Path) -> None:
 
 def test_complete_set_quote() -> None:
     q = complete_set_quote({"A": 0.30, "B": 0.30, "C": 0.30}, days_to_resolution=30)
-    fees = 3 * 0.07 * 0.3 * 0.7
+    fees = 3 * 0.02  # exact: round_up(0.07 * 0.3 * 0.7 = 0.0147) = 0.02 per one-contract order
     assert q.cost == pytest.approx(0.90)
     assert q.fees == pytest.approx(fees)
     assert q.edge == pytest.approx(1 - 0.90 - fees)
@@ -90,8 +90,9 @@ def test_complete_set_arbitrage_walks_depth_across_venues() -> None:
     # unit costs incl. fee: A 0.3147 (kalshi), 0.31 (poly, no fee) -> poly first; B 0.4168; C 0.2112.
     # 50 sets: 0.31 + 0.4168 + 0.2112 = 0.938 < 1; 70 more: 0.3147 + ... = 0.9427 < 1; then B at 0.5175 -> > 1
     assert plan.sets == pytest.approx(120.0)
-    unit = {p: p + 0.07 * p * (1 - p) for p in (0.30, 0.40, 0.20)}
-    want_profit = 50 * (1 - 0.31 - unit[0.40] - unit[0.20]) + 70 * (1 - unit[0.30] - unit[0.40] - unit[0.20])
+    # exact fees, one order per fill: A 70 @ 0.30 -> 1.03, B 120 @ 0.40 -> 2.02, C 120 @ 0.20 -> 1.35
+    assert plan.fees == pytest.approx(1.03 + 2.02 + 1.35)
+    want_profit = 120 - (50 * 0.31 + 70 * 0.30 + 120 * 0.40 + 120 * 0.20) - (1.03 + 2.02 + 1.35)
     assert plan.profit == pytest.approx(want_profit)
     assert plan.profit == pytest.approx(plan.sets - plan.cost - plan.fees)
     by_leg = {(f.outcome, f.venue, f.price): f.size for f in plan.fills}
