@@ -174,13 +174,11 @@ class EdgeAgent:
     def start_session(self, session_id: str, assets: Sequence[str], *, secure: bool) -> bytes | None:
         """Begin a session; returns this session's X25519 public key when secure aggregation is on."""
         curves: dict[str, CostCurve] = {a: c for a, c in self.curves.items() if a in assets}
-        marks = {a: self._mark(a) for a in self.hedge_targets if a in assets}
         # A target with no price to value it at waits for a session that has one.
-        self._session_targets = {a: q for a, q in self.hedge_targets.items() if marks.get(a) is not None}
-        for asset, position in self._session_targets.items():
-            mark = marks[asset]
-            assert mark is not None
-            curves[asset] = HedgeTarget(float(position), mark)
+        marks = {a: m for a in self.hedge_targets if a in assets and (m := self._mark(a)) is not None}
+        self._session_targets = {a: self.hedge_targets[a] for a in marks}
+        for asset, mark in marks.items():
+            curves[asset] = HedgeTarget(float(self._session_targets[asset]), mark)
         self._session_curves = curves
         problem = CurveProblem(assets, curves)
         warm = np.array([_clip(self._warm.get(a, 0.0), curves[a]) if a in curves else 0.0 for a in assets])
@@ -298,9 +296,9 @@ class EdgeAgent:
         for i, asset in enumerate(self._session_assets):
             if asset in self.curves and asset not in targets:
                 self._warm[asset] = float(session.x[i])
-        if taken and self.on_hedged is not None:
-            self.on_hedged(session_id, sequence, taken)
         if taken:
+            if self.on_hedged is not None:
+                self.on_hedged(session_id, sequence, taken)
             self.hedge_targets = {a: q for a, q in self.hedge_targets.items() if a not in taken}
         if not trades:
             return None

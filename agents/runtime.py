@@ -944,16 +944,15 @@ class AgentRuntime:
         """What the open residuals leave the region holding on this venue's account, per asset, on its lot
         grid: the targets its next session brings (``agents.hedge``), so the other venues trade them."""
         lots = {a: s.lot_size for a, s in self.agent.config.instruments.items()}
-        return hedge_targets(owed(self.residuals()), lots)
+        return hedge_targets(owed(self._stored_residuals()), lots)
 
     def _on_hedged(self, session_id: str, sequence: int, taken: Mapping[str, Decimal]) -> None:
         """A committed plan took these targets over: their residuals are ``taken``, durably, before the
         commit is acknowledged (so a restart never brings them twice)."""
         now = self.clock.now_ms()
-        self.writer.flush()
         plans: list[str] = []
-        for residual in self.store.residuals(state="open"):
-            if residual.venue == self.venue and residual.asset in taken:
+        for residual in self._stored_residuals():
+            if residual.asset in taken:
                 self.store.set_residual_state(residual.plan_id, residual.asset, "taken", now)
                 plans.append(residual.plan_id)
         event: dict[str, object] = {
@@ -1200,6 +1199,12 @@ class AgentRuntime:
         """What this venue still owes the region (open residuals by default), durable in the store: the
         queue a hedge session takes from (``ExecutionStore.set_residual_state`` marks them taken)."""
         self.writer.flush()
+        return self._stored_residuals(state)
+
+    def _stored_residuals(self, state: str | None = "open") -> list[Residual]:
+        """The residuals already in the store, without forcing held writes out (a session start and a
+        commit are no place for that): every residual is durable before the outcome that leaves it is
+        reported, and a re-plan request at once, so nothing a hedge session acts on is still held."""
         return [r for r in self.store.residuals(state=state) if r.venue == self.venue]
 
     # -- lifecycle ---------------------------------------------------------------------------------------
