@@ -42,6 +42,7 @@ from registry.pki.announcements import (
     bind_identity,
     identity_public_bytes,
     report_message,
+    unsigned_report,
     verify_directory,
 )
 from registry.pki.certificates import CertificateBundle
@@ -191,12 +192,10 @@ class AgentRunner:
     def _signed_report(self, report: cpb.ExecutionReport) -> cpb.ExecutionReport:
         """The report signed by the identity key, with the proof binding that key to this venue's SVID
         (a restarted coordinator can check it without having seen a session key of ours)."""
+        message = report_message(unsigned_report(report))
+        certificate, binding = self._bound()
         signed = cpb.ExecutionReport()
         signed.CopyFrom(report)
-        for name in ("signature", "identity_key", "certificate", "identity_binding"):
-            signed.ClearField(name)
-        message = report_message(signed.SerializeToString(deterministic=True))
-        certificate, binding = self._bound()
         signed.signature = self.identity.sign(message)
         signed.identity_key = identity_public_bytes(self.identity)
         signed.certificate = certificate

@@ -48,8 +48,8 @@ from registry.pki.announcements import (
     SignedKey,
     ack_message,
     report_message,
+    unsigned_report,
     verify_directory,
-    verify_identity,
     verify_signature,
 )
 from registry.pki.certificates import CertificateBundle
@@ -102,6 +102,8 @@ class Hub:
         """The latest refusals (bounded: a hostile agent can send refusable messages forever)."""
         self.trust: tuple[bytes, str] | None = None
         """(region CA PEM, region): what signed session keys are checked against (set by ``serve``)."""
+        self.identities = IdentityCache()
+        """Agents' identity proofs already verified (session keys and execution reports share it)."""
 
     def register(self, connection: Connection) -> None:
         """Admit ``connection``; an older stream of the same identity is ended (newest wins)."""
@@ -370,7 +372,6 @@ class GrpcLink:
         self._identities: dict[str, bytes] = {}
         self.joined: tuple[str, ...] = ()
         """The members of the current session's key directory (the ones that take part)."""
-        self._proofs = IdentityCache()
         """This session's members' identity keys, from their verified session keys."""
         """Members of the current session that never answered its start (no session key in time)."""
         self.refused: dict[str, str] = {}
@@ -527,8 +528,9 @@ class GrpcLink:
         )
         if self.hub.trust is not None:
             ca_pem, region = self.hub.trust
+            now = datetime.now(UTC)
             verify_directory(
-                session_id, [proof], ca_pem=ca_pem, region=region, now=datetime.now(UTC), cache=self._proofs
+                session_id, [proof], ca_pem=ca_pem, region=region, now=now, cache=self.hub.identities
             )
         return proof
 
@@ -895,7 +897,7 @@ class ExecutionReports:
         if self.hub.trust is None:
             return {}
         ca_pem, region = self.hub.trust
-        verify_identity(
+        self.hub.identities.verify(
             venue,
             bytes(report.identity_key),
             bytes(report.certificate),
@@ -905,11 +907,7 @@ class ExecutionReports:
             now=datetime.now(UTC),
             where="ExecutionReport",
         )
-        unsigned = cpb.ExecutionReport()
-        unsigned.CopyFrom(report)
-        for name in ("signature", "identity_key", "certificate", "identity_binding"):
-            unsigned.ClearField(name)
-        signed = unsigned.SerializeToString(deterministic=True)
+        signed = unsigned_report(report)
         if not verify_signature(report.identity_key, report.signature, report_message(signed)):
             raise KeyAgreementError("ExecutionReport.signature: not by the identity key it carries")
         return {

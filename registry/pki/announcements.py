@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -35,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from energibridge.secagg import KeyAgreementError
 from energibridge.secagg.keys import DOMAIN, KeyAnnouncement, length_prefixed, verify_announcements
+from energibridge.v1 import coordinator_pb2 as cpb
 from registry.pki.certificates import CertificateBundle, load_private_key_pem, verify_leaf
 from registry.pki.errors import PkiError
 from registry.pki.spiffe import WorkloadRole
@@ -228,6 +230,25 @@ def ack_message(
     )
 
 
+REPORT_PROOF_FIELDS: tuple[Literal["signature", "identity_key", "certificate", "identity_binding"], ...] = (
+    "signature",
+    "identity_key",
+    "certificate",
+    "identity_binding",
+)
+"""The ExecutionReport fields that carry its signature and identity proof (left out of what is signed)."""
+
+
+def unsigned_report(report: cpb.ExecutionReport) -> bytes:
+    """The report serialized deterministically without its proof fields: what ``report_message`` wraps
+    for the agent to sign and the coordinator to check (and the ledger keeps for auditors)."""
+    unsigned = cpb.ExecutionReport()
+    unsigned.CopyFrom(report)
+    for name in REPORT_PROOF_FIELDS:
+        unsigned.ClearField(name)
+    return unsigned.SerializeToString(deterministic=True)
+
+
 def report_message(unsigned: bytes) -> bytes:
     """What an agent signs for an execution report: the report serialized deterministically with its
     signature and proof fields cleared (the ledger keeps those bytes so an auditor can check them)."""
@@ -250,8 +271,6 @@ def verify_agent_entry(payload: Mapping[str, object]) -> bool:
     venue's SVID; this check needs no certificate: a coordinator that changed any signed field, or wrote
     an entry the agent never sent, fails it."""
     import base64
-
-    from energibridge.v1 import coordinator_pb2 as cpb
 
     try:
         identity = bytes.fromhex(str(payload["agent_identity_key"]))
