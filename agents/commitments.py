@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from pathlib import Path
+
+from registry.pki.store import write_secret_file
 
 KEY_BYTES = 32
 KEY_FILE = "commitment.key"
@@ -46,9 +47,7 @@ class CommitmentKey:
             return cls(path.read_bytes())
         state_dir.mkdir(parents=True, exist_ok=True)
         key = secrets.token_bytes(KEY_BYTES)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(key)
+        write_secret_file(path, key)
         return cls(key)
 
     def opening(self, session_id: str, sequence: int) -> bytes:
