@@ -247,3 +247,27 @@ def _get(document: Any, path: tuple[Any, ...]) -> Any:
     for key in path:
         node = node[key]
     return node
+
+
+@st.composite
+def damaged_bytes(draw: st.DrawFn, raw: bytes, *, splice_max: int) -> tuple[str, bytes]:
+    """``raw`` with 1-4 damages of one kind: bit flips, bytes, a truncation, a long varint, or a splice of
+    up to ``splice_max`` bytes copied from later on; returns ``(kind, damaged)``."""
+    data = bytearray(raw)
+    kind = draw(st.sampled_from(["bit_flip", "byte", "truncate", "splice", "varint"]))
+    for _ in range(draw(st.integers(1, 4))):
+        if not data:
+            break
+        at = draw(st.integers(0, len(data) - 1))
+        if kind == "bit_flip":
+            data[at] ^= 1 << draw(st.integers(0, 7))
+        elif kind == "byte":
+            data[at] = draw(st.integers(0, 255))
+        elif kind == "truncate":
+            del data[at:]
+        elif kind == "varint":  # a length or number turned into a long varint
+            data[at : at + 1] = b"\xff" * draw(st.integers(1, 10)) + b"\x01"
+        else:
+            end = min(len(data), at + draw(st.integers(1, splice_max)))
+            data[at:at] = data[at:end]
+    return kind, bytes(data)

@@ -40,7 +40,14 @@ from energibridge import (
     to_proto,
 )
 from energibridge.base import IrModel
-from tests.fuzz.fuzz_support import HUGE_TOKENS, TEXT_VALUES, Tally, fuzz_settings, mutated_json
+from tests.fuzz.fuzz_support import (
+    HUGE_TOKENS,
+    TEXT_VALUES,
+    Tally,
+    damaged_bytes,
+    fuzz_settings,
+    mutated_json,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "energibridge"))
 from eb_strategies import any_model, local_problems, plan_deltas
@@ -106,35 +113,13 @@ def _run(tally: Tally, explore: Any) -> None:
     assert not tally.failures, tally.report()
 
 
-@st.composite
-def _damaged(draw: st.DrawFn, raw: bytes) -> tuple[str, bytes]:
-    data = bytearray(raw)
-    kind = draw(st.sampled_from(["bit_flip", "byte", "truncate", "splice", "varint"]))
-    for _ in range(draw(st.integers(1, 4))):
-        if not data:
-            break
-        at = draw(st.integers(0, len(data) - 1))
-        if kind == "bit_flip":
-            data[at] ^= 1 << draw(st.integers(0, 7))
-        elif kind == "byte":
-            data[at] = draw(st.integers(0, 255))
-        elif kind == "truncate":
-            del data[at:]
-        elif kind == "varint":
-            data[at : at + 1] = b"\xff" * draw(st.integers(1, 10)) + b"\x01"
-        else:
-            end = min(len(data), at + draw(st.integers(1, 32)))
-            data[at:at] = data[at:end]
-    return kind, bytes(data)
-
-
 def test_damaged_protobuf_bytes_decode_or_refuse() -> None:
     tally = TALLIES["protobuf bytes"]
 
     @fuzz_settings(800)
     @given(any_model, st.data())
     def explore(model: IrModel, data: st.DataObject) -> None:
-        kind, raw = data.draw(_damaged(encode(model)))
+        kind, raw = data.draw(damaged_bytes(encode(model), splice_max=32))
         _judge(tally, kind, lambda: _accepted(decode(type(model), raw)))
 
     _run(tally, explore)

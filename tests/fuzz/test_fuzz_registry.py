@@ -38,7 +38,14 @@ from registry.contracts import (
     ir_descriptor_set,
 )
 from registry.contracts.compatibility import IrRule
-from tests.fuzz.fuzz_support import HUGE_TOKENS, TEXT_VALUES, WRONG_TYPES, Tally, fuzz_settings
+from tests.fuzz.fuzz_support import (
+    HUGE_TOKENS,
+    TEXT_VALUES,
+    WRONG_TYPES,
+    Tally,
+    damaged_bytes,
+    fuzz_settings,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "contracts"))
 from contracts_protos import BASE, compile_proto
@@ -168,28 +175,6 @@ def _structural(draw: st.DrawFn, raw: bytes) -> bytes:
     return document.SerializeToString()
 
 
-@st.composite
-def _damaged_bytes(draw: st.DrawFn, raw: bytes) -> tuple[str, bytes]:
-    data = bytearray(raw)
-    kind = draw(st.sampled_from(["bit_flip", "byte", "truncate", "splice", "varint"]))
-    for _ in range(draw(st.integers(1, 4))):
-        if not data:
-            break
-        at = draw(st.integers(0, len(data) - 1))
-        if kind == "bit_flip":
-            data[at] ^= 1 << draw(st.integers(0, 7))
-        elif kind == "byte":
-            data[at] = draw(st.integers(0, 255))
-        elif kind == "truncate":
-            del data[at:]
-        elif kind == "varint":  # a length or number turned into a long varint
-            data[at : at + 1] = b"\xff" * draw(st.integers(1, 10)) + b"\x01"
-        else:
-            end = min(len(data), at + draw(st.integers(1, 64)))
-            data[at:at] = data[at:end]
-    return kind, bytes(data)
-
-
 def test_hostile_descriptor_sets_give_only_documented_errors(seeds: dict[str, Any]) -> None:
     tally = TALLIES["descriptor sets"]
 
@@ -198,7 +183,7 @@ def test_hostile_descriptor_sets_give_only_documented_errors(seeds: dict[str, An
     def explore(data: st.DataObject) -> None:
         raw = data.draw(st.sampled_from(seeds["sets"]))
         if data.draw(st.booleans()):
-            kind, damaged = data.draw(_damaged_bytes(raw))
+            kind, damaged = data.draw(damaged_bytes(raw, splice_max=64))
         else:
             kind, damaged = "structural", data.draw(_structural(raw))
 
