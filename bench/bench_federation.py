@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,9 @@ def reference_profit(n: int, tick: int) -> float:
     return centralised_optimum(moved.curves()).profit
 
 
-def grpc_region(n: int, workdir: Path) -> dict[str, Any]:
+def grpc_region(n: int, workdir: Path, *, route: Callable[[str, int], str] | None = None) -> dict[str, Any]:
+    """A coordinator on loopback and ``n`` agent processes; ``route`` maps (venue, coordinator port) to
+    the address an agent dials (a WAN relay, say)."""
     ca = DevCertificateAuthority.create(workdir / "ca", REGION)
     scenario = generate_scenario(n, SEED, kinds=DEFAULT_KINDS)
     server = serve(ca.issue_coordinator(), region=REGION)
@@ -66,7 +69,7 @@ def grpc_region(n: int, workdir: Path) -> dict[str, Any]:
                     "--cert-dir",
                     str(workdir / venue),
                     "--target",
-                    f"127.0.0.1:{server.port}",
+                    route(venue, server.port) if route else f"127.0.0.1:{server.port}",
                     "--scenario-venues",
                     str(n),
                     "--seed",
