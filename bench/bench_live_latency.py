@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import percentile, print_table, write_results
+from registry.pki import SpiffeId, write_bundle
 from tests.fakevenues.base import FakeVenue
 from tests.fakevenues.catalog import FAKES
-from tests.venues.region import Region
+from tests.venues.region import REGION, Region
 
 CYCLES = 30
 INTERVAL_S = 0.25
@@ -40,8 +41,23 @@ def _stamp_orders(fake: FakeVenue, arrivals: list[float], arrived: threading.Eve
     fake.place = stamped  # type: ignore[method-assign]
 
 
-def measure(venue: str) -> dict[str, float]:
-    """Cycles of tick -> order for one live agent on ``venue`` (its counterparty on another fake)."""
+def cockpit_settings(region: Region, venue: str, on: bool) -> tuple[str, tuple[str, ...]]:
+    """Config lines and CLI options for the measured agent with the operator's cockpit on (the embedded
+    event log, ``/metrics`` and the HTTPS gateway) or entirely off (no event log at all)."""
+    if not on:
+        return 'events = "none"', ()
+    bundle = region.root / "gateway-bundle"
+    write_bundle(
+        bundle,
+        region.ca.issue(SpiffeId.agent(REGION, venue), dns_names=["localhost"], ip_addresses=["127.0.0.1"]),
+    )
+    table = f'[gateway]\nport = 0\nsecret_file = "{region.root / "gateway.secret"}"\ncert_dir = "{bundle}"'
+    return table, ("--metrics-port", "0")
+
+
+def measure(venue: str, *, cockpit: bool = True, cycles: int = CYCLES) -> dict[str, float]:
+    """Cycles of tick -> order for one live agent on ``venue`` (its counterparty on another fake), with
+    the cockpit (event log, metrics, gateway) on or off for the measured agent."""
     cls, symbol = FAKES[venue]
     peer_name = "bitstamp" if venue != "bitstamp" else "coinbase"
     peer_cls, peer_symbol = FAKES[peer_name]
@@ -61,23 +77,25 @@ def measure(venue: str) -> dict[str, float]:
 
         tick()
         region.start_coordinator(
-            expect=2, sessions=CYCLES + 2, extra=("--interval", str(INTERVAL_S), "--join-timeout", "60")
+            expect=2, sessions=cycles + 2, extra=("--interval", str(INTERVAL_S), "--join-timeout", "60")
         )
         agents = []
         for name, exchange, venue_fake, sym in (
             ("me", venue, fake, symbol),
             ("peer", peer_name, peer, peer_symbol),
         ):
+            extra, options = cockpit_settings(region, name, cockpit) if name == "me" else ("", ())
             config = region.write_agent_config(
                 name,
                 exchange,
                 rest=venue_fake.rest_url,
                 ws=venue_fake.ws_url,
                 instruments=[{**INSTRUMENT, "symbol": sym}],
-                sessions=CYCLES + 2,
+                sessions=cycles + 2,
+                extra=extra,
             )
-            agents.append(region.start_agent(config, venue_fake.credentials()))
-        for _ in range(CYCLES):
+            agents.append(region.start_agent(config, venue_fake.credentials(), extra=options))
+        for _ in range(cycles):
             if not arrived.wait(60):
                 raise RuntimeError(f"no order reached the fake {venue}: {region.report()}")
             arrived.clear()

@@ -185,9 +185,11 @@ class Region:
         path.write_text("\n".join(lines) + "\n")
         return path
 
-    def start_agent(self, config: Path, credentials: Mapping[str, str], *, live: bool = True) -> Proc:
+    def start_agent(
+        self, config: Path, credentials: Mapping[str, str], *, live: bool = True, extra: tuple[str, ...] = ()
+    ) -> Proc:
         env = {"FAKE_API_KEY": credentials["apiKey"], "FAKE_API_SECRET": credentials["secret"]}
-        args = ["agent", "run", "--config", str(config)]
+        args = ["agent", "run", "--config", str(config), *extra]
         if live:
             args.append("--live")
         return self._spawn(f"agent {config.stem}", cli(*args), env)
