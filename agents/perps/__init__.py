@@ -1,0 +1,1 @@
+"""Perpetual futures held over time: positions across sessions and the funding they pay or receive."""
