@@ -7,13 +7,16 @@ lags, and catches up from the log), and ``serve_metrics`` exposes the registry o
 What each event gives (names carry their units; every metric starts with ``arbsphere_``):
 
 - coordinator ``session``: sessions by strategy and convergence, rounds per session, session solve latency,
-  profit at commit, participants, committed and dropped members, ledger size; the last ``round`` before it
-  gives imbalance (lots) and gap at commit. ``round``: rounds, latest imbalance and gap. ``abandoned``:
-  abandoned sessions.
+  profit at commit and against the certified bound, participants, committed and dropped members, ledger
+  size and append latency; the last ``round`` before it gives imbalance (lots) and gap at commit.
+  ``round``: rounds, latest imbalance and gap, the round trip to every member (``gather_ms``) and the
+  delta merge of the aggregate into the next prices (``merge_ms``). ``abandoned``: abandoned sessions.
 - agent ``plan``: plans, planned orders (legs) by side, predicted profit. ``execution``: executions by status
   (``REFUSED`` is a reject, ``HEDGED`` a hedge), fills by side, filled notional, fees, realised and predicted
   PnL, PnL vs plan, risk gates that fired, plan-to-orders latency. ``hedge``: hedge take-overs.
   ``trading_paused``/``trading_resumed``: per-asset feed gate state. ``recovered``: orders recovered.
+  ``feed_health`` (periodic): per feed, message rate, staleness and websocket reconnects.
+  ``session_stats`` (one per session): local solve latency per round, inventory drift per asset.
 - the appender itself: events appended, dropped, append failures, append latency.
 """
 
@@ -115,6 +118,57 @@ class EventMetrics:
             p + "tick_to_orders_seconds", "Feed tick to orders sent.", buckets=LATENCY_BUCKETS, registry=r
         )
         self.recovered_orders = Counter(p + "recovered_orders", "Orders recovered at start.", registry=r)
+        self.feed_rate = Gauge(
+            p + "feed_messages_per_second", "Feed messages per second.", ["feed"], registry=r
+        )
+        self.feed_staleness = Gauge(
+            p + "feed_staleness_seconds", "Time since the feed's last message.", ["feed"], registry=r
+        )
+        self.feed_reconnects = Counter(
+            p + "feed_reconnects", "Websocket reconnects of the feed.", ["feed"], registry=r
+        )
+        self.local_solve = Histogram(
+            p + "local_solve_seconds",
+            "The agent's local step per round (its private solve).",
+            buckets=APPEND_BUCKETS,
+            registry=r,
+        )
+        self.inventory_drift = Gauge(
+            p + "inventory_drift",
+            "Held minus expected inventory (base units) after the session's executions.",
+            ["asset"],
+            registry=r,
+        )
+        # coordinator rounds and the ledger
+        self.round_gather = Histogram(
+            p + "round_gather_seconds",
+            "A round's wall time from broadcast to the aggregate of every member.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.delta_merge = Histogram(
+            p + "delta_merge_seconds",
+            "Merging a round's aggregate into the next prices (the coordinator's own step).",
+            buckets=APPEND_BUCKETS,
+            registry=r,
+        )
+        self.certified_bound = Gauge(
+            p + "session_certified_bound_quote",
+            "Upper bound on the last session's optimal profit (profit + certified gap).",
+            registry=r,
+        )
+        self.profit_vs_bound = Gauge(
+            p + "session_profit_over_bound_ratio",
+            "Committed profit over the certified bound, last session.",
+            registry=r,
+        )
+        self.ledger_append = Histogram(
+            p + "ledger_append_seconds",
+            "Latency of the session's ledger appends (write-ahead commit entry).",
+            buckets=APPEND_BUCKETS,
+            registry=r,
+        )
+        self._feed_reconnects: dict[str, int] = {}
         # the log itself
         self.appended = Counter(p + "event_log_appended", "Events appended to the log.", registry=r)
         self.dropped_events = Counter(
@@ -153,6 +207,10 @@ class EventMetrics:
         self._last_round = e
         self.round_imbalance.set(_num(e.get("imbalance_lots", 0)))
         self.round_gap.set(_num(e.get("gap", 0)))
+        if "gather_ms" in e:
+            self.round_gather.observe(_num(e["gather_ms"]) / 1e3)
+        if "merge_ms" in e:
+            self.delta_merge.observe(_num(e["merge_ms"]) / 1e3)
 
     def _on_session(self, e: Mapping[str, Any]) -> None:
         self.sessions.labels(str(e.get("strategy", "")), str(bool(e.get("converged"))).lower()).inc()
@@ -168,6 +226,13 @@ class EventMetrics:
         self.execution_reports.inc(int(e.get("execution_reports") or 0))
         if "ledger_size" in e:
             self.ledger_size.set(int(e["ledger_size"]))
+        if "ledger_append_ms" in e:
+            self.ledger_append.observe(_num(e["ledger_append_ms"]) / 1e3)
+        if "bound" in e:
+            bound = _num(e["bound"])
+            self.certified_bound.set(bound)
+            if bound > 0:
+                self.profit_vs_bound.set(profit / bound)
         if self._last_round:
             self.commit_imbalance.set(_num(self._last_round.get("imbalance_lots", 0)))
             self.commit_gap.set(_num(self._last_round.get("gap", 0)))
@@ -224,6 +289,25 @@ class EventMetrics:
 
     def _on_recovered(self, e: Mapping[str, Any]) -> None:
         self.recovered_orders.inc(int(e.get("orders") or 0))
+
+    def _on_feed_health(self, e: Mapping[str, Any]) -> None:
+        for feed, health in (e.get("feeds") or {}).items():
+            name = str(feed)
+            self.feed_rate.labels(name).set(_num(health.get("rate_per_s", 0)))
+            staleness = health.get("staleness_ms")
+            if staleness is not None:
+                self.feed_staleness.labels(name).set(_num(staleness) / 1e3)
+            total = int(health.get("reconnects") or 0)
+            seen = self._feed_reconnects.get(name, 0)
+            if total > seen:  # the feed reports a running total: count what is new
+                self.feed_reconnects.labels(name).inc(total - seen)
+            self._feed_reconnects[name] = total
+
+    def _on_session_stats(self, e: Mapping[str, Any]) -> None:
+        for ms in e.get("solve_ms") or ():
+            self.local_solve.observe(_num(ms) / 1e3)
+        for asset, drift in (e.get("inventory_drift") or {}).items():
+            self.inventory_drift.labels(str(asset)).set(_num(drift))
 
     # -- the appender ------------------------------------------------------------------------------------
     def appended_batch(self, size: int, seconds: float) -> None:

@@ -234,10 +234,15 @@ def test_metrics_of_a_running_region_parse_and_carry_the_session(
 def test_metrics_from_events_parse_with_the_prometheus_parser() -> None:
     metrics = EventMetrics("agent")
     events: list[dict[str, object]] = [
-        {"event": "round", "imbalance_lots": 0.25, "gap": 0.001},
+        {"event": "round", "imbalance_lots": 0.25, "gap": 0.001, "gather_ms": 4.0, "merge_ms": 0.2},
         {"event": "session", "strategy": "price", "rounds": 9, "converged": True, "profit": 2.5,
          "elapsed_ms": 31.0, "participants": ["a", "b"], "committed": ["a", "b"], "dropped": [],
-         "execution_reports": 2, "ledger_size": 12},
+         "execution_reports": 2, "ledger_size": 12, "ledger_append_ms": 1.5, "bound": 2.75},
+        {"event": "feed_health", "feeds": {"coinbase:BTC-USD": {"rate_per_s": 120.5, "staleness_ms": 40,
+         "reconnects": 2}}},
+        {"event": "feed_health", "feeds": {"coinbase:BTC-USD": {"rate_per_s": 99.0, "staleness_ms": 10,
+         "reconnects": 3}}},
+        {"event": "session_stats", "solve_ms": [0.05, 0.07], "inventory_drift": {"BTC": "-0.001"}},
         {"event": "plan", "legs": [{"side": "BUY"}, {"side": "SELL"}], "expected_profit": "1.5"},
         {"event": "execution", "status": "REFUSED", "fills": [], "risk_gates": ["daily_notional"],
          "realised_pnl": "0", "predicted_pnl": "-10", "pnl_vs_plan": "10", "fees": "0"},
@@ -266,3 +271,13 @@ def test_metrics_from_events_parse_with_the_prometheus_parser() -> None:
     assert value["arbsphere_trading_paused[('asset', 'BTC')]"] == 1
     assert value["arbsphere_plan_to_orders_seconds_count[]"] == 1
     assert value["arbsphere_events_total[('kind', 'execution')]"] == 3
+    assert value["arbsphere_round_gather_seconds_count[]"] == 1
+    assert value["arbsphere_delta_merge_seconds_sum[]"] == 0.0002
+    assert value["arbsphere_ledger_append_seconds_count[]"] == 1
+    assert value["arbsphere_session_certified_bound_quote[]"] == 2.75
+    assert abs(value["arbsphere_session_profit_over_bound_ratio[]"] - 2.5 / 2.75) < 1e-12
+    assert value["arbsphere_feed_messages_per_second[('feed', 'coinbase:BTC-USD')]"] == 99.0
+    assert value["arbsphere_feed_staleness_seconds[('feed', 'coinbase:BTC-USD')]"] == 0.01
+    assert value["arbsphere_feed_reconnects_total[('feed', 'coinbase:BTC-USD')]"] == 3
+    assert value["arbsphere_local_solve_seconds_count[]"] == 2
+    assert value["arbsphere_inventory_drift[('asset', 'BTC')]"] == -0.001
