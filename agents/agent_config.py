@@ -31,6 +31,8 @@ from pydantic import (
     model_validator,
 )
 
+from registry.events.logs import register_secret
+
 VENUE_ID = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 SYMBOL = r"^[A-Z0-9]{1,20}-[A-Z0-9]{1,20}$"
 Positive = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
@@ -255,6 +257,8 @@ def _error_text(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in error["loc"]) or "(top level)"
         lines.append(f"{where}: {error['msg']}")
     return "; ".join(lines)
+        for value in (api_key, secret, password):
+            register_secret(value)  # whatever a library puts in a log line, these never show
 
 
 def parse_config(data: dict[str, object], *, origin: str = "config") -> AgentConfig:
