@@ -51,7 +51,6 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from agents.execution.accounting import Portfolio
-from agents.execution.book import BookSnapshot
 from agents.execution.clock import VirtualTime
 from agents.execution.events import InMemorySink
 from agents.execution.legout import HedgeQuote, LegOutMonitor, LegOutPolicy
@@ -63,8 +62,7 @@ from agents.feeds.replay import LoadedRecording, ReplaySource, load_recording, s
 from agents.feeds.simulator import MarketSimulator, SimConfig, VenueProfile
 from agents.keys import derive_key
 from agents.risk.market import MarketState
-from sdk.adapters.events import BookSnapshot as FeedSnapshot
-from sdk.adapters.events import BookUpdate, FeedEvent, Resync
+from sdk.adapters.events import BookSnapshot, BookUpdate, FeedEvent, Resync
 from sdk.adapters.execution import ExecutionEvent, FillEvent, Side
 
 Level = tuple[float, float]
@@ -397,7 +395,7 @@ class _Changes:
             if isinstance(event, BookUpdate) and event.symbol == symbol:
                 self.bids.update(p for p, _ in event.bids)
                 self.asks.update(p for p, _ in event.asks)
-            elif isinstance(event, FeedSnapshot | Resync) and event.symbol == symbol:
+            elif isinstance(event, BookSnapshot | Resync) and event.symbol == symbol:
                 self.reset = True
 
     def clear(self) -> None:
@@ -600,9 +598,11 @@ class PaperWorld:
             self.venues[venue].update_book(
                 INSTRUMENT,
                 BookSnapshot(
+                    venue,
+                    INSTRUMENT,
                     tuple((p, q) for p, q, _ in bid_side),
                     tuple((p, q) for p, q, _ in ask_side),
-                    frame.time_ms,
+                    frame.time_ms / 1000,
                 ),
             )
             bids = tuple((float(p), float(q)) for p, q, _ in bid_side)

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
-from agents.execution.book import BookSnapshot
 from agents.execution.clock import VirtualTime
 from agents.execution.events import InMemorySink
 from agents.execution.legout import HedgeQuote, LegOutMonitor, LegOutPolicy, LegProgress, decide_leg_out
@@ -26,7 +25,8 @@ from agents.risk.limits import RiskLimits
 from agents.risk.manager import RiskManager
 from agents.risk.market import MarketState
 from bench.common import percentile, print_table, write_results
-from sdk.adapters.execution import FillEvent, Liquidity, OrderRequest, Side
+from sdk.adapters.events import BookSnapshot
+from sdk.adapters.execution import FillEvent, Liquidity, OrderRequest, Side, decimal_book
 
 D = Decimal
 T0 = 1_800_000_000_000
@@ -42,8 +42,8 @@ def _time_us(fn: Callable[[int], object], n: int = N) -> list[float]:
     return samples
 
 
-def _book(ts: int) -> BookSnapshot:
-    return BookSnapshot.of(
+def _book(ts: int) -> BookSnapshot[Decimal]:
+    return decimal_book(
         [(str(100 - k * 0.1), "5") for k in range(1, 11)],
         [(str(100 + k * 0.1), "5") for k in range(1, 11)],
         ts,

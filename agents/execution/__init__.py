@@ -8,13 +8,15 @@ Modules (import them directly; this package file stays import-light so ``agents.
 
 - ``plan``: PlanDelta (IR protobuf) -> validated execution legs.
 - ``clock``: injectable clocks and a virtual-time scheduler (no sleeping in tests).
-- ``book``: a validated order-book snapshot and book-walk helpers.
+- ``book``: the book walk over exact levels (the snapshot is the SDK's ``BookSnapshot``).
 - ``events``: ledger-bound events and the sink Protocol.
 - ``accounting``: cash / position / realised-PnL bookkeeping (pure).
-- ``paper``: the paper venue (IOC book walk, queue-position resting orders, latency).
+- ``paper``: the paper venues (IOC book walk, queue-position resting orders, latency; fills on any cost
+  curve), SDK ``ExecutionAdapter``s.
 - ``client_ids``: venue-safe client order ids derived from idempotency keys.
-- ``outbox`` / ``live``: durable outbox and idempotent live execution through CCXT.
-- ``ccxt_adapter``: the live venue behind the SDK's ``ExecutionAdapter`` contract.
+- ``outbox`` / ``live``: durable outbox and idempotent live execution through CCXT (``CcxtVenue``, the SDK's
+  ``ExecutionAdapter`` for every ccxt venue).
 - ``legout``: pure leg-out decisions and the monitor that applies them.
-- ``runner``: PlanDelta -> risk check -> orders -> fills -> ledger sink and store.
+- ``runner``: PlanDelta -> risk check -> orders (to each venue's ``ExecutionAdapter``) -> fills -> ledger
+  sink and store.
 """

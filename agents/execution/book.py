@@ -1,66 +1,19 @@
-"""A validated order-book snapshot in Decimals and the book walk both paper execution and risk use.
+"""The book walk paper execution, risk gates and hedging share, over exact (Decimal) levels.
 
-The feed engineer owns the live book (``agents/feeds``); execution only needs an immutable view of the
-levels at one instant, so this stays a small value type that any book can be converted to.
+The snapshot itself is the SDK's ``BookSnapshot`` (``sdk.adapters.events``), read exactly as
+``BookSnapshot[Decimal]`` (``sdk.adapters.execution.exact_book`` / ``decimal_book``); these helpers only walk
+its levels.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from decimal import Decimal
 
-from sdk.adapters.execution import ExecutionInputError, Side, parse_decimal, require_time_ms
+from sdk.adapters.events import DecimalLevel as Level
+from sdk.adapters.execution import Side
 
-Level = tuple[Decimal, Decimal]  # (price, size)
-
-
-@dataclass(frozen=True, slots=True)
-class BookSnapshot:
-    """Bids best first (descending), asks best first (ascending); sizes > 0; never crossed."""
-
-    bids: tuple[Level, ...]
-    asks: tuple[Level, ...]
-    ts_ms: int
-
-    @staticmethod
-    def of(
-        bids: Iterable[tuple[object, object]], asks: Iterable[tuple[object, object]], ts_ms: int
-    ) -> BookSnapshot:
-        """Validate and build; accepts decimal strings or Decimals for prices and sizes."""
-        b = _levels("bids", bids, descending=True)
-        a = _levels("asks", asks, descending=False)
-        if b and a and b[0][0] >= a[0][0]:
-            raise ExecutionInputError(f"book must not be crossed: best bid {b[0][0]} >= best ask {a[0][0]}")
-        return BookSnapshot(b, a, require_time_ms("ts_ms", ts_ms))
-
-    def side_to_take(self, side: Side) -> tuple[Level, ...]:
-        """Levels an order of ``side`` consumes: asks for a buy, bids for a sell."""
-        return self.asks if side is Side.BUY else self.bids
-
-    def side_to_join(self, side: Side) -> tuple[Level, ...]:
-        """Levels an order of ``side`` rests among."""
-        return self.bids if side is Side.BUY else self.asks
-
-    @property
-    def mid(self) -> Decimal | None:
-        if not self.bids or not self.asks:
-            return None
-        return (self.bids[0][0] + self.asks[0][0]) / 2
-
-
-def _levels(field: str, raw: Iterable[tuple[object, object]], *, descending: bool) -> tuple[Level, ...]:
-    out: list[Level] = []
-    for i, (p, s) in enumerate(raw):
-        price = parse_decimal(f"{field}[{i}].price", p, positive=True)
-        size = parse_decimal(f"{field}[{i}].size", s, positive=True)
-        if out:
-            prev = out[-1][0]
-            if (descending and price >= prev) or (not descending and price <= prev):
-                order = "descending" if descending else "ascending"
-                raise ExecutionInputError(f"{field} must be strictly {order} by price: {prev} then {price}")
-        out.append((price, size))
-    return tuple(out)
+__all__ = ["Level", "consume", "depth_within", "marketable", "walk"]
 
 
 def marketable(side: Side, price: Decimal, cap: Decimal) -> bool:

@@ -21,9 +21,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-from agents.execution.book import BookSnapshot, depth_within
+from agents.execution.book import depth_within
 from agents.execution.events import EventSink, HedgeOrderSpec, LegOutEvent
 from agents.keys import derive_key
+from sdk.adapters.events import BookSnapshot
 from sdk.adapters.execution import (
     BPS,
     ExecutionEvent,
@@ -71,7 +72,7 @@ class HedgeQuote:
     venue: str
     instrument: str
     asset: str
-    book: BookSnapshot
+    book: BookSnapshot[Decimal]
     lot_size: Decimal
     tick_size: Decimal
 

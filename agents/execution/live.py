@@ -6,6 +6,10 @@ between leaves a PENDING or SENT record; on restart (and before any re-send) the
 venue by client order id: if found, its state and fills are adopted; if not, it never arrived and may be sent,
 with the same id, while its deadline allows. So the venue never sees the same leg twice.
 
+``CcxtVenue`` is the SDK's ``ExecutionAdapter`` (``sdk.adapters.interfaces``) for every ccxt venue: what the
+agent's executor calls in live mode, checked by the conformance kit. ``execution_adapter_class(spec)`` is the
+subclass of one venue module (``agents.venues``): its manifest and its order semantics, as data.
+
 Synchronous on purpose: ccxt's REST calls block, and the agent runs this shell off its event loop.
 Fees: CCXT reports the fee per trade with its currency; a fee charged in the base asset is converted to quote
 at the fill price (our ``FillEvent.fee`` is always quote).
@@ -13,27 +17,39 @@ at the fill price (our ``FillEvent.fee`` is always quote).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from functools import cache
+from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 import ccxt
 
-from agents.execution.book import BookSnapshot
 from agents.execution.clock import Clock
 from agents.execution.outbox import Outbox, OutboxRecord, OutboxState
-from agents.venues.spec import VenueOrders
+from agents.venues.spec import VenueOrders, VenueSpec
+from sdk.adapters.events import BookSnapshot
 from sdk.adapters.execution import (
-    ExecutionEvent,
+    AdapterError,
+    AuthenticationFailed,
+    Balance,
     FillEvent,
+    InsufficientFunds,
+    InvalidOrder,
     Liquidity,
     OrderEvent,
+    OrderNotFound,
     OrderRequest,
     OrderStatus,
+    RateLimited,
     TimeInForce,
+    VenueUnavailable,
+    decimal_book,
+    refusal,
 )
+from sdk.adapters.interfaces import ExecutionListener
+from sdk.adapters.manifest import DEFAULT_IR_RANGE, AdapterKind, AdapterManifest, Capability, VenueKind
 
 
 def orders_for(exchange_id: str) -> VenueOrders:
@@ -41,9 +57,6 @@ def orders_for(exchange_id: str) -> VenueOrders:
     from agents.venues import by_ccxt_id
 
     return by_ccxt_id(exchange_id).orders()
-
-
-Listener = Callable[[ExecutionEvent], None]
 
 
 def make_exchange(
@@ -120,8 +133,48 @@ class LiveInstrument:
     tick_size: Decimal
 
 
+def map_ccxt_error(exc: Exception) -> AdapterError:
+    """The SDK error for a ccxt exception (most specific first: ccxt's classes form a hierarchy)."""
+    table: tuple[tuple[type[Exception], type[AdapterError]], ...] = (
+        (ccxt.InsufficientFunds, InsufficientFunds),
+        (ccxt.OrderNotFound, OrderNotFound),
+        (ccxt.AuthenticationError, AuthenticationFailed),
+        (ccxt.RateLimitExceeded, RateLimited),
+        (ccxt.DDoSProtection, RateLimited),
+        (ccxt.NetworkError, VenueUnavailable),
+        (ccxt.InvalidOrder, InvalidOrder),
+        (ccxt.BadRequest, InvalidOrder),
+    )
+    for ccxt_type, sdk_type in table:
+        if isinstance(exc, ccxt_type):
+            return sdk_type(str(exc))
+    return VenueUnavailable(str(exc))
+
+
 class CcxtVenue:
-    """One venue through a ccxt exchange object; events go to ``listener``."""
+    """One venue through a ccxt exchange object, as the SDK's ``ExecutionAdapter``; events go to
+    ``listener``. ``instruments`` is keyed by the normalized ``BASE-QUOTE`` symbol."""
+
+    manifest: ClassVar[AdapterManifest] = AdapterManifest(
+        name="arbsphere-ccxt-execution",
+        version="0.2.0",
+        kind=AdapterKind.EXECUTION,
+        venue_kind=VenueKind.ORDER_BOOK,
+        capabilities=frozenset(
+            {
+                Capability.IOC_LIMIT,
+                Capability.CANCEL,
+                Capability.CLIENT_ORDER_IDS,
+                Capability.BALANCES,
+                Capability.ORDER_EVENTS,
+            }
+        ),
+        ir_range=DEFAULT_IR_RANGE,
+        library=f"ccxt=={ccxt.__version__}",
+    )
+    orders_class: ClassVar[type[VenueOrders] | None] = None
+    """The venue module's order semantics (``execution_adapter_class`` sets it); ``None``: looked up by the
+    exchange's ccxt id."""
 
     def __init__(
         self,
@@ -130,19 +183,23 @@ class CcxtVenue:
         *,
         outbox: Outbox,
         clock: Clock,
-        listener: Listener,
+        listener: ExecutionListener,
         instruments: Mapping[str, LiveInstrument],
         orders: VenueOrders | None = None,
     ) -> None:
         self.venue = venue
         self.exchange = exchange
-        self.orders = orders if orders is not None else orders_for(str(getattr(exchange, "id", "")))
+        if orders is None:
+            kind = self.orders_class
+            orders = kind() if kind is not None else orders_for(str(getattr(exchange, "id", "")))
+        self.orders = orders
         self.outbox = outbox
         self.clock = clock
         self.instruments = dict(instruments)
         self._listener = listener
         self._filled: dict[str, Decimal] = {}
         self._status: dict[str, OrderStatus] = {}
+        self._latest: dict[str, OrderEvent] = {}
         self._fills_seen: set[str] = set()
         self.errors: dict[str, Exception] = {}  # the ccxt error behind a rejection or an unknown outcome
 
@@ -152,6 +209,14 @@ class CcxtVenue:
         record = self.outbox.get(order.client_order_id)
         if record is not None:
             self.reconcile(record)
+            return
+        instrument = self.instruments.get(order.instrument)
+        if instrument is None or order.venue != self.venue or order.asset != instrument.asset:
+            error = InvalidOrder(
+                f"{self.venue} serves {sorted(self.instruments)} ({self.venue} venue, their base assets), "
+                f"got {order.venue}/{order.instrument}/{order.asset}"
+            )
+            self._emit_status(order, OrderStatus.REJECTED, Decimal(0), "", refusal(error))
             return
         if self.clock.now_ms() > order.deadline_ms:
             self._emit_status(order, OrderStatus.EXPIRED, Decimal(0), "", "deadline passed before sending")
@@ -200,13 +265,48 @@ class CcxtVenue:
         )
         self.reconcile(record)
 
-    def book(self, instrument: str, depth: int = 20) -> BookSnapshot:
+    def fetch_order(self, client_order_id: str) -> OrderEvent:
+        """The order's state at the venue, by client order id (nothing is emitted or adopted)."""
+        record = self.outbox.get(client_order_id)
+        latest = self._latest.get(client_order_id)
+        if record is None:
+            if latest is not None:
+                return latest  # refused before it was sent
+            raise OrderNotFound(f"no order with client order id {client_order_id!r}")
+        order = record.order
+        if record.state is OutboxState.NOT_SENT:
+            return self._event(order, OrderStatus.EXPIRED, Decimal(0), "", "never sent")
+        try:
+            remote = self._lookup(order)
+        except ccxt.BaseError as exc:
+            raise map_ccxt_error(exc) from exc
+        if remote is None:
+            if latest is not None:
+                return latest  # refused by the venue: it keeps no record
+            raise OrderNotFound(f"{self.venue} does not know client order id {client_order_id!r}")
+        filled = Decimal(str(remote.get("filled") or 0))
+        return self._event(order, status_of(order, remote), filled, str(remote.get("id") or ""), "")
+
+    def balances(self) -> Mapping[str, Balance]:
+        try:
+            raw = self.exchange.fetch_balance()
+        except ccxt.BaseError as exc:
+            raise map_ccxt_error(exc) from exc
+        used = dict(raw.get("used") or {})
+        return {
+            asset: Balance(asset, Decimal(str(free or 0)), Decimal(str(used.get(asset) or 0)))
+            for asset, free in dict(raw.get("free") or {}).items()
+        }
+
+    def book(self, instrument: str, depth: int = 20) -> BookSnapshot[Decimal]:
         raw = self.exchange.fetch_order_book(self.instruments[instrument].symbol, depth)
         ts = raw.get("timestamp") or self.clock.now_ms()
-        return BookSnapshot.of(
+        return decimal_book(
             [(str(p), str(s)) for p, s, *_ in raw["bids"]],
             [(str(p), str(s)) for p, s, *_ in raw["asks"]],
             int(ts),
+            venue=self.venue,
+            symbol=instrument,
         )
 
     # -- internals -----------------------------------------------------------------------------------
@@ -237,7 +337,7 @@ class CcxtVenue:
     def _reject(self, order: OrderRequest, exc: Exception) -> None:
         self.errors[order.client_order_id] = exc
         self.outbox.mark(order.client_order_id, OutboxState.DONE, self.clock.now_ms())
-        self._emit_status(order, OrderStatus.REJECTED, Decimal(0), "", str(exc))
+        self._emit_status(order, OrderStatus.REJECTED, Decimal(0), "", refusal(map_ccxt_error(exc)))
 
     def lookup(self, order: OrderRequest) -> dict[str, Any] | None:
         """The venue's view of ``order`` (a ccxt order structure), or None if the venue never saw it."""
@@ -287,18 +387,23 @@ class CcxtVenue:
         self, order: OrderRequest, status: OrderStatus, filled: Decimal, exchange_id: str, reason: str
     ) -> None:
         self._status[order.client_order_id] = status
-        self._listener(
-            OrderEvent(
-                client_order_id=order.client_order_id,
-                venue=self.venue,
-                instrument=order.instrument,
-                status=status,
-                filled=filled,
-                remaining=Decimal(0) if status.terminal else order.size - filled,
-                ts_ms=self.clock.now_ms(),
-                exchange_order_id=exchange_id,
-                reason=reason,
-            )
+        event = self._event(order, status, filled, exchange_id, reason)
+        self._latest[order.client_order_id] = event
+        self._listener(event)
+
+    def _event(
+        self, order: OrderRequest, status: OrderStatus, filled: Decimal, exchange_id: str, reason: str
+    ) -> OrderEvent:
+        return OrderEvent(
+            client_order_id=order.client_order_id,
+            venue=self.venue,
+            instrument=order.instrument,
+            status=status,
+            filled=filled,
+            remaining=Decimal(0) if status.terminal else order.size - filled,
+            ts_ms=self.clock.now_ms(),
+            exchange_order_id=exchange_id,
+            reason=reason,
         )
 
 
@@ -327,3 +432,19 @@ def _fee_in_quote(fee: Any, price: Decimal, order: OrderRequest) -> Decimal:
     if currency and currency in (order.asset, base):
         return cost * price
     return cost
+
+
+@cache
+def execution_adapter_class(spec: VenueSpec) -> type[CcxtVenue]:
+    """The ``CcxtVenue`` subclass of one venue module: its own manifest (the contract wants the manifest on
+    the class) and its order semantics (``spec.orders``)."""
+    manifest = CcxtVenue.manifest.evolve(
+        name=f"arbsphere-ccxt-{spec.name}-execution",
+        venue=spec.name,
+        endpoints={"rest": spec.rest_url},
+    )
+    return type(
+        f"{spec.name.capitalize()}CcxtVenue",
+        (CcxtVenue,),
+        {"manifest": manifest, "orders_class": spec.orders},
+    )

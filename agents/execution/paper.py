@@ -11,33 +11,59 @@
 
 Events go to a listener callback in the order a real venue would send them: ACCEPTED, fills, then the final
 status. Nothing sleeps: latency is a callback scheduled on an injected ``Scheduler``.
+
+``PaperVenue`` (order books) and ``CurvePaperVenue`` (pools, prediction markets, any cost curve of the
+simulated market) are the SDK's ``ExecutionAdapter``s, the same contract as the live ``CcxtVenue``: the
+executor cannot tell them apart, and the conformance kit checks all of them. A client order id sent again
+is reported as the order it already is, never traded twice.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from decimal import Decimal
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import ClassVar
 
-from agents.execution.book import BookSnapshot, Level, consume, marketable, walk
+from agents.execution.book import Level, consume, marketable, walk
 from agents.execution.clock import Scheduler
+from sdk.adapters.events import BookSnapshot
 from sdk.adapters.execution import (
     BPS,
+    Balance,
     ExecutionEvent,
     ExecutionInputError,
     FillEvent,
+    InvalidOrder,
     Liquidity,
     OrderEvent,
+    OrderNotFound,
     OrderRequest,
     OrderStatus,
     Side,
     TimeInForce,
+    exact,
     parse_decimal,
+    refusal,
     require_id,
 )
+from sdk.adapters.interfaces import ExecutionListener
+from sdk.adapters.manifest import DEFAULT_IR_RANGE, AdapterKind, AdapterManifest, Capability, VenueKind
+from sdk.curves.base import CostCurve
 
-Listener = Callable[[ExecutionEvent], None]
+Listener = ExecutionListener
+POOL_PRICE_QUANTUM = Decimal("1e-8")
+_CAPABILITIES = frozenset(
+    {
+        Capability.IOC_LIMIT,
+        Capability.CANCEL,
+        Capability.CLIENT_ORDER_IDS,
+        Capability.BALANCES,
+        Capability.ORDER_EVENTS,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,21 +97,72 @@ class _Resting:
         return self.order.size - self.filled
 
 
-class PaperVenue:
-    """One simulated venue; feed it books and trades, submit and cancel orders, receive events."""
+class _PaperAccount:
+    """What every paper venue keeps for the contract's queries: each order's latest state and the balances
+    its fills moved. Every event goes out through ``_report``."""
 
-    def __init__(self, config: PaperConfig, scheduler: Scheduler, listener: Listener) -> None:
+    def __init__(self, listener: Listener, balances: Mapping[str, Decimal] | None) -> None:
+        self._listener = listener
+        self._latest: dict[str, OrderEvent] = {}
+        self._balances: dict[str, Decimal] = dict(balances or {})
+
+    def fetch_order(self, client_order_id: str) -> OrderEvent:
+        latest = self._latest.get(client_order_id)
+        if latest is None:
+            raise OrderNotFound(f"no order with client order id {client_order_id!r}")
+        return latest
+
+    def balances(self) -> Mapping[str, Balance]:
+        return {a: Balance(a, q, Decimal(0)) for a, q in sorted(self._balances.items())}
+
+    def _repeat(self, client_order_id: str) -> bool:
+        """A client order id arriving again: report the order it already is (never trade it twice)."""
+        latest = self._latest.get(client_order_id)
+        if latest is None:
+            return False
+        self._listener(latest)
+        return True
+
+    def _report(self, event: ExecutionEvent) -> None:
+        if isinstance(event, OrderEvent):
+            self._latest[event.client_order_id] = event
+        else:
+            self._balances[event.asset] = self._balances.get(event.asset, Decimal(0)) + event.signed_size
+            self._balances[event.quote] = self._balances.get(event.quote, Decimal(0)) + event.cash_flow
+        self._listener(event)
+
+
+class PaperVenue(_PaperAccount):
+    """One simulated order-book venue; feed it books and trades, submit and cancel orders, receive events.
+    ``balances`` are the starting balances its fills move (``balances()``)."""
+
+    manifest: ClassVar[AdapterManifest] = AdapterManifest(
+        name="arbsphere-paper-book",
+        version="1.0.0",
+        kind=AdapterKind.EXECUTION,
+        venue_kind=VenueKind.ORDER_BOOK,
+        capabilities=_CAPABILITIES,
+        ir_range=DEFAULT_IR_RANGE,
+    )
+
+    def __init__(
+        self,
+        config: PaperConfig,
+        scheduler: Scheduler,
+        listener: Listener,
+        *,
+        balances: Mapping[str, Decimal] | None = None,
+    ) -> None:
+        super().__init__(listener, balances)
         self.config = config
         self._scheduler = scheduler
-        self._listener = listener
-        self._books: dict[str, BookSnapshot] = {}
+        self._books: dict[str, BookSnapshot[Decimal]] = {}
         self._resting: dict[str, _Resting] = {}
-        self._seen: set[str] = set()
         self._fill_ids = itertools.count(1)
         self._seq = itertools.count()
 
     # -- market data ---------------------------------------------------------------------------------
-    def update_book(self, instrument: str, book: BookSnapshot) -> None:
+    def update_book(self, instrument: str, book: BookSnapshot[Decimal]) -> None:
         """Replace our view of ``instrument``'s book; a crossing book fills resting orders."""
         self._books[instrument] = book
         for resting in self._resting_on(instrument):
@@ -114,7 +191,7 @@ class PaperVenue:
                 volume -= take
                 self._fill_resting(resting, take)
 
-    def book(self, instrument: str) -> BookSnapshot | None:
+    def book(self, instrument: str) -> BookSnapshot[Decimal] | None:
         return self._books.get(instrument)
 
     # -- orders --------------------------------------------------------------------------------------
@@ -140,16 +217,15 @@ class PaperVenue:
 
     def _arrive(self, order: OrderRequest) -> None:
         cid = order.client_order_id
-        if cid in self._seen:
-            self._emit_status(order, OrderStatus.REJECTED, Decimal(0), "duplicate client order id")
+        if self._repeat(cid):
             return
-        self._seen.add(cid)
         if self._now() > order.deadline_ms:
             self._emit_status(order, OrderStatus.EXPIRED, Decimal(0), "arrived after its deadline")
             return
         book = self._books.get(order.instrument)
         if book is None:
-            self._emit_status(order, OrderStatus.REJECTED, Decimal(0), f"no book for {order.instrument}")
+            error = InvalidOrder(f"no book for {order.instrument}")
+            self._emit_status(order, OrderStatus.REJECTED, Decimal(0), refusal(error))
             return
         self._emit_status(order, OrderStatus.ACCEPTED, Decimal(0))
         fills = walk(book.side_to_take(order.side), order.side, order.size, order.limit_price)
@@ -167,14 +243,14 @@ class PaperVenue:
         self._resting[cid] = resting
         self._scheduler.call_at(order.deadline_ms, lambda: self._expire(cid))
 
-    def _take(self, order: OrderRequest, book: BookSnapshot, fills: Sequence[Level]) -> None:
+    def _take(self, order: OrderRequest, book: BookSnapshot[Decimal], fills: Sequence[Level]) -> None:
         if not fills:
             return
         taken = consume(book.side_to_take(order.side), fills)
         if order.side is Side.BUY:
-            self._books[order.instrument] = BookSnapshot(book.bids, taken, book.ts_ms)
+            self._books[order.instrument] = replace(book, asks=taken)
         else:
-            self._books[order.instrument] = BookSnapshot(taken, book.asks, book.ts_ms)
+            self._books[order.instrument] = replace(book, bids=taken)
         for price, size in fills:
             self._emit_fill(order, price, size, Liquidity.TAKER)
 
@@ -209,7 +285,7 @@ class PaperVenue:
 
     def _emit_fill(self, order: OrderRequest, price: Decimal, size: Decimal, liquidity: Liquidity) -> None:
         bps = self.config.taker_fee_bps if liquidity is Liquidity.TAKER else self.config.maker_fee_bps
-        self._listener(
+        self._report(
             FillEvent.of_order(
                 order,
                 fill_id=f"{self.config.venue}:{next(self._fill_ids)}",
@@ -224,7 +300,7 @@ class PaperVenue:
     def _emit_status(
         self, order: OrderRequest, status: OrderStatus, filled: Decimal, reason: str = ""
     ) -> None:
-        self._listener(
+        self._report(
             OrderEvent(
                 client_order_id=order.client_order_id,
                 venue=order.venue,
@@ -233,6 +309,97 @@ class PaperVenue:
                 filled=filled,
                 remaining=order.size - filled if not status.terminal else Decimal(0),
                 ts_ms=self._now(),
+                reason=reason,
+            )
+        )
+
+
+class CurvePaperVenue(_PaperAccount):
+    """Paper fills on a pool (or any cost curve of the simulated market): the whole leg at the curve's
+    average price (rounded against us to ``price_quantum``, which keeps the Decimal accounting exact), or
+    nothing when that is beyond the cap. Nothing rests: every order is final on arrival."""
+
+    manifest: ClassVar[AdapterManifest] = AdapterManifest(
+        name="arbsphere-paper-curve",
+        version="1.0.0",
+        kind=AdapterKind.EXECUTION,
+        venue_kind=VenueKind.CPMM,
+        capabilities=_CAPABILITIES,
+        ir_range=DEFAULT_IR_RANGE,
+    )
+
+    def __init__(
+        self,
+        venue: str,
+        curve: CostCurve,
+        scheduler: Scheduler,
+        listener: Listener,
+        *,
+        latency_ms: int = 0,
+        price_quantum: Decimal = POOL_PRICE_QUANTUM,
+        balances: Mapping[str, Decimal] | None = None,
+    ) -> None:
+        super().__init__(listener, balances)
+        self.venue = require_id("venue", venue)
+        self.curve = curve
+        self.quantum = price_quantum
+        self._scheduler = scheduler
+        self._latency_ms = latency_ms
+
+    def submit(self, order: OrderRequest, role: str = "leg") -> None:
+        if order.venue != self.venue:
+            raise ExecutionInputError(f"order.venue must be {self.venue!r}, got {order.venue!r}")
+        self._scheduler.call_later(self._latency_ms, lambda: self._arrive(order))
+
+    def cancel(self, client_order_id: str) -> None:
+        """Nothing rests on a pool: every order is final on arrival."""
+
+    def _arrive(self, order: OrderRequest) -> None:
+        now = self._scheduler.clock.now_ms()
+        if self._repeat(order.client_order_id):
+            return
+        if now > order.deadline_ms:
+            self._status(order, OrderStatus.EXPIRED, Decimal(0), now, "arrived after its deadline")
+            return
+        self._status(order, OrderStatus.ACCEPTED, Decimal(0), now)
+        quantity = float(order.side.sign * order.size)
+        cost = self.curve.cost(quantity)
+        average = abs(cost) / float(order.size)
+        if not math.isfinite(cost) or average <= 0 or (cost < 0) != (quantity < 0):
+            self._status(order, OrderStatus.CANCELLED, Decimal(0), now, "beyond the pool's feasible box")
+            return
+        rounding = ROUND_CEILING if order.side is Side.BUY else ROUND_FLOOR
+        price = (exact(average) / self.quantum).to_integral_value(rounding) * self.quantum
+        if price <= 0 or not marketable(order.side, price, order.limit_price):
+            self._status(
+                order, OrderStatus.CANCELLED, Decimal(0), now, f"average price {price} beyond the cap"
+            )
+            return
+        self._report(
+            FillEvent.of_order(
+                order,
+                fill_id=f"{order.client_order_id}-1",
+                price=price,
+                size=order.size,
+                fee=Decimal(0),
+                liquidity=Liquidity.TAKER,
+                ts_ms=now,
+            )
+        )
+        self._status(order, OrderStatus.FILLED, order.size, now)
+
+    def _status(
+        self, order: OrderRequest, status: OrderStatus, filled: Decimal, now: int, reason: str = ""
+    ) -> None:
+        self._report(
+            OrderEvent(
+                client_order_id=order.client_order_id,
+                venue=order.venue,
+                instrument=order.instrument,
+                status=status,
+                filled=filled,
+                remaining=Decimal(0) if status.terminal else order.size - filled,
+                ts_ms=now,
                 reason=reason,
             )
         )

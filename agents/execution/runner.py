@@ -1,16 +1,17 @@
 """The plan runner: PlanDelta in -> risk check -> orders -> fills -> leg-out hedges -> ledger and store.
 
-Venue-agnostic: anything with ``submit(order, role)`` and ``cancel(client_order_id)`` that reports events to
-``PlanRunner.on_event`` works (``PaperVenue``, ``CcxtVenue``). The runner owns no loop: the agent calls
-``submit_plan`` when a plan commits and ``tick`` on its own cadence (each book update or timer), so the same
-code runs in virtual time (tests, backtests) and in real time.
+Venue-agnostic: every venue is an SDK ``ExecutionAdapter`` (``sdk.adapters.interfaces``) built with
+``PlanRunner.on_event`` as its listener: ``PaperVenue`` and ``CurvePaperVenue`` (paper and simulated
+markets), ``CcxtVenue`` (live). A venue id may route each instrument to its own adapter (a paper book per
+instrument, a pool next to a book). The runner owns no loop: the agent calls ``submit_plan`` when a plan
+commits and ``tick`` on its own cadence (each book update or timer), so the same code runs in virtual time
+(tests, backtests) and in real time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from decimal import Decimal
-from typing import Protocol
 
 from agents.execution.accounting import Portfolio
 from agents.execution.client_ids import ClientIdRule, client_order_id
@@ -30,12 +31,7 @@ from sdk.adapters.execution import (
     OrderStatus,
     TimeInForce,
 )
-
-
-class ExecutionVenue(Protocol):
-    def submit(self, order: OrderRequest, role: str = "leg") -> None: ...
-
-    def cancel(self, client_order_id: str) -> None: ...
+from sdk.adapters.interfaces import ExecutionAdapter
 
 
 class PlanRunner:
@@ -52,9 +48,11 @@ class PlanRunner:
         portfolio: Portfolio | None = None,
         on_replan: Callable[[ReplanRequest], None] | None = None,
         judge_outcomes: bool = True,
+        before_send: Callable[[], None] | None = None,
     ) -> None:
         """``judge_outcomes=False``: the owner feeds the prediction-error gate itself. A runner that sees one
-        venue's legs only (``AgentRuntime``) must not: that venue's cash flow is not the plan's profit."""
+        venue's legs only (``AgentRuntime``) must not: that venue's cash flow is not the plan's profit.
+        ``before_send`` runs ahead of every order handed to a venue (the store's write-ahead point)."""
         self.clock = clock
         self.monitor = monitor
         self.sink = sink
@@ -63,18 +61,35 @@ class PlanRunner:
         self.portfolio = portfolio if portfolio is not None else Portfolio()
         self._on_replan = on_replan
         self._judge_outcomes = judge_outcomes
-        self._venues: dict[str, ExecutionVenue] = {}
+        self._before_send = before_send
+        self._venues: dict[str, ExecutionAdapter] = {}
+        self._by_instrument: dict[tuple[str, str], ExecutionAdapter] = {}
+        self._by_order: dict[str, ExecutionAdapter] = {}
         self._venue_kinds: dict[str, str | ClientIdRule] = {}
         self._predicted: dict[str, Decimal] = {}
         self._reported: set[str] = set()
         self._venue_of_plan: dict[str, str] = {}
         self._filled: dict[str, dict[str, Decimal]] = {}
 
-    def add_venue(self, venue_id: str, venue: ExecutionVenue, kind: str | ClientIdRule = "paper") -> None:
-        """Register a venue; ``kind`` is its client-order-id format (a ``ClientIdRule``, or a name in
-        ``client_ids.RULES``)."""
-        self._venues[venue_id] = venue
-        self._venue_kinds[venue_id] = kind
+    def add_venue(
+        self,
+        venue_id: str,
+        venue: ExecutionAdapter,
+        kind: str | ClientIdRule | None = None,
+        *,
+        instruments: Collection[str] = (),
+    ) -> None:
+        """Register (or replace) a venue's adapter; ``kind`` is its client-order-id format (a
+        ``ClientIdRule``, or a name in ``client_ids.RULES``; ``None`` keeps the venue's, else ``paper``).
+        With ``instruments`` the adapter serves those instruments of the venue only (each may have its
+        own); without, every other one."""
+        if instruments:
+            for instrument in instruments:
+                self._by_instrument[(venue_id, instrument)] = venue
+        else:
+            self._venues[venue_id] = venue
+        if kind is not None or venue_id not in self._venue_kinds:
+            self._venue_kinds[venue_id] = "paper" if kind is None else kind
 
     def order_for(self, leg: ExecLeg | HedgeOrderSpec, plan_id: str, quote: str = "USD") -> OrderRequest:
         """The order a leg or hedge becomes: IOC, capped, with its deterministic client order id."""
@@ -99,8 +114,11 @@ class PlanRunner:
         safe: client order ids repeat and venues reconcile instead of sending twice."""
         now = self.clock.now_ms()
         for leg in plan.legs:
-            if leg.venue not in self._venues:
-                raise KeyError(f"plan {plan.plan_id} leg {leg.index}: venue {leg.venue!r} is not registered")
+            if self.adapter_for(leg.venue, leg.instrument) is None:
+                raise KeyError(
+                    f"plan {plan.plan_id} leg {leg.index}: venue {leg.venue!r} has no adapter for "
+                    f"{leg.instrument!r}"
+                )
         if self.risk is not None:
             decision = self.risk.enforce(plan, market, now)
         else:
@@ -136,7 +154,7 @@ class PlanRunner:
             if self.writer is not None:
                 self.writer.order(order, now)
         for order in orders:
-            self._venues[order.venue].submit(order, "leg")
+            self._send(order, "leg")
         return decision
 
     def on_event(self, event: ExecutionEvent) -> None:
@@ -173,7 +191,7 @@ class PlanRunner:
             self.monitor.track_hedge(hedge)
             if self.writer is not None:
                 self.writer.order(hedge, now)
-            self._venues[spec.venue].submit(hedge, "hedge")
+            self._send(hedge, "hedge")
         for replan in decision.replans:
             if self._on_replan is not None:
                 self._on_replan(replan)
@@ -208,10 +226,32 @@ class PlanRunner:
             ts_ms=now,
         )
 
-    def _venue_for(self, cid: str) -> ExecutionVenue | None:
+    def adapter_for(self, venue: str, instrument: str) -> ExecutionAdapter | None:
+        """The adapter ``venue``'s orders for ``instrument`` go to (``None``: none registered)."""
+        return self._by_instrument.get((venue, instrument)) or self._venues.get(venue)
+
+    def _send(self, order: OrderRequest, role: str) -> None:
+        adapter = self.adapter_for(order.venue, order.instrument)
+        if adapter is None:
+            raise KeyError(f"order {order.client_order_id}: no adapter for {order.venue}/{order.instrument}")
+        if self._before_send is not None:
+            self._before_send()
+        self._by_order[order.client_order_id] = adapter  # cancels go where the order went
+        adapter.submit(order, role)
+
+    def cancel(self, client_order_id: str) -> None:
+        """Cancel an order this runner sent (or re-tracked); unknown ids are ignored."""
+        venue = self._venue_for(client_order_id)
+        if venue is not None:
+            venue.cancel(client_order_id)
+
+    def _venue_for(self, cid: str) -> ExecutionAdapter | None:
+        adapter = self._by_order.get(cid)
+        if adapter is not None:
+            return adapter
         order = self.monitor.order(cid)
-        return None if order is None else self._venues.get(order.venue)
+        return None if order is None else self.adapter_for(order.venue, order.instrument)
 
     @property
-    def venues(self) -> Mapping[str, ExecutionVenue]:
+    def venues(self) -> Mapping[str, ExecutionAdapter]:
         return self._venues

@@ -21,7 +21,7 @@ from agents.feeds.session import VenueSession
 from agents.feeds.simulator import MarketSimulator, SimConfig
 from sdk.adapters.events import BookSnapshot, BookUpdate, FeedErrorKind, FeedEvent
 from sdk.adapters.interfaces import LatencyStats
-from sdk.adapters.manifest import AdapterKind, AdapterManifest, Capability, VenueKind
+from sdk.adapters.manifest import DEFAULT_IR_RANGE, AdapterKind, AdapterManifest, Capability, VenueKind
 
 LATENCY_WINDOW = 1024
 
@@ -55,6 +55,7 @@ class ReplayFeedAdapter:
     """
 
     manifest: ClassVar[AdapterManifest] = AdapterManifest(
+        ir_range=DEFAULT_IR_RANGE,
         name="recorded-replay",
         version="0.1.0",
         venue="replay",
@@ -149,6 +150,7 @@ class SimulatedFeedAdapter:
     same common walk), so several of them form a correlated multi-venue demo without sharing state."""
 
     manifest: ClassVar[AdapterManifest] = AdapterManifest(
+        ir_range=DEFAULT_IR_RANGE,
         name="synthetic-market",
         version="0.1.0",
         venue="simulator",

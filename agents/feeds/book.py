@@ -67,31 +67,47 @@ class BookSide:
 
     def set(self, price: float, size: float) -> None:
         """Set the absolute size at ``price``; ``0.0`` removes the level."""
-        if not 0.0 < price < _INF:
-            raise BookValueError(f"{self.name} price must be finite and > 0, got {price!r} (size {size!r})")
-        if not 0.0 <= size < _INF:
-            raise BookValueError(f"{self.name} size at {price!r} must be finite and >= 0, got {size!r}")
+        self.update(((price, size),))
+
+    def update(self, levels: Iterable[Level]) -> None:
+        """Set the absolute size of each ``(price, size)``, in order; ``0.0`` removes the level.
+
+        The hot path of every venue update: one call per side and message, the per-level work inlined (the
+        sorted keys, the size map and the top-change counter held in locals)."""
         sizes = self._sizes
-        old = sizes.get(price)
-        if old == size or (old is None and size == 0.0):
-            return
         keys = self._keys
-        key = price * self.sign
+        sign = self.sign
         watch = self.watch_depth
-        # ``key`` is among the best ``watch`` levels iff fewer than ``watch`` keys lie above it.
-        if old is None:
-            if len(keys) < watch or key > keys[-watch]:
-                self.top_changes += 1
-            insort(keys, key)
-            sizes[price] = size
-            return
-        if len(keys) <= watch or key >= keys[-watch]:
-            self.top_changes += 1
-        if size == 0.0:
-            del sizes[price]
-            del keys[bisect_left(keys, key)]
-        else:
-            sizes[price] = size
+        top = 0
+        for price, size in levels:
+            if not 0.0 < price < _INF:
+                self.top_changes += top
+                raise BookValueError(
+                    f"{self.name} price must be finite and > 0, got {price!r} (size {size!r})"
+                )
+            if not 0.0 <= size < _INF:
+                self.top_changes += top
+                raise BookValueError(f"{self.name} size at {price!r} must be finite and >= 0, got {size!r}")
+            old = sizes.get(price)
+            if old == size or (old is None and size == 0.0):
+                continue
+            key = price * sign
+            # ``key`` is among the best ``watch`` levels iff fewer than ``watch`` keys lie above it.
+            if old is None:
+                if len(keys) < watch or key > keys[-watch]:
+                    top += 1
+                insort(keys, key)
+                sizes[price] = size
+                continue
+            if len(keys) <= watch or key >= keys[-watch]:
+                top += 1
+            if size == 0.0:
+                del sizes[price]
+                del keys[bisect_left(keys, key)]
+            else:
+                sizes[price] = size
+        if top:
+            self.top_changes += top
 
     def replace(self, levels: Iterable[Level]) -> tuple[Level, ...]:
         """Replace the whole side (a snapshot) and return its levels best first; zero-size levels are
@@ -196,12 +212,10 @@ class L2Book:
         self, bids: Sequence[Level], asks: Sequence[Level], ts: float, exchange_ts: float | None = None
     ) -> None:
         """Apply absolute level changes (size 0 deletes)."""
-        bid_set = self.bids.set
-        for price, size in bids:
-            bid_set(price, size)
-        ask_set = self.asks.set
-        for price, size in asks:
-            ask_set(price, size)
+        if bids:
+            self.bids.update(bids)
+        if asks:
+            self.asks.update(asks)
         self.last_update_ts = ts
         if exchange_ts is not None:
             self.last_exchange_ts = exchange_ts

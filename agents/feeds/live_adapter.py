@@ -22,7 +22,7 @@ from agents.feeds.venues.cryptofeed_bridge import CryptofeedSession
 from agents.venues.spec import VenueSpec
 from sdk.adapters.events import BookSnapshot, BookUpdate, FeedEvent
 from sdk.adapters.interfaces import LatencyStats
-from sdk.adapters.manifest import AdapterKind, AdapterManifest, Capability, VenueKind
+from sdk.adapters.manifest import DEFAULT_IR_RANGE, AdapterKind, AdapterManifest, Capability, VenueKind
 
 
 class LiveFeedAdapter:
@@ -145,6 +145,7 @@ class LiveFeedAdapter:
 def feed_adapter_class(spec: VenueSpec) -> type[LiveFeedAdapter]:
     """The ``LiveFeedAdapter`` subclass of one venue, with its manifest."""
     manifest = AdapterManifest(
+        ir_range=DEFAULT_IR_RANGE,
         name=f"{spec.name}-live-feed",
         version="1.0.0",
         venue=spec.name,

@@ -14,12 +14,12 @@ from collections.abc import Callable, Sequence
 from agents.feeds.book import BookValueError, L2Book, truncate_side
 from sdk.adapters.events import (
     BookSnapshot,
-    BookUpdate,
     FeedError,
     FeedErrorKind,
     FeedEvent,
     Level,
     Resync,
+    book_update,
 )
 
 ChecksumFn = Callable[[str, L2Book], int]
@@ -115,11 +115,17 @@ class BookMaintainer:
             self.dropped_updates += 1
             return False
         book = self.books[symbol]
-        try:
-            book.apply_update(bids, asks, receipt_ts, exchange_ts)
+        try:  # ``L2Book.apply_update`` inlined: one call less on every venue message
+            if bids:
+                book.bids.update(bids)
+            if asks:
+                book.asks.update(asks)
         except BookValueError as exc:
             self._void(symbol, FeedErrorKind.INVALID_VALUE, f"update rejected: {exc}", receipt_ts)
             return False
+        book.last_update_ts = receipt_ts
+        if exchange_ts is not None:
+            book.last_exchange_ts = exchange_ts
         depth = self._max_depth
         if depth is not None:
             truncate_side(book.bids, depth)
@@ -134,7 +140,7 @@ class BookMaintainer:
                 self._crossed(symbol, book, receipt_ts)
                 return False
         self.events.append(
-            BookUpdate(
+            book_update(
                 self.venue, symbol, tuple(bids), tuple(asks), receipt_ts, exchange_ts, sequence, checksum
             )
         )

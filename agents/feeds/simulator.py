@@ -167,9 +167,9 @@ class MarketSimulator:
     def _latency(self, state: _VenueState) -> float:
         return state.profile.latency_ms / 1000.0 * float(self._rng.lognormal(0.0, 0.25))
 
-    def snapshots(self) -> list[BookSnapshot]:
+    def snapshots(self) -> list[BookSnapshot[float]]:
         """Full books of every venue at the current step (the first events, and every resync)."""
-        out: list[BookSnapshot] = []
+        out: list[BookSnapshot[float]] = []
         for state in self._states:
             if not state.bids:
                 state.bids, state.asks = self._levels(state)

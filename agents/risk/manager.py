@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from decimal import ROUND_FLOOR, Decimal, localcontext
 
-from agents.execution.book import BookSnapshot
 from agents.execution.events import EventSink
 from agents.execution.plan import ExecLeg, ExecPlan
 from agents.risk.box import DepthLadder, LegShape, largest_within, usage_lots
@@ -21,6 +20,7 @@ from agents.risk.limits import RiskLimits
 from agents.risk.market import MarketState
 from agents.risk.stats import EventWindow, ReturnWindow
 from agents.risk.unwind import UnwindRequest, plan_adl_unwind, plan_margin_unwind
+from sdk.adapters.events import BookSnapshot
 from sdk.adapters.execution import ExecutionInputError, Side, parse_decimal
 
 DAY_MS = 86_400_000
@@ -289,7 +289,7 @@ class RiskManager:
         return out
 
     def _book_gates(
-        self, venue: str, instrument: str, book: BookSnapshot, now_ms: int
+        self, venue: str, instrument: str, book: BookSnapshot[Decimal], now_ms: int
     ) -> list[tuple[Gate, str]]:
         """The gates that refuse every leg on a book whatever its size: staleness and anomaly pauses."""
         out: list[tuple[Gate, str]] = []
@@ -307,7 +307,7 @@ class RiskManager:
         return out
 
     def _usage_allowance(
-        self, side: Side, limit_price: Decimal, book: BookSnapshot
+        self, side: Side, limit_price: Decimal, book: BookSnapshot[Decimal]
     ) -> tuple[Decimal, Decimal]:
         """The most a leg may take (``book_usage_cap`` of the depth within its limit), and that depth."""
         levels = book.side_to_take(side)
@@ -317,7 +317,9 @@ class RiskManager:
         depth = ladder.within(limit_price)
         return depth * self.limits.book_usage_cap, depth
 
-    def _usage_gate(self, side: Side, size: Decimal, limit_price: Decimal, book: BookSnapshot) -> str | None:
+    def _usage_gate(
+        self, side: Side, size: Decimal, limit_price: Decimal, book: BookSnapshot[Decimal]
+    ) -> str | None:
         allowance, depth = self._usage_allowance(side, limit_price, book)
         if size > allowance:
             return (
@@ -403,7 +405,7 @@ class RiskManager:
             out[asset] = (-sell * shape.lot, buy * shape.lot)
         return out
 
-    def _usage_lots(self, shape: LegShape, book: BookSnapshot, side: Side) -> int:
+    def _usage_lots(self, shape: LegShape, book: BookSnapshot[Decimal], side: Side) -> int:
         """Most lots on ``side`` such that every smaller leg passes the book-usage gate."""
 
         def allowance(n: int) -> Decimal:

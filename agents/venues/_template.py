@@ -17,7 +17,9 @@ agent reads ``SPEC`` (``agents.venues.venue_spec(name)``) and from it:
   where the venue's ccxt module needs another call (``create``, ``fetch_by_client_id``,
   ``cancel_by_client_id``, ``trades_of``). Our client order id must reach the venue unchanged: check in
   ccxt's source that ``create_order`` does not replace it with a random one, and that an order can be found
-  by it after a lost answer (``CcxtVenue`` looks it up before any re-send).
+  by it after a lost answer (``CcxtVenue`` looks it up before any re-send). ``CcxtVenue`` is the SDK's
+  ``ExecutionAdapter`` the agent's executor calls; ``agents.execution.live.execution_adapter_class(SPEC)``
+  is this venue's subclass (its manifest, these order semantics), the class the conformance kit checks.
 - **client ids**: ``client_ids`` is the venue's documented format (``uuid``, ``token`` of a maximum length,
   ``hex128``); ids derive from the plan's idempotency keys, so a restart re-derives the same id.
 

@@ -29,14 +29,14 @@ from registry.contracts.reference import (
     manifest_from_sdk,
     reference_manifest,
 )
-from registry.contracts.schema import Schema, load_schema
 from registry.contracts.service import ContractRegistry
 from registry.contracts.sink import InMemoryVerdictSink, JsonLinesVerdictSink, VerdictSink
 from registry.contracts.store import ContractStore, RegisteredAdapter, StoredVerdict
-from registry.contracts.verdict import VERDICT_KIND, RuleId, Verdict, Violation, canonical_json
-from registry.contracts.versions import IrRange, SemVer, parse_ir_version
+from registry.contracts.verdict import VERDICT_KIND, RuleId, Verdict, Violation
 from registry.contracts.wire import wire_violations
-from sdk.adapters.manifest import Capability
+from sdk.adapters.manifest import Capability, canonical_json
+from sdk.adapters.schema import Schema, load_schema
+from sdk.adapters.versions import IrRange, SemVer, parse_ir_version
 
 __all__ = [
     "VERDICT_KIND",

@@ -1,24 +1,27 @@
-"""Errors of the contracts registry; each names the field or object at fault and what was expected."""
+"""Errors of the contracts registry; each names the field or object at fault and what was expected.
+
+``ContractError`` and ``ManifestError`` are the SDK's (``sdk.adapters.errors``), where the manifest model
+lives.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sdk.adapters.errors import ContractError, ManifestError
+
 if TYPE_CHECKING:
     from registry.contracts.verdict import Verdict
 
 
-class ContractError(ValueError):
-    """Base of every registry error."""
-
-
-class ManifestError(ContractError):
-    """A manifest field holds a value the registry does not accept."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}")
+__all__ = [
+    "ContractError",
+    "ManifestError",
+    "NoUpgradePath",
+    "RegistrationRefused",
+    "UnknownAdapter",
+    "VerdictNotRecorded",
+]
 
 
 class RegistrationRefused(ContractError):

@@ -22,8 +22,8 @@ from energibridge.version import IrVersion
 from registry.contracts.compatibility import IrRule, compare
 from registry.contracts.errors import NoUpgradePath, UnknownAdapter
 from registry.contracts.manifest import AdapterManifest, venue_kind_label
-from registry.contracts.versions import SemVer
 from sdk.adapters.manifest import Capability
+from sdk.adapters.versions import SemVer
 
 EdgeKind = Literal["speaks", "upgrades_to"]
 N = TypeVar("N", bound=Hashable)

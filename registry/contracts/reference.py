@@ -14,15 +14,10 @@ from pathlib import Path
 
 from google.protobuf import descriptor_pb2
 
-from energibridge.version import CURRENT
-from registry.contracts.manifest import AdapterManifest
-from registry.contracts.schema import default_json_name
-from sdk.adapters import manifest as sdk_manifest
-from sdk.adapters.manifest import Capability
+from sdk.adapters.manifest import DEFAULT_IR_RANGE, AdapterManifest, Capability
+from sdk.adapters.schema import default_json_name
 
 IR_PROTO_FILES = ("arbsphere/energibridge/v1/ir.proto", "arbsphere/energibridge/v1/coordinator.proto")
-DEFAULT_IR_RANGE = f">={CURRENT.major}.0.0,<{CURRENT.major + 1}.0.0"
-"""The whole current IR major: minors are additive and peers negotiate down to the lower one."""
 
 
 def compile_descriptor_set(proto_root: Path, files: Sequence[str] | None = None) -> bytes:
@@ -114,18 +109,17 @@ def reference_manifest(
     )
 
 
-def manifest_from_sdk(
-    declared: sdk_manifest.AdapterManifest, descriptor_set: bytes | None = None
-) -> AdapterManifest:
-    """Registry manifest of an SDK adapter (its class attribute ``manifest``); the descriptor set defaults to
-    this repository's IR, which is what the reference adapters speak."""
+def manifest_from_sdk(declared: AdapterManifest, descriptor_set: bytes | None = None) -> AdapterManifest:
+    """The registry form of an adapter class's ``manifest``: the same model, with a descriptor set (by
+    default this repository's IR, which is what the reference adapters speak) and without the adapter-side
+    details (venue, kind, symbols, endpoints...) that describe one running adapter, not its contract."""
     return AdapterManifest.load(
         {
             "name": declared.name,
-            "version": declared.version,
-            "venue_kind": declared.venue_kind.value,
-            "capabilities": sorted(c.value for c in declared.capabilities),
-            "ir_range": {"min_inclusive": declared.ir_min, "max_exclusive": declared.ir_max_exclusive},
+            "version": str(declared.version),
+            "venue_kind": declared.venue_kind,
+            "capabilities": list(declared.capabilities),
+            "ir_range": declared.ir_range,
         },
         descriptor_set=ir_descriptor_set() if descriptor_set is None else descriptor_set,
     )

@@ -20,8 +20,8 @@ from registry.contracts.manifest import AdapterManifest, parse_capability
 from registry.contracts.sink import VerdictSink
 from registry.contracts.store import ContractStore, RegisteredAdapter, StoredVerdict
 from registry.contracts.verdict import VERDICT_KIND, Verdict
-from registry.contracts.versions import SemVer, parse_ir_version
 from sdk.adapters.manifest import Capability
+from sdk.adapters.versions import SemVer, parse_ir_version
 
 
 def _now_ms() -> int:

@@ -7,11 +7,12 @@ records, so the same check always yields the same bytes and the same hash.
 from __future__ import annotations
 
 import hashlib
-import json
 from enum import StrEnum
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
+
+from sdk.adapters.manifest import canonical_json
 
 VERDICT_FORMAT: Final = "arbsphere.registry.verdict/1"
 VERDICT_KIND = "registry_verdict"
@@ -128,9 +129,3 @@ class Verdict(BaseModel):
 
     def sha256(self) -> str:
         return hashlib.sha256(self.canonical_json()).hexdigest()
-
-
-def canonical_json(document: object) -> bytes:
-    """Deterministic JSON bytes: sorted keys, compact separators, UTF-8, no NaN/inf."""
-    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return text.encode("utf-8")

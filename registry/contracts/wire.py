@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from registry.contracts.schema import (
+from registry.contracts.verdict import RuleId, Violation
+from sdk.adapters.schema import (
     IMPLICIT,
     MAP,
     NAMED_KINDS,
@@ -31,7 +32,6 @@ from registry.contracts.schema import (
     Schema,
     merge_ranges,
 )
-from registry.contracts.verdict import RuleId, Violation
 
 # WIRE_JSON compatibility groups: wire-compatible and encoded the same way in proto3 JSON.
 _TYPE_GROUP = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sdk.adapters.events import (
     BookSnapshot,
     BookUpdate,
+    DecimalLevel,
     FeedError,
     FeedErrorKind,
     FeedEvent,
@@ -18,7 +19,6 @@ from sdk.adapters.execution import (
     AdapterError,
     AuthenticationFailed,
     Balance,
-    DuplicateClientOrderId,
     ExecutionEvent,
     ExecutionInputError,
     FillEvent,
@@ -32,11 +32,28 @@ from sdk.adapters.execution import (
     RateLimited,
     TimeInForce,
     VenueUnavailable,
+    decimal_book,
+    exact_book,
+    refusal,
 )
-from sdk.adapters.interfaces import BookView, DataFeedAdapter, ExecutionAdapter, LatencyStats
-from sdk.adapters.manifest import AdapterKind, AdapterManifest, Capability, ManifestError, VenueKind
+from sdk.adapters.interfaces import (
+    BookView,
+    DataFeedAdapter,
+    ExecutionAdapter,
+    ExecutionListener,
+    LatencyStats,
+)
+from sdk.adapters.manifest import (
+    DEFAULT_IR_RANGE,
+    AdapterKind,
+    AdapterManifest,
+    Capability,
+    ManifestError,
+    VenueKind,
+)
 
 __all__ = [
+    "DEFAULT_IR_RANGE",
     "AdapterError",
     "AdapterKind",
     "AdapterManifest",
@@ -47,10 +64,11 @@ __all__ = [
     "BookView",
     "Capability",
     "DataFeedAdapter",
-    "DuplicateClientOrderId",
+    "DecimalLevel",
     "ExecutionAdapter",
     "ExecutionEvent",
     "ExecutionInputError",
+    "ExecutionListener",
     "FeedError",
     "FeedErrorKind",
     "FeedEvent",
@@ -73,4 +91,7 @@ __all__ = [
     "Trade",
     "VenueKind",
     "VenueUnavailable",
+    "decimal_book",
+    "exact_book",
+    "refusal",
 ]

@@ -1,7 +1,8 @@
 """Conformance kit: the behaviour every adapter promises, as checks an adapter author runs with pytest.
 
-Two ways to use it. Call the ``check_*`` coroutines from your own tests, or subclass the test bases (named
-without the ``Test`` prefix so pytest does not collect them here) and provide the factory hooks::
+Two ways to use it. Call the ``check_*`` functions (coroutines for feeds) from your own tests, or subclass
+the test bases (named without the ``Test`` prefix so pytest does not collect them here) and provide the
+factory hooks::
 
     class TestMyFeed(DataFeedConformance):
         symbols = ("BTC-USD",)
@@ -18,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -26,7 +27,7 @@ from typing import Any, ClassVar
 from sdk.adapters.events import BookSnapshot, BookUpdate, FeedError, FeedEvent, Level, Resync, Side
 from sdk.adapters.execution import (
     AdapterError,
-    DuplicateClientOrderId,
+    ExecutionEvent,
     FillEvent,
     OrderEvent,
     OrderNotFound,
@@ -34,7 +35,7 @@ from sdk.adapters.execution import (
     OrderStatus,
     TimeInForce,
 )
-from sdk.adapters.interfaces import DataFeedAdapter, ExecutionAdapter
+from sdk.adapters.interfaces import DataFeedAdapter, ExecutionAdapter, ExecutionListener
 from sdk.adapters.manifest import AdapterManifest
 
 
@@ -239,115 +240,173 @@ async def check_reconnect_resync(
     return report
 
 
-async def _events_for(
-    adapter: ExecutionAdapter, client_order_id: str, timeout_s: float
-) -> tuple[list[OrderEvent], list[FillEvent]]:
-    orders: list[OrderEvent] = []
-    fills: list[FillEvent] = []
-    stream = adapter.order_events()
-    while not orders or not orders[-1].status.terminal:
-        try:
-            event = await asyncio.wait_for(anext(stream), timeout_s)
-        except (StopAsyncIteration, TimeoutError):
-            break
-        if event.client_order_id != client_order_id:
-            continue
-        if isinstance(event, OrderEvent):
-            orders.append(event)
-        else:
-            fills.append(event)
-    return orders, fills
+class OrderLog:
+    """The listener a checked execution adapter reports to: every event, in arrival order (thread-safe
+    enough for adapters that report from their own thread: appends only)."""
+
+    def __init__(self) -> None:
+        self.events: list[ExecutionEvent] = []
+
+    def __call__(self, event: ExecutionEvent) -> None:
+        self.events.append(event)
+
+    def orders(self, client_order_id: str) -> list[OrderEvent]:
+        return [
+            e for e in list(self.events) if isinstance(e, OrderEvent) and e.client_order_id == client_order_id
+        ]
+
+    def fills(self, client_order_id: str) -> list[FillEvent]:
+        return [
+            e for e in list(self.events) if isinstance(e, FillEvent) and e.client_order_id == client_order_id
+        ]
 
 
-async def check_order_lifecycle(
-    adapter: ExecutionAdapter, marketable: OrderRequest, unmarketable: OrderRequest, *, timeout_s: float = 5.0
+def _sleep() -> None:
+    time.sleep(0.01)
+
+
+def _final(log: OrderLog, client_order_id: str, settle: Callable[[], None], timeout_s: float) -> OrderEvent:
+    """The terminal ``OrderEvent`` of ``client_order_id``, letting the venue work (``settle``) until it
+    arrives or ``timeout_s`` passes (wall clock)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        orders = log.orders(client_order_id)
+        if orders and orders[-1].status.terminal:
+            return orders[-1]
+        if time.monotonic() > deadline:
+            state = orders[-1].status if orders else "no event at all"
+            raise ConformanceError(f"order {client_order_id} not terminal after {timeout_s}s: {state}")
+        settle()
+
+
+def check_order_lifecycle(
+    adapter: ExecutionAdapter,
+    log: OrderLog,
+    marketable: OrderRequest,
+    unmarketable: OrderRequest,
+    *,
+    settle: Callable[[], None] = _sleep,
+    timeout_s: float = 5.0,
 ) -> None:
-    """An IOC ends terminal; fills respect the price cap and add up; an unmarketable IOC fills nothing."""
-    await adapter.connect()
-    first = await adapter.place_ioc_limit(marketable)
-    if first.client_order_id != marketable.client_order_id:
+    """An IOC ends terminal; fills respect the price cap and add up; an unmarketable IOC fills nothing;
+    ``fetch_order`` agrees with the events."""
+    adapter.submit(marketable)
+    final = _final(log, marketable.client_order_id, settle, timeout_s)
+    first = log.orders(marketable.client_order_id)[0]
+    if first.venue != marketable.venue or first.instrument != marketable.instrument:
         raise ConformanceError(
-            f"ack carries client id {first.client_order_id!r}, sent {marketable.client_order_id!r}"
+            f"order event names {first.venue}/{first.instrument}, "
+            f"sent {marketable.venue}/{marketable.instrument}"
         )
-    orders, fills = await _events_for(adapter, marketable.client_order_id, timeout_s)
-    final = orders[-1] if orders else first
-    if not final.status.terminal:
-        raise ConformanceError(
-            f"IOC {marketable.client_order_id} not terminal after {timeout_s}s: {final.status}"
-        )
+    fills = log.fills(marketable.client_order_id)
     filled = sum((f.size for f in fills), Decimal(0))
     if filled != final.filled:
         raise ConformanceError(f"fills add up to {filled}, final order state says filled={final.filled}")
-    if final.filled + final.remaining != marketable.size:
-        raise ConformanceError(
-            f"filled {final.filled} + remaining {final.remaining} != size {marketable.size}"
-        )
+    if final.filled > marketable.size:
+        raise ConformanceError(f"filled {final.filled} exceeds the order's size {marketable.size}")
     for fill in fills:
         worse = (
             fill.price > marketable.limit_price
-            if marketable.side == "buy"
+            if marketable.side is Side.BUY
             else fill.price < marketable.limit_price
         )
         if worse:
             raise ConformanceError(f"fill at {fill.price} breaches the price cap {marketable.limit_price}")
+        if fill.plan_id != marketable.plan_id or fill.side is not marketable.side:
+            raise ConformanceError(f"fill {fill.fill_id} does not carry its order's plan id and side")
     if final.filled == 0:
         raise ConformanceError("the marketable IOC filled nothing; give an order that crosses the book")
-    ack = await adapter.place_ioc_limit(unmarketable)
-    orders, fills = await _events_for(adapter, unmarketable.client_order_id, timeout_s)
-    final = orders[-1] if orders else ack
+    state = adapter.fetch_order(marketable.client_order_id)
+    if (state.client_order_id, state.status, state.filled) != (
+        marketable.client_order_id,
+        final.status,
+        final.filled,
+    ):
+        raise ConformanceError(
+            f"fetch_order says {state.status} filled={state.filled}, the events {final.status} "
+            f"filled={final.filled}"
+        )
+    adapter.submit(unmarketable)
+    final = _final(log, unmarketable.client_order_id, settle, timeout_s)
+    fills = log.fills(unmarketable.client_order_id)
     if fills or final.filled != 0 or final.status not in (OrderStatus.CANCELLED, OrderStatus.EXPIRED):
         raise ConformanceError(
             f"unmarketable IOC ended {final.status} with filled={final.filled}, fills={fills}"
         )
 
 
-async def check_client_order_id_idempotency(adapter: ExecutionAdapter, order: OrderRequest) -> None:
-    """Sending the same client order id twice never creates a second order."""
-    await adapter.connect()
-    first = await adapter.place_ioc_limit(order)
-    try:
-        second = await adapter.place_ioc_limit(order)
-    except DuplicateClientOrderId as exc:
-        if exc.client_order_id != order.client_order_id:
-            raise ConformanceError(f"DuplicateClientOrderId names {exc.client_order_id!r}") from exc
-    else:
-        if second.exchange_order_id != first.exchange_order_id:
-            raise ConformanceError(
-                f"re-sending {order.client_order_id} created venue order {second.exchange_order_id!r} "
-                f"next to {first.exchange_order_id!r}"
-            )
-    state = await adapter.fetch_order(order.client_order_id)
-    if state.client_order_id != order.client_order_id:
+def check_client_order_id_idempotency(
+    adapter: ExecutionAdapter,
+    log: OrderLog,
+    order: OrderRequest,
+    *,
+    settle: Callable[[], None] = _sleep,
+    timeout_s: float = 5.0,
+) -> None:
+    """Submitting the same client order id twice never creates a second order."""
+    cid = order.client_order_id
+    adapter.submit(order)
+    _final(log, cid, settle, timeout_s)
+    adapter.submit(order)
+    for _ in range(5):
+        settle()
+    ids = {e.exchange_order_id for e in log.orders(cid) if e.exchange_order_id}
+    if len(ids) > 1:
+        raise ConformanceError(f"re-sending {cid} created venue orders {sorted(ids)}")
+    filled = sum((f.size for f in log.fills(cid)), Decimal(0))
+    if filled > order.size:
+        raise ConformanceError(
+            f"fills of {cid} add up to {filled}, more than the single order's {order.size}"
+        )
+    if any(e.status is OrderStatus.REJECTED for e in log.orders(cid)):
+        raise ConformanceError(f"the re-send of {cid} was reported REJECTED, not as the existing order")
+    state = adapter.fetch_order(cid)
+    if state.client_order_id != cid:
         raise ConformanceError(f"fetch_order returned {state.client_order_id!r}")
     if state.filled > order.size:
         raise ConformanceError(f"filled {state.filled} exceeds the single order's size {order.size}")
 
 
-async def check_error_mapping(
-    adapter: ExecutionAdapter, cases: Sequence[tuple[OrderRequest, type[AdapterError]]]
+def check_error_mapping(
+    adapter: ExecutionAdapter,
+    log: OrderLog,
+    cases: Sequence[tuple[OrderRequest, type[AdapterError]]],
+    *,
+    settle: Callable[[], None] = _sleep,
+    timeout_s: float = 5.0,
 ) -> None:
-    """Venue errors surface as the SDK's error types; cancelling an unknown id is ``OrderNotFound``."""
-    await adapter.connect()
+    """Venue refusals end ``REJECTED`` with the SDK error's name leading the reason; cancelling an unknown
+    id is no error; looking it up is ``OrderNotFound``."""
     for order, expected in cases:
         try:
-            await adapter.place_ioc_limit(order)
-        except AdapterError as exc:
-            if not isinstance(exc, expected):
-                raise ConformanceError(
-                    f"{order.client_order_id}: raised {type(exc).__name__}, want {expected.__name__}"
-                ) from exc
-        else:
-            raise ConformanceError(f"{order.client_order_id}: accepted, want {expected.__name__}")
+            adapter.submit(order)
+        except Exception as exc:
+            raise ConformanceError(
+                f"{order.client_order_id}: submit raised {type(exc).__name__} ({exc}); a refusal must be "
+                f"a REJECTED order event"
+            ) from exc
+        final = _final(log, order.client_order_id, settle, timeout_s)
+        if final.status is not OrderStatus.REJECTED or log.fills(order.client_order_id):
+            raise ConformanceError(f"{order.client_order_id}: ended {final.status}, want REJECTED")
+        if not final.reason.startswith(f"{expected.__name__}:"):
+            raise ConformanceError(
+                f"{order.client_order_id}: rejected with reason {final.reason!r}, want it to start with "
+                f"{expected.__name__!r}"
+            )
     try:
-        await adapter.cancel("never-sent-0000")
+        adapter.cancel("never-sent-0000")
+    except Exception as exc:
+        raise ConformanceError(f"cancel of an unknown id raised {type(exc).__name__}: {exc}") from exc
+    try:
+        adapter.fetch_order("never-sent-0000")
     except OrderNotFound:
         pass
-    except AdapterError as exc:
+    except Exception as exc:
         raise ConformanceError(
-            f"cancel of an unknown id raised {type(exc).__name__}, want OrderNotFound"
+            f"fetch_order of an unknown id raised {type(exc).__name__}, want OrderNotFound"
         ) from exc
     else:
-        raise ConformanceError("cancel of an unknown id succeeded, want OrderNotFound")
+        raise ConformanceError("fetch_order of an unknown id succeeded, want OrderNotFound")
 
 
 def check_manifest(adapter: Any) -> AdapterManifest:
@@ -405,9 +464,10 @@ class DataFeedConformance:
 
 class ExecutionConformance:
     """Subclass as ``TestXxx``; implement ``make_execution`` and the order factories (``ioc_order`` builds
-    the orders)."""
+    the orders). Override ``settle`` when the venue needs more than time to pass (a paper venue in virtual
+    time advances its clock there)."""
 
-    def make_execution(self) -> ExecutionAdapter:
+    def make_execution(self, listener: ExecutionListener) -> ExecutionAdapter:
         raise NotImplementedError
 
     def marketable_order(self, client_order_id: str) -> OrderRequest:
@@ -419,22 +479,34 @@ class ExecutionConformance:
     def error_cases(self) -> list[tuple[OrderRequest, type[AdapterError]]]:
         return []
 
+    def settle(self) -> None:
+        """Let the venue work a little (default: 10 ms of wall clock)."""
+        _sleep()
+
     def test_manifest(self) -> None:
-        check_manifest(self.make_execution())
+        check_manifest(self.make_execution(OrderLog()))
+
+    def test_protocol(self) -> None:
+        adapter = self.make_execution(OrderLog())
+        if not isinstance(adapter, ExecutionAdapter):
+            raise ConformanceError(f"{type(adapter).__name__} does not implement ExecutionAdapter")
 
     def test_order_lifecycle(self) -> None:
-        asyncio.run(
-            check_order_lifecycle(
-                self.make_execution(),
-                self.marketable_order("conf-mkt-1"),
-                self.unmarketable_order("conf-lim-1"),
-            )
+        log = OrderLog()
+        check_order_lifecycle(
+            self.make_execution(log),
+            log,
+            self.marketable_order("conf-mkt-1"),
+            self.unmarketable_order("conf-lim-1"),
+            settle=self.settle,
         )
 
     def test_client_order_id_idempotency(self) -> None:
-        asyncio.run(
-            check_client_order_id_idempotency(self.make_execution(), self.marketable_order("conf-idem-1"))
+        log = OrderLog()
+        check_client_order_id_idempotency(
+            self.make_execution(log), log, self.marketable_order("conf-idem-1"), settle=self.settle
         )
 
     def test_error_mapping(self) -> None:
-        asyncio.run(check_error_mapping(self.make_execution(), self.error_cases()))
+        log = OrderLog()
+        check_error_mapping(self.make_execution(log), log, self.error_cases(), settle=self.settle)

@@ -6,16 +6,27 @@ carries absolute sizes per price level (``0.0`` deletes the level): every venue 
 levels, and absolute levels make a replayed book independent of how many times a level was touched.
 Timestamps are unix seconds (float): ``exchange_ts`` is the venue's clock when it sent one, ``receipt_ts``
 is ours when the message arrived (the latency budget is ``receipt_ts - exchange_ts``).
+
+``BookSnapshot`` is the one book snapshot of the product, from the feed adapters to the executor: generic in
+its numbers, ``BookSnapshot[float]`` on the market-data path (what adapters emit and books serve) and
+``BookSnapshot[Decimal]`` where execution reads it exactly (paper fills, risk gates, hedging;
+``sdk.adapters.execution.exact_book`` converts and ``decimal_book`` validates one at the boundary).
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from decimal import Decimal
+from typing import Generic, TypeVar
 
 Level = tuple[float, float]
 """One price level: ``(price, size)``."""
+DecimalLevel = tuple[Decimal, Decimal]
+"""One price level read exactly: ``(price, size)`` as execution accounts them."""
+N = TypeVar("N", float, Decimal)
+"""The number type of a ``BookSnapshot``'s levels."""
 
 
 class Side(enum.StrEnum):
@@ -42,18 +53,32 @@ class Side(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class BookSnapshot:
-    """The complete L2 book of one symbol: replaces whatever the consumer held."""
+class BookSnapshot(Generic[N]):
+    """The complete L2 book of one symbol at one instant: replaces whatever the consumer held. Sizes > 0,
+    never crossed (validated where the snapshot is built)."""
 
     venue: str
     symbol: str
-    bids: tuple[Level, ...]
+    bids: tuple[tuple[N, N], ...]
     """Best (highest) first."""
-    asks: tuple[Level, ...]
+    asks: tuple[tuple[N, N], ...]
     """Best (lowest) first."""
     receipt_ts: float
     exchange_ts: float | None = None
     sequence: int | None = None
+
+    @property
+    def ts_ms(self) -> int:
+        """``receipt_ts`` in unix milliseconds (execution's clock unit)."""
+        return round(self.receipt_ts * 1000)
+
+    def side_to_take(self, side: Side) -> tuple[tuple[N, N], ...]:
+        """Levels an order of ``side`` consumes: asks for a buy, bids for a sell."""
+        return self.asks if side is Side.BUY else self.bids
+
+    def side_to_join(self, side: Side) -> tuple[tuple[N, N], ...]:
+        """Levels an order of ``side`` rests among."""
+        return self.bids if side is Side.BUY else self.asks
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,5 +167,42 @@ class Resync:
     receipt_ts: float
 
 
-BookEvent = BookSnapshot | BookUpdate
-FeedEvent = BookSnapshot | BookUpdate | Trade | Funding | FeedError | Resync
+def _book_update_constructor() -> Callable[..., BookUpdate]:
+    """``BookUpdate(...)`` (all eight fields, positional) without the dataclass ``__init__``: a frozen
+    dataclass sets each field with ``object.__setattr__``, which costs about 0.7 us per update, an eighth
+    of a whole venue message on the live path. Setting the fields through their slot descriptors builds the
+    same instance (equal, hashable, still frozen to everyone else) in about half the time."""
+    new = object.__new__
+    names = ("venue", "symbol", "bids", "asks", "receipt_ts", "exchange_ts", "sequence", "checksum")
+    assert names == tuple(f.name for f in fields(BookUpdate))
+    sv, ss, sb, sa, sr, se, sq, sc = (getattr(BookUpdate, n).__set__ for n in names)
+
+    def book_update(  # noqa: PLR0917 -- the event's own eight fields, positional: the hot path
+        venue: str,
+        symbol: str,
+        bids: tuple[Level, ...],
+        asks: tuple[Level, ...],
+        receipt_ts: float,
+        exchange_ts: float | None,
+        sequence: int | None,
+        checksum: int | None,
+    ) -> BookUpdate:
+        event: BookUpdate = new(BookUpdate)
+        sv(event, venue)
+        ss(event, symbol)
+        sb(event, bids)
+        sa(event, asks)
+        sr(event, receipt_ts)
+        se(event, exchange_ts)
+        sq(event, sequence)
+        sc(event, checksum)
+        return event
+
+    return book_update
+
+
+book_update = _book_update_constructor()
+"""The feeds' hot-path constructor of ``BookUpdate`` (every field positional, values already checked)."""
+
+BookEvent = BookSnapshot[float] | BookUpdate
+FeedEvent = BookSnapshot[float] | BookUpdate | Trade | Funding | FeedError | Resync

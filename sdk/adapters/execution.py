@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from sdk.adapters.events import Side
+from sdk.adapters.events import BookSnapshot, DecimalLevel, Side
 
 __all__ = [
     "BPS",
@@ -28,7 +29,6 @@ __all__ = [
     "AdapterError",
     "AuthenticationFailed",
     "Balance",
-    "DuplicateClientOrderId",
     "ExecutionEvent",
     "ExecutionInputError",
     "FillEvent",
@@ -43,7 +43,11 @@ __all__ = [
     "Side",
     "TimeInForce",
     "VenueUnavailable",
+    "decimal_book",
+    "exact",
+    "exact_book",
     "parse_decimal",
+    "refusal",
     "require_decimal",
     "require_id",
     "require_time_ms",
@@ -65,6 +69,12 @@ class AdapterError(Exception):
     """Base of the errors adapters raise; venue-specific errors are mapped onto the subclasses."""
 
     retryable = False
+
+
+def refusal(error: AdapterError) -> str:
+    """The ``reason`` of a ``REJECTED`` order event for a venue refusal: the SDK error's name, then the
+    venue's words (``InsufficientFunds: Account has insufficient balance``)."""
+    return f"{type(error).__name__}: {error}"
 
 
 class InvalidOrder(AdapterError, ExecutionInputError):
@@ -200,6 +210,60 @@ def require_time_ms(
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise error(f"{field} must be a non-negative integer (unix ms), got {value!r}")
     return value
+
+
+def exact(value: float) -> Decimal:
+    """The decimal a float of market data stands for. Feeds parse the venue's decimal strings into floats;
+    ``repr`` gives back the shortest string that round-trips, which is the venue's own string for every
+    value of at most 15 significant digits (all prices and sizes of the venues in scope)."""
+    return Decimal(repr(value))
+
+
+def exact_book(book: BookSnapshot[float]) -> BookSnapshot[Decimal]:
+    """``book`` with its levels read exactly (``exact``), for execution."""
+    return BookSnapshot(
+        book.venue,
+        book.symbol,
+        tuple((exact(p), exact(q)) for p, q in book.bids),
+        tuple((exact(p), exact(q)) for p, q in book.asks),
+        book.receipt_ts,
+        book.exchange_ts,
+        book.sequence,
+    )
+
+
+def decimal_book(
+    bids: Iterable[tuple[object, object]],
+    asks: Iterable[tuple[object, object]],
+    ts_ms: int,
+    *,
+    venue: str = "paper",
+    symbol: str = "BOOK",
+) -> BookSnapshot[Decimal]:
+    """Validate and build an exact snapshot at the boundary (REST snapshots, tests, replays): prices and sizes
+    are decimal strings or Decimals, > 0, bids strictly descending, asks strictly ascending, not crossed."""
+    b = _levels("bids", bids, descending=True)
+    a = _levels("asks", asks, descending=False)
+    if b and a and b[0][0] >= a[0][0]:
+        raise ExecutionInputError(f"book must not be crossed: best bid {b[0][0]} >= best ask {a[0][0]}")
+    require_time_ms("ts_ms", ts_ms)
+    return BookSnapshot(require_id("venue", venue), require_id("symbol", symbol), b, a, ts_ms / 1000)
+
+
+def _levels(
+    field: str, raw: Iterable[tuple[object, object]], *, descending: bool
+) -> tuple[DecimalLevel, ...]:
+    out: list[DecimalLevel] = []
+    for i, (p, s) in enumerate(raw):
+        price = parse_decimal(f"{field}[{i}].price", p, positive=True)
+        size = parse_decimal(f"{field}[{i}].size", s, positive=True)
+        if out:
+            prev = out[-1][0]
+            if (descending and price >= prev) or (not descending and price <= prev):
+                order = "descending" if descending else "ascending"
+                raise ExecutionInputError(f"{field} must be strictly {order} by price: {prev} then {price}")
+        out.append((price, size))
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,12 +420,3 @@ class Balance:
 
 
 ExecutionEvent = OrderEvent | FillEvent
-
-
-class DuplicateClientOrderId(AdapterError):
-    """An order with this client order id already exists: it was NOT sent again."""
-
-    def __init__(self, client_order_id: str, existing: OrderEvent | None = None) -> None:
-        super().__init__(f"client order id {client_order_id!r} already used")
-        self.client_order_id = client_order_id
-        self.existing = existing

@@ -1,8 +1,9 @@
 """The two adapter contracts. An adapter author reads this one file and knows the whole job.
 
 DataFeedAdapter: market data of one venue connection, normalized (``sdk.adapters.events``), with maintained
-books that are either correct or absent (never wrong). ExecutionAdapter: IOC limit orders with a price cap,
-cancel, order and fill events, balances, and reconciliation by client order id.
+books that are either correct or absent (never wrong); asynchronous (a websocket per venue). ExecutionAdapter:
+limit orders with a price cap, cancel, order and fill events to a listener, balances, and reconciliation by
+client order id; synchronous (what the agent's executor calls, in virtual or real time).
 
 Every method below is one the author implements; nothing else is required. Run ``sdk.adapters.conformance``
 against the adapter with pytest to check the behaviour these docstrings promise.
@@ -10,7 +11,7 @@ against the adapter with pytest to check the behaviour these docstrings promise.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Protocol, runtime_checkable
 
@@ -95,38 +96,50 @@ class DataFeedAdapter(Protocol):
         ...
 
 
+ExecutionListener = Callable[[ExecutionEvent], None]
+"""Where an execution adapter reports: the executor's ``on_event`` (``PlanRunner.on_event``)."""
+
+
 @runtime_checkable
 class ExecutionAdapter(Protocol):
-    """Orders on one venue. Client order ids come from PlanDelta idempotency keys: sending the same id twice
-    must never create two orders (the venue deduplicates, or the adapter reconciles before sending)."""
+    """Orders on one venue: what the agent's executor (``agents.execution.runner.PlanRunner``) calls, for
+    paper, simulated and live venues alike.
+
+    Synchronous and event-driven, so one executor runs in virtual time (tests, backtests) and in real time:
+    the adapter is built with an ``ExecutionListener`` and reports every state change (``OrderEvent``) and
+    every fill (``FillEvent``) of its orders to it, in venue order: ``ACCEPTED`` (or ``REJECTED``), fills,
+    then the final status. ``submit`` and ``cancel`` return without waiting for the venue's answer; when
+    the answer arrives is the adapter's business (a paper venue after its latency, a REST venue inside the
+    call, a streaming one on its own thread).
+
+    Client order ids come from PlanDelta idempotency keys: submitting an id again must never create a
+    second order (the venue deduplicates, or the adapter reconciles before sending); it is never reported
+    as a refusal either: the existing order's state stands (and is reported again when it changed).
+    """
 
     manifest: ClassVar[AdapterManifest]
 
-    async def connect(self) -> None: ...
+    def submit(self, order: OrderRequest, role: str = "leg") -> None:
+        """Send ``order``: a limit order capped at ``order.limit_price`` (never filled at a worse price),
+        immediate-or-cancel or resting until its deadline per ``order.time_in_force``. ``role`` (``leg`` or
+        ``hedge``) is informational.
 
-    async def disconnect(self) -> None: ...
-
-    async def place_ioc_limit(self, order: OrderRequest) -> OrderEvent:
-        """Send an IOC limit order capped at ``order.limit_price``; returns its first state.
-
-        Raises ``DuplicateClientOrderId`` (carrying the existing order's state) when the id was already used,
-        ``InvalidOrder``, ``InsufficientFunds``, ``RateLimited``, ``VenueUnavailable`` per the venue error.
-        Never fills at a worse price than the cap.
+        A venue refusal is not raised: it is a ``REJECTED`` ``OrderEvent`` whose ``reason`` starts with the
+        name of the SDK error it maps to (``InvalidOrder: ...``, ``InsufficientFunds: ...``). An outcome the
+        venue left unknown (timeout, 5xx) is reconciled by client order id before anything is re-sent.
         """
         ...
 
-    async def cancel(self, client_order_id: str) -> OrderEvent:
-        """Cancel an open order; an already terminal order is returned as is. ``OrderNotFound`` if unknown."""
+    def cancel(self, client_order_id: str) -> None:
+        """Cancel an open order; the outcome reaches the listener. An unknown or terminal order is no
+        error."""
         ...
 
-    async def fetch_order(self, client_order_id: str) -> OrderEvent:
-        """Current state by client order id (reconciliation after a restart); ``OrderNotFound`` if unknown."""
+    def fetch_order(self, client_order_id: str) -> OrderEvent:
+        """Current state by client order id (reconciliation after a restart); ``OrderNotFound`` if the
+        venue never saw it."""
         ...
 
-    def order_events(self) -> AsyncIterator[ExecutionEvent]:
-        """``OrderEvent``s and ``FillEvent``s of this adapter's orders, in venue order."""
-        ...
-
-    async def balances(self) -> Mapping[str, Balance]:
+    def balances(self) -> Mapping[str, Balance]:
         """Free and locked balance per asset."""
         ...

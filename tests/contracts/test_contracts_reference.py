@@ -98,8 +98,7 @@ def test_manifest_from_an_sdk_adapter_declaration() -> None:
         venue_kind=sdk.VenueKind.ORDER_BOOK,
         symbols=("BTC-USD",),
         capabilities=frozenset({sdk.Capability.BOOKS, sdk.Capability.BOOK_CHECKSUM}),
-        ir_min="1.0.0",
-        ir_max_exclusive="2.0.0",
+        ir_range=">=1.0.0,<2.0.0",
     )
     registered = manifest_from_sdk(declared)
     assert (registered.name, str(registered.version), registered.venue_kind) == (

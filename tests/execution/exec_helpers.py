@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from agents.execution.book import BookSnapshot
-from sdk.adapters.execution import OrderRequest, Side, TimeInForce
+from sdk.adapters.events import BookSnapshot
+from sdk.adapters.execution import OrderRequest, Side, TimeInForce, decimal_book
 
 D = Decimal
 
 
-def book(bids: list[tuple[str, str]], asks: list[tuple[str, str]], ts: int = 0) -> BookSnapshot:
-    return BookSnapshot.of(bids, asks, ts)
+def book(bids: list[tuple[str, str]], asks: list[tuple[str, str]], ts: int = 0) -> BookSnapshot[Decimal]:
+    return decimal_book(bids, asks, ts)
 
 
 def order(

@@ -1,33 +1,33 @@
-"""The SDK's execution conformance kit, run against our CCXT adapter talking to the fake Binance venue."""
+"""The SDK's execution conformance kit, run against the live venue (``CcxtVenue``) and the fake Binance."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 
-from agents.execution.ccxt_adapter import CcxtExecutionAdapter
 from agents.execution.clock import SystemClock
-from agents.execution.live import LiveInstrument, make_exchange
+from agents.execution.live import CcxtVenue, LiveInstrument, make_exchange
 from agents.execution.outbox import Outbox
-from sdk.adapters.conformance import ExecutionConformance, ioc_order
+from sdk.adapters.conformance import ExecutionConformance, OrderLog, ioc_order
 from sdk.adapters.events import Side
 from sdk.adapters.execution import (
     AdapterError,
+    FillEvent,
     InsufficientFunds,
     InvalidOrder,
+    OrderEvent,
     OrderRequest,
     OrderStatus,
 )
-from sdk.adapters.interfaces import ExecutionAdapter
+from sdk.adapters.interfaces import ExecutionAdapter, ExecutionListener
 from tests.execution.fake_binance import API_KEY, SECRET, FakeBinance
 
 D = Decimal
 
 
-class TestCcxtAdapterConformance(ExecutionConformance):
+class TestCcxtVenueConformance(ExecutionConformance):
     @pytest.fixture(autouse=True)
     def _venue(self) -> Iterator[None]:
         with FakeBinance() as fake:
@@ -36,12 +36,14 @@ class TestCcxtAdapterConformance(ExecutionConformance):
             self.fake = fake
             yield
 
-    def make_execution(self) -> ExecutionAdapter:
+    def make_execution(self, listener: ExecutionListener) -> ExecutionAdapter:
         exchange = make_exchange("binance", base_url=self.fake.url, api_key=API_KEY, secret=SECRET)
-        return CcxtExecutionAdapter(
+        return CcxtVenue(
+            "binance",
             exchange,
             outbox=Outbox.sqlite(),
             clock=SystemClock(),
+            listener=listener,
             instruments={"SOL-USDT": LiveInstrument("SOL/USDT", "SOL", D("0.001"), D("0.01"))},
         )
 
@@ -66,16 +68,11 @@ class TestCcxtAdapterConformance(ExecutionConformance):
         ]
 
     def test_fills_and_balances(self) -> None:
-        async def scenario() -> None:
-            adapter = self.make_execution()
-            await adapter.connect()
-            ack = await adapter.place_ioc_limit(self.marketable_order("fills-1"))
-            assert (ack.status, ack.filled) == (OrderStatus.FILLED, D("1.5"))
-            events = adapter.order_events()
-            first = await asyncio.wait_for(anext(events), 5)
-            assert first.client_order_id == "fills-1"
-            balances = await adapter.balances()
-            assert balances["USDT"].free == D(100_000)
-            assert self.fake.client_order_ids() == ["fills-1"]
-
-        asyncio.run(scenario())
+        log = OrderLog()
+        adapter = self.make_execution(log)
+        adapter.submit(self.marketable_order("fills-1"))
+        final = [e for e in log.events if isinstance(e, OrderEvent)][-1]
+        assert (final.status, final.filled) == (OrderStatus.FILLED, D("1.5"))
+        assert [e.client_order_id for e in log.events if isinstance(e, FillEvent)] == ["fills-1"]
+        assert adapter.balances()["USDT"].free == D(100_000)
+        assert self.fake.client_order_ids() == ["fills-1"]

@@ -4,7 +4,6 @@ from decimal import Decimal
 
 import pytest
 
-from agents.execution.book import BookSnapshot
 from agents.execution.plan import plan_from_proto
 from agents.keys import derive_key
 from energibridge.v1 import ir_pb2
@@ -16,6 +15,7 @@ from sdk.adapters.execution import (
     Liquidity,
     OrderStatus,
     Side,
+    decimal_book,
     parse_decimal,
 )
 from tests.execution.exec_helpers import order
@@ -42,11 +42,11 @@ def test_parse_decimal_rejects(raw: object, needle: str) -> None:
 
 def test_book_validation() -> None:
     with pytest.raises(ExecutionInputError, match="crossed"):
-        BookSnapshot.of([("101", "1")], [("100", "1")], 0)
+        decimal_book([("101", "1")], [("100", "1")], 0)
     with pytest.raises(ExecutionInputError, match="ascending"):
-        BookSnapshot.of([], [("100", "1"), ("99", "1")], 0)
+        decimal_book([], [("100", "1"), ("99", "1")], 0)
     with pytest.raises(ExecutionInputError, match=r"bids\[0\].size"):
-        BookSnapshot.of([("100", "0")], [], 0)
+        decimal_book([("100", "0")], [], 0)
 
 
 def _delta() -> ir_pb2.PlanDelta:

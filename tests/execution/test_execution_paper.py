@@ -1,21 +1,28 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 
 from agents.execution.clock import VirtualTime
-from agents.execution.paper import PaperConfig, PaperVenue
+from agents.execution.paper import CurvePaperVenue, PaperConfig, PaperVenue
+from sdk.adapters.conformance import ExecutionConformance
 from sdk.adapters.execution import (
+    AdapterError,
     ExecutionEvent,
     ExecutionInputError,
     FillEvent,
+    InvalidOrder,
     Liquidity,
     OrderEvent,
+    OrderRequest,
     OrderStatus,
     Side,
     TimeInForce,
 )
+from sdk.adapters.interfaces import ExecutionAdapter, ExecutionListener
+from sdk.curves.cpmm import ConstantProductCurve
 from tests.execution.exec_helpers import book, order
 
 D = Decimal
@@ -90,13 +97,67 @@ def test_order_arriving_after_deadline_expires() -> None:
     assert statuses(events) == [OrderStatus.EXPIRED]
 
 
-def test_duplicate_client_order_id_rejected() -> None:
+def test_duplicate_client_order_id_reports_the_existing_order() -> None:
     vt, venue, events = make()
     venue.submit(order("a", Side.BUY, "1", "100"))
     venue.submit(order("a", Side.BUY, "1", "100"))
     vt.advance(0)
-    assert statuses(events)[-1] is OrderStatus.REJECTED
+    assert statuses(events) == [OrderStatus.ACCEPTED, OrderStatus.FILLED, OrderStatus.FILLED]
     assert len(fills(events)) == 1
+    assert venue.fetch_order("a").status is OrderStatus.FILLED
+
+
+def test_balances_follow_the_fills() -> None:
+    vt = VirtualTime(1_000)
+    venue = PaperVenue(
+        PaperConfig("paper", taker_fee_bps=D(10)), vt, lambda e: None, balances={"USD": D(500)}
+    )
+    venue.update_book("SOL-USD", book([("99", "5")], [("100", "1")]))
+    venue.submit(order("a", Side.BUY, "1", "100"))
+    vt.advance(0)
+    balances = venue.balances()
+    assert (balances["SOL"].free, balances["USD"].free) == (D(1), D("399.9"))
+
+
+class TestPaperVenueConformance(ExecutionConformance):
+    """The paper book venue passes the SDK's execution conformance kit (in virtual time)."""
+
+    def make_execution(self, listener: ExecutionListener) -> ExecutionAdapter:
+        self.vt = VirtualTime(1_000)
+        venue = PaperVenue(PaperConfig("paper", latency_ms=5), self.vt, listener)
+        venue.update_book("SOL-USD", book([("99", "5")], [("100", "1"), ("101", "2")]))
+        return venue
+
+    def settle(self) -> None:
+        self.vt.advance(5)
+
+    def marketable_order(self, client_order_id: str) -> OrderRequest:
+        return order(client_order_id, Side.BUY, "2", "101", venue="paper", deadline=1_000_000)
+
+    def unmarketable_order(self, client_order_id: str) -> OrderRequest:
+        return order(client_order_id, Side.BUY, "1", "99", venue="paper", deadline=1_000_000)
+
+    def error_cases(self) -> list[tuple[OrderRequest, type[AdapterError]]]:
+        unknown = order("no-book", Side.BUY, "1", "100", venue="paper", deadline=1_000_000)
+        return [(replace(unknown, instrument="XRP-USD", asset="XRP"), InvalidOrder)]
+
+
+class TestCurvePaperVenueConformance(ExecutionConformance):
+    """The simulated-market venue (fills on any cost curve) passes the same kit."""
+
+    def make_execution(self, listener: ExecutionListener) -> ExecutionAdapter:
+        self.vt = VirtualTime(1_000)
+        pool = ConstantProductCurve(1_000.0, 100_000.0, fee=0.003)
+        return CurvePaperVenue("paper", pool, self.vt, listener, latency_ms=5)
+
+    def settle(self) -> None:
+        self.vt.advance(5)
+
+    def marketable_order(self, client_order_id: str) -> OrderRequest:
+        return order(client_order_id, Side.BUY, "1", "102", venue="paper", deadline=1_000_000)
+
+    def unmarketable_order(self, client_order_id: str) -> OrderRequest:
+        return order(client_order_id, Side.BUY, "1", "90", venue="paper", deadline=1_000_000)
 
 
 def test_resting_order_waits_for_queue_ahead() -> None:

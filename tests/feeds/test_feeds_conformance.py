@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import ClassVar
 
@@ -22,8 +22,6 @@ from sdk.adapters.events import BookSnapshot, BookUpdate, Side
 from sdk.adapters.execution import (
     AdapterError,
     Balance,
-    DuplicateClientOrderId,
-    ExecutionEvent,
     FillEvent,
     InvalidOrder,
     Liquidity,
@@ -31,8 +29,17 @@ from sdk.adapters.execution import (
     OrderNotFound,
     OrderRequest,
     OrderStatus,
+    refusal,
 )
-from sdk.adapters.manifest import AdapterKind, AdapterManifest, Capability, ManifestError, VenueKind
+from sdk.adapters.interfaces import ExecutionListener
+from sdk.adapters.manifest import (
+    DEFAULT_IR_RANGE,
+    AdapterKind,
+    AdapterManifest,
+    Capability,
+    ManifestError,
+    VenueKind,
+)
 
 
 class TestSimulatedFeedConformance(DataFeedConformance):
@@ -108,22 +115,24 @@ def test_manifest_validation_names_the_field():
         venue_kind=VenueKind.ORDER_BOOK,
         symbols=("BTC-USD",),
         capabilities=frozenset({Capability.BOOKS}),
+        ir_range=DEFAULT_IR_RANGE,
     )
-    assert AdapterManifest(**base).to_dict()["capabilities"] == ["books"]
+    assert AdapterManifest(**base).to_json_dict()["capabilities"] == ["books"]
     for field, value, match in [
-        ("version", "1.0", "version must be MAJOR.MINOR.PATCH"),
+        ("version", "1.0", "MAJOR.MINOR.PATCH"),
         ("symbols", ("btcusd",), "symbols entries"),
         ("endpoints", {"ws": "ftp://x"}, "endpoints"),
-        ("ir_max_exclusive", "0.9.0", "ir_min"),
+        ("ir_range", ">=1.0.0,<0.9.0", "ir_range"),
     ]:
         with pytest.raises(ManifestError, match=match):
             AdapterManifest(**{**base, field: value})
 
 
 class ToyVenue:
-    """A one-level book venue used only to exercise the execution checks."""
+    """A one-level book venue used only to exercise the execution checks (the SDK contract, minimal)."""
 
     manifest: ClassVar[AdapterManifest] = AdapterManifest(
+        ir_range=DEFAULT_IR_RANGE,
         name="toy",
         version="0.0.1",
         venue="toy",
@@ -133,26 +142,38 @@ class ToyVenue:
         capabilities=frozenset({Capability.IOC_LIMIT, Capability.CLIENT_ORDER_IDS}),
     )
 
-    def __init__(self) -> None:
+    def __init__(self, listener: ExecutionListener) -> None:
+        self.listener = listener
         self.ask = (Decimal(100), Decimal(2))
         self.orders: dict[str, OrderEvent] = {}
-        self.queue: list[ExecutionEvent] = []
 
-    async def connect(self) -> None:
-        pass
+    def _emit(self, event: OrderEvent) -> None:
+        self.orders[event.client_order_id] = event
+        self.listener(event)
 
-    async def disconnect(self) -> None:
-        pass
-
-    async def place_ioc_limit(self, order: OrderRequest) -> OrderEvent:
+    def submit(self, order: OrderRequest, role: str = "leg") -> None:
         if order.client_order_id in self.orders:
-            raise DuplicateClientOrderId(order.client_order_id, self.orders[order.client_order_id])
+            self.listener(self.orders[order.client_order_id])
+            return
         if order.instrument != "BTC-USD":
-            raise InvalidOrder(f"unknown instrument {order.instrument}")
+            error = InvalidOrder(f"unknown instrument {order.instrument}")
+            self._emit(
+                OrderEvent(
+                    order.client_order_id,
+                    "toy",
+                    order.instrument,
+                    OrderStatus.REJECTED,
+                    Decimal(0),
+                    Decimal(0),
+                    0,
+                    reason=refusal(error),
+                )
+            )
+            return
         price, size = self.ask
         qty = min(size, order.size) if order.side is Side.BUY and order.limit_price >= price else Decimal(0)
         if qty:
-            self.queue.append(
+            self.listener(
                 FillEvent.of_order(
                     order,
                     fill_id="f1",
@@ -164,39 +185,34 @@ class ToyVenue:
                 )
             )
         status = OrderStatus.FILLED if qty == order.size else OrderStatus.CANCELLED
-        event = OrderEvent(
-            order.client_order_id,
-            "toy",
-            order.instrument,
-            status,
-            qty,
-            order.size - qty,
-            0,
-            exchange_order_id=f"v-{len(self.orders)}",
+        self._emit(
+            OrderEvent(
+                order.client_order_id,
+                "toy",
+                order.instrument,
+                status,
+                qty,
+                Decimal(0),
+                0,
+                exchange_order_id=f"v-{len(self.orders)}",
+            )
         )
-        self.orders[order.client_order_id] = event
-        self.queue.append(event)
-        return event
 
-    async def cancel(self, client_order_id: str) -> OrderEvent:
+    def cancel(self, client_order_id: str) -> None:
+        pass  # IOC only: nothing ever rests
+
+    def fetch_order(self, client_order_id: str) -> OrderEvent:
         if client_order_id not in self.orders:
             raise OrderNotFound(client_order_id)
         return self.orders[client_order_id]
 
-    async def fetch_order(self, client_order_id: str) -> OrderEvent:
-        return await self.cancel(client_order_id)
-
-    async def order_events(self) -> AsyncIterator[ExecutionEvent]:
-        while self.queue:
-            yield self.queue.pop(0)
-
-    async def balances(self) -> Mapping[str, Balance]:
+    def balances(self) -> Mapping[str, Balance]:
         return {"USD": Balance("USD", Decimal(1000), Decimal(0))}
 
 
 class TestToyExecutionConformance(ExecutionConformance):
-    def make_execution(self):
-        return ToyVenue()
+    def make_execution(self, listener):
+        return ToyVenue(listener)
 
     def marketable_order(self, client_order_id):
         return ioc_order(

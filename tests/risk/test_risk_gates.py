@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.execution.book import BookSnapshot
 from agents.execution.events import InMemorySink
 from agents.execution.plan import ExecLeg
 from agents.risk.events import Gate, Mode, RiskEvent
@@ -16,7 +15,7 @@ from agents.risk.limits import RiskConfigError, RiskLimits
 from agents.risk.manager import DAY_MS, RiskManager
 from agents.risk.market import MarketState
 from agents.risk.unwind import plan_adl_unwind, plan_margin_unwind
-from sdk.adapters.execution import ExecutionInputError, Side
+from sdk.adapters.execution import ExecutionInputError, Side, decimal_book
 
 D = Decimal
 NOW = 1_700_000_000_000
@@ -27,7 +26,7 @@ def leg(i: int, side: Side = Side.BUY, size: str = "1", cap: str = "100", venue:
 
 
 def market(ts: int = NOW, depth: str = "10") -> MarketState:
-    book = BookSnapshot.of([("99", depth)], [("100", depth)], ts)
+    book = decimal_book([("99", depth)], [("100", depth)], ts, venue="A", symbol="SOL-USD")
     return MarketState({("A", "SOL-USD"): book, ("B", "SOL-USD"): book})
 
 

@@ -16,10 +16,9 @@ from typing import Any, ClassVar
 import ccxt
 import pytest
 
-from agents.execution.ccxt_adapter import execution_adapter_class
 from agents.execution.client_ids import RULES, client_order_id
 from agents.execution.clock import ManualClock, SystemClock
-from agents.execution.live import CcxtVenue, LiveInstrument, make_exchange
+from agents.execution.live import CcxtVenue, LiveInstrument, execution_adapter_class, make_exchange
 from agents.execution.outbox import Outbox, OutboxState
 from agents.feeds.live import HttpRest, LiveFeed, load_live_symbols
 from agents.feeds.live_adapter import feed_adapter, feed_adapter_class
@@ -48,7 +47,7 @@ from sdk.adapters.execution import (
     Side,
     TimeInForce,
 )
-from sdk.adapters.interfaces import DataFeedAdapter, ExecutionAdapter
+from sdk.adapters.interfaces import DataFeedAdapter, ExecutionAdapter, ExecutionListener
 from tests.fakevenues.base import API_KEY, SECRET
 from tests.fakevenues.binance import FakeBinance
 
@@ -515,10 +514,15 @@ class TestBinanceExecutionConformance(ExecutionConformance):
     def _venue(self, fake: FakeBinance) -> None:
         self.fake = fake
 
-    def make_execution(self) -> ExecutionAdapter:
+    def make_execution(self, listener: ExecutionListener) -> ExecutionAdapter:
         exchange = make_exchange("binance", base_url=self.fake.rest_url, api_key=API_KEY, secret=SECRET)
         return execution_adapter_class(SPEC)(
-            exchange, outbox=Outbox.sqlite(), clock=SystemClock(), instruments=INSTRUMENTS
+            "binance",
+            exchange,
+            outbox=Outbox.sqlite(),
+            clock=SystemClock(),
+            listener=listener,
+            instruments=INSTRUMENTS,
         )
 
     def marketable_order(self, client_order_id: str) -> OrderRequest:

@@ -14,10 +14,9 @@ from typing import Any
 import ccxt
 import pytest
 
-from agents.execution.ccxt_adapter import execution_adapter_class
 from agents.execution.client_ids import RULES, client_order_id
 from agents.execution.clock import ManualClock, SystemClock
-from agents.execution.live import CcxtVenue, LiveInstrument, make_exchange
+from agents.execution.live import CcxtVenue, LiveInstrument, execution_adapter_class, make_exchange
 from agents.execution.outbox import Outbox, OutboxState
 from agents.feeds.live import HttpRest, LiveFeed, load_live_symbols
 from agents.feeds.live_adapter import feed_adapter
@@ -42,7 +41,7 @@ from sdk.adapters.execution import (
     Side,
     TimeInForce,
 )
-from sdk.adapters.interfaces import DataFeedAdapter, ExecutionAdapter
+from sdk.adapters.interfaces import DataFeedAdapter, ExecutionAdapter, ExecutionListener
 from sdk.adapters.manifest import AdapterManifest
 from tests.fakevenues.base import SECRET, SymbolInfo
 from tests.fakevenues.gemini import GEMINI_API_KEY, FakeGemini
@@ -393,9 +392,14 @@ class TestGeminiExecutionConformance(ExecutionConformance):
     def _venue(self, fake: FakeGemini) -> None:
         self.fake = fake
 
-    def make_execution(self) -> ExecutionAdapter:
+    def make_execution(self, listener: ExecutionListener) -> ExecutionAdapter:
         return GeminiExecution(
-            exchange_for(self.fake), outbox=Outbox.sqlite(), clock=SystemClock(), instruments=INSTRUMENTS
+            "gemini",
+            exchange_for(self.fake),
+            outbox=Outbox.sqlite(),
+            clock=SystemClock(),
+            listener=listener,
+            instruments=INSTRUMENTS,
         )
 
     def marketable_order(self, client_order_id: str) -> OrderRequest:

@@ -17,10 +17,9 @@ from typing import Any
 import ccxt
 import pytest
 
-from agents.execution.ccxt_adapter import execution_adapter_class
 from agents.execution.client_ids import RULES, client_order_id
 from agents.execution.clock import ManualClock, SystemClock
-from agents.execution.live import CcxtVenue, LiveInstrument, make_exchange
+from agents.execution.live import CcxtVenue, LiveInstrument, execution_adapter_class, make_exchange
 from agents.execution.outbox import Outbox, OutboxState
 from agents.feeds.live import HttpRest, LiveFeed, load_live_symbols
 from agents.feeds.live_adapter import feed_adapter
@@ -45,7 +44,7 @@ from sdk.adapters.execution import (
     Side,
     TimeInForce,
 )
-from sdk.adapters.interfaces import DataFeedAdapter, ExecutionAdapter
+from sdk.adapters.interfaces import DataFeedAdapter, ExecutionAdapter, ExecutionListener
 from tests.fakevenues.base import API_KEY, SymbolInfo
 from tests.fakevenues.kraken import KRAKEN_SECRET, FakeKraken
 
@@ -413,9 +412,14 @@ class TestKrakenExecutionConformance(ExecutionConformance):
     def _venue(self, fake: FakeKraken) -> None:
         self.fake = fake
 
-    def make_execution(self) -> ExecutionAdapter:
+    def make_execution(self, listener: ExecutionListener) -> ExecutionAdapter:
         return KrakenExecution(
-            exchange_for(self.fake), outbox=Outbox.sqlite(), clock=SystemClock(), instruments=INSTRUMENTS
+            "kraken",
+            exchange_for(self.fake),
+            outbox=Outbox.sqlite(),
+            clock=SystemClock(),
+            listener=listener,
+            instruments=INSTRUMENTS,
         )
 
     def marketable_order(self, client_order_id: str) -> OrderRequest:

@@ -48,7 +48,6 @@ HEARTBEATS = "heartbeats"
 ASK_SIDES = frozenset({"offer", "ask"})
 QUIET_CHANNELS = frozenset({"subscriptions", HEARTBEATS})
 """Channels that carry nothing for the books (subscription acknowledgements, heartbeats)."""
-_DICT_ONLY = frozenset({dict})
 
 
 class VenueMessageError(RuntimeError):
@@ -94,21 +93,29 @@ class _CoinbaseFeed(Coinbase):  # type: ignore[misc]
         if data.get("type") == "error":
             raise VenueMessageError(f"venue error: {data.get('message')!r} {data.get('reason', '')!r}"[:300])
         session = self.arb_session
-        if not session.accept_sequence(data["sequence_num"]):
+        sequence = data["sequence_num"]
+        last = session.last_sequence
+        if type(sequence) is int and last is not None and sequence == last + 1:
+            session.last_sequence = sequence  # ``accept_sequence``'s usual case, inlined
+        elif not session.accept_sequence(sequence):
             return
         channel = data["channel"]
         if channel in QUIET_CHANNELS:
             return
         events = data["events"]
-        if type(events) is not list or not events or not _DICT_ONLY.issuperset(map(type, events)):
+        if type(events) is not list or not events:
             raise MessageRefused(f"{str(channel)[:40]}: events must be a non-empty list of objects")
         if channel == "l2_data":
             stamp = data.get("timestamp")
             exchange_ts = stamp.timestamp() if type(stamp) is datetime else _exchange_ts(stamp)
             for event in events:
-                session.on_l2_event(event, exchange_ts, data["sequence_num"])
+                if type(event) is not dict:
+                    raise MessageRefused("l2_data: events must be a non-empty list of objects")
+                session.on_l2_event(event, exchange_ts, sequence)
         elif channel == "market_trades":
             for event in events:
+                if type(event) is not dict:
+                    raise MessageRefused("market_trades: events must be a non-empty list of objects")
                 kind = event.get("type")
                 if kind == "update":
                     trades = event["trades"]
@@ -148,8 +155,10 @@ class CoinbaseSession(CryptofeedSession):
         self.last_sequence: int | None = None
         self.gaps = 0
         super().__init__(*args, **kwargs)
-        self._l2_products = frozenset(self.feed.subscription.get(self.feed.websocket_channels[L2_BOOK], ()))
-        """The products of the ``level2`` subscription (fixed for the session's life)."""
+        products = self.feed.subscription.get(self.feed.websocket_channels[L2_BOOK], ())
+        self._l2_symbols = {p: self.feed.exchange_symbol_to_std_symbol(p) for p in products}
+        """Product -> normalized symbol, for the products of the ``level2`` subscription (fixed for the
+        session's life)."""
 
     def on_subscribe(self) -> None:
         """A fresh connection: its ``sequence_num`` chain starts anew."""
@@ -175,9 +184,9 @@ class CoinbaseSession(CryptofeedSession):
         if kind not in ("snapshot", "update"):
             raise ValueError(f"l2_data event type must be 'snapshot' or 'update', got {kind!r}")
         product = event["product_id"]
-        if not isinstance(product, str) or product not in self._l2_products:
+        symbol = self._l2_symbols.get(product) if type(product) is str else None
+        if symbol is None:
             raise MessageRefused(f"l2_data for a product not subscribed: {str(product)[:40]!r}")
-        symbol = self.feed.exchange_symbol_to_std_symbol(product)
         updates = event["updates"]
         if type(updates) is not list:
             raise ValueRefused(f"l2_data updates must be a list, got {type(updates).__name__}")

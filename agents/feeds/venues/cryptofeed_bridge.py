@@ -169,7 +169,11 @@ class CryptofeedSession(VenueSession):
             await self._handler(check_message(text), None, receipt_ts)
         except Exception as exc:
             self._on_error(exc, receipt_ts)
-        events = self._drained()
+        maintainer = self.maintainer  # ``_drained`` inlined for the usual message (no error, no resync)
+        events = maintainer.events
+        maintainer.events = []
+        if maintainer.alarms != self._alarms_seen:
+            events = self._alarmed(events)
         if self.rest_after_messages and self.wants_rest():
             events.extend(await self.fetch_rest(receipt_ts))
         return events
@@ -194,7 +198,11 @@ class CryptofeedSession(VenueSession):
         events = maintainer.drain()
         if maintainer.alarms == self._alarms_seen:
             return events  # no error or resync since the last message: nothing below could apply
-        self._alarms_seen = maintainer.alarms
+        return self._alarmed(events)
+
+    def _alarmed(self, events: list[FeedEvent]) -> list[FeedEvent]:
+        """``events`` after errors or resyncs were emitted: the venue's sync state follows the voids."""
+        self._alarms_seen = self.maintainer.alarms
         if any(isinstance(e, Resync) for e in events):
             self.after_invalidate()
         if self.resubscribe_to_resync and voided(events):

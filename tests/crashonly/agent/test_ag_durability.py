@@ -69,8 +69,8 @@ def test_orders_are_durable_before_they_leave_and_fills_before_anything_reports_
     runtime = _runtime(tmp_path, agent, time, on_outcome=on_outcome)
     try:
         runtime.constrain()
-        spy = _Spy(runtime.router.by_instrument["SOL-USD"], reader)
-        runtime.router.by_instrument["SOL-USD"] = spy  # type: ignore[assignment]
+        spy = _Spy(runtime.runner.adapter_for(runtime.venue, "SOL-USD"), reader)
+        runtime.runner.add_venue(runtime.venue, spy, instruments=("SOL-USD",))  # type: ignore[arg-type]
         for sequence in range(1, 9):  # continuous trading: a plan while the previous one is in flight
             plan = commit_trades(
                 agent, {"SOL": D("0.5")}, session_id=f"s{sequence}", sequence=sequence, now_ms=time.now_ms()

@@ -18,7 +18,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
-from registry.contracts.errors import ManifestError
+from sdk.adapters.errors import ManifestError
 
 MAX_DESCRIPTOR_SET_BYTES = 4 << 20
 MAX_RESERVED_RANGES = 1024

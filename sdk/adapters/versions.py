@@ -17,7 +17,7 @@ from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
 
 from energibridge.version import IrVersion
-from registry.contracts.errors import ManifestError
+from sdk.adapters.errors import ManifestError
 
 MAX_VERSION_LENGTH = 128
 MAX_COMPONENT = 2**32 - 1
