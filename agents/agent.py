@@ -38,7 +38,7 @@ from energibridge.protocol.messages import RoundBroadcast
 from energibridge.protocol.rounding import Assignment, round_toward_zero
 from energibridge.secagg import MaskingClient, generate_private_key
 from energibridge.version import CURRENT
-from sdk.curves.base import CostCurve
+from sdk.curves.base import CostCurve, settled_cost
 from sdk.curves.order_book import OrderBookCurve
 from sdk.curves.perp import PerpetualCurve
 
@@ -270,7 +270,7 @@ class EdgeAgent:
         after = before + assignment.amount
         if not curve.lower - 1e-12 <= float(after) <= curve.upper + 1e-12:
             return False, 0.0
-        delta_cost = curve.cost(float(after)) - curve.cost(float(before))
+        delta_cost = settled_cost(curve, float(after)) - settled_cost(curve, float(before))
         if not math.isfinite(delta_cost):
             return False, 0.0
         self._adjusted[assignment.asset] = after
@@ -353,7 +353,7 @@ class EdgeAgent:
         self, trades: Mapping[str, Decimal], curves: Mapping[str, CostCurve] | None = None
     ) -> float:
         curves = self.curves if curves is None else curves
-        return sum(curves[a].cost(float(q)) for a, q in trades.items())
+        return sum(settled_cost(curves[a], float(q)) for a, q in trades.items())
 
     def _mark(self, asset: str) -> float | None:
         """The public mid a hedge target is valued at (the curve's marginal price at zero without one)."""

@@ -42,6 +42,15 @@ class CostCurve(Protocol):
         ...
 
 
+def settled_cost(curve: CostCurve, x: float) -> float:
+    """What the venue will actually charge for ``x``: the curve's ``exact_cost`` where it has one (a
+    prediction market's per-order fee rounding, which the convex ``cost`` relaxes), else ``cost``. Plans
+    are priced with this, so a trade the relaxation likes but the exact fees turn into a loss is never
+    committed."""
+    exact = getattr(curve, "exact_cost", None)
+    return float(exact(x)) if callable(exact) else curve.cost(x)
+
+
 def require_finite(name: str, value: float, *, positive: bool = False, non_negative: bool = False) -> float:
     """Reject NaN/inf (and optionally non-positive or negative) inputs with a message naming the field."""
     if not math.isfinite(value):

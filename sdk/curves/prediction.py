@@ -15,6 +15,12 @@ with the exact schedule (every ladder level taken is charged as its own order, w
 Kalshi's per-order fee), and :meth:`PredictionMarketCurve.exact_cost` gives the exact cash of the trade the
 convex solve chose, for an exact-fee profitability check before it is committed.
 
+**Venues.** Each venue's fee is a :class:`FeeModel`: :class:`KalshiFees` (the default, per-order round-up to
+the cent) or :class:`PolymarketFees` (``C * rate * p * (1 - p)`` truncated to 0.00001 USDC, a buy's fee taken
+in shares and so valued at ``fee / p``, see :mod:`sdk.fees.polymarket`). The curve's convex ladder uses the
+model's relaxed per-share fee; ``exact_cost`` and the complete-set planner's recommendation use its exact
+order fee.
+
 Complete-set arbitrage: in an event whose outcomes are mutually exclusive and exhaustive, one share of every
 outcome pays exactly 1 at resolution, so buying the set for less than 1 (fees included) locks in the
 difference.
@@ -25,7 +31,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Context, Decimal
+from decimal import ROUND_CEILING, Context, Decimal
+from typing import Protocol
 
 from sdk.curves.base import CurveInputError, require_finite
 from sdk.curves.order_book import (
@@ -36,6 +43,7 @@ from sdk.curves.order_book import (
     validate_levels,
 )
 from sdk.curves.piecewise import PiecewiseLinearCurve, ladder_knots
+from sdk.fees import polymarket as polymarket_fees
 from sdk.fees.kalshi import CENT, KalshiInputError, round_up, to_decimal, trading_fee
 
 KALSHI_FEE_RATE = 0.07
@@ -82,6 +90,90 @@ def _dec(x: float) -> Decimal:
     return Decimal(repr(float(x)))
 
 
+class FeeModel(Protocol):
+    """A venue's taker fee as the planner prices it: a relaxed per-share fee (convex in the walk and the
+    curve) and the exact fee cost of one order (what the recommendation is judged on)."""
+
+    @property
+    def rate(self) -> float: ...
+
+    def relaxed_buy(self, price: float) -> float:
+        """Per-share fee cost of buying at ``price`` (continuous, no rounding)."""
+        ...
+
+    def relaxed_sell(self, price: float) -> float:
+        """Per-share fee of selling at ``price``."""
+        ...
+
+    def exact_buy(self, contracts: float, price: float) -> Decimal:
+        """Exact fee cost of one taker buy order, never understated."""
+        ...
+
+    def exact_sell(self, contracts: float, price: float) -> Decimal:
+        """Exact fee of one taker sell order, never understated."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class KalshiFees:
+    """Kalshi: ``round_up(rate * C * P * (1 - P))`` to the cent per order, both sides (0.07 taker; 0.0175 for
+    makers on the series that charge them)."""
+
+    rate: float = KALSHI_FEE_RATE
+
+    def __post_init__(self) -> None:
+        _check_fee_rate("KalshiFees.rate", self.rate)
+
+    def relaxed_buy(self, price: float) -> float:
+        return self.rate * price * (1.0 - price)
+
+    def relaxed_sell(self, price: float) -> float:
+        return self.rate * price * (1.0 - price)
+
+    def exact_buy(self, contracts: float, price: float) -> Decimal:
+        return exact_order_fee(contracts, price, self.rate)
+
+    def exact_sell(self, contracts: float, price: float) -> Decimal:
+        return exact_order_fee(contracts, price, self.rate)
+
+
+_MICRO = Decimal("0.000001")
+
+
+@dataclass(frozen=True, slots=True)
+class PolymarketFees:
+    """Polymarket: ``C * rate * p * (1 - p)`` truncated to 0.00001 USDC (:mod:`sdk.fees.polymarket`); a buy's
+    fee is taken in shares, valued at their maximum payout (``fee / p``, so ``rate * (1 - p)`` per share
+    relaxed); a sell's fee in USDC. ``rate`` comes from the market's ``feeSchedule`` (0 if fees are off)."""
+
+    rate: float
+
+    def __post_init__(self) -> None:
+        _check_fee_rate("PolymarketFees.rate", self.rate)
+
+    def relaxed_buy(self, price: float) -> float:
+        return self.rate * (1.0 - price)
+
+    def relaxed_sell(self, price: float) -> float:
+        return self.rate * price * (1.0 - price)
+
+    def _shares(self, contracts: float) -> Decimal:
+        # on-chain amounts have 6 decimals; a finer float residue is rounded up (never understates)
+        return _dec(contracts).quantize(_MICRO, rounding=ROUND_CEILING, context=_WIDE)
+
+    def exact_buy(self, contracts: float, price: float) -> Decimal:
+        try:
+            return polymarket_fees.buy_fee_cost(self._shares(contracts), _dec(price), _dec(self.rate))
+        except KalshiInputError as exc:
+            raise CurveInputError(str(exc)) from None
+
+    def exact_sell(self, contracts: float, price: float) -> Decimal:
+        try:
+            return polymarket_fees.taker_fee(self._shares(contracts), _dec(price), _dec(self.rate))
+        except KalshiInputError as exc:
+            raise CurveInputError(str(exc)) from None
+
+
 class PredictionMarketCurve(PiecewiseLinearCurve):
     """Cost of buying (``x > 0``) or selling YES shares of one outcome on one venue, per-share fee included.
 
@@ -90,7 +182,10 @@ class PredictionMarketCurve(PiecewiseLinearCurve):
     bids, asks:
         ``(price, size)`` levels with ``0 < price < 1``; bids strictly descending, asks strictly ascending.
     fee_rate:
-        Taker fee coefficient (Kalshi general: 0.07).
+        Taker fee coefficient (Kalshi general: 0.07) when ``fees`` is not given.
+    fees:
+        The venue's :class:`FeeModel` (:class:`KalshiFees` by default, :class:`PolymarketFees`); the convex
+        ladder uses its relaxed per-share fee and :meth:`exact_cost` its exact order fee.
     book_usage:
         Fraction of each displayed level we may take, in ``(0, 1]``.
     lot_size:
@@ -99,7 +194,7 @@ class PredictionMarketCurve(PiecewiseLinearCurve):
         Box bounds in shares.
     """
 
-    __slots__ = ("asks", "bids", "book_usage", "fee_rate", "lot_size")
+    __slots__ = ("asks", "bids", "book_usage", "fee_rate", "fees", "lot_size")
 
     def __init__(
         self,
@@ -111,20 +206,22 @@ class PredictionMarketCurve(PiecewiseLinearCurve):
         lot_size: float = 1.0,
         max_buy: float | None = None,
         max_sell: float | None = None,
+        fees: FeeModel | None = None,
     ) -> None:
         self.bids = validate_levels("bids", bids, descending=True, price_max=1.0)
         self.asks = validate_levels("asks", asks, descending=False, price_max=1.0)
         check_not_crossed(self.bids, self.asks)
-        self.fee_rate = _check_fee_rate("fee_rate", fee_rate)
+        self.fees: FeeModel = KalshiFees(_check_fee_rate("fee_rate", fee_rate)) if fees is None else fees
+        self.fee_rate = self.fees.rate
         usage = require_finite("book_usage", float(book_usage), positive=True)
         if usage > 1.0:
             raise CurveInputError(f"book_usage must be in (0, 1], got {usage!r}")
         self.book_usage = usage
         self.lot_size = require_finite("lot_size", float(lot_size), non_negative=True)
-        r = self.fee_rate
+        model = self.fees
         knots, slopes = ladder_knots(
-            [(p + r * p * (1.0 - p), q * usage) for p, q in self.asks],
-            [(p - r * p * (1.0 - p), q * usage) for p, q in self.bids],
+            [(p + model.relaxed_buy(p), q * usage) for p, q in self.asks],
+            [(p - model.relaxed_sell(p), q * usage) for p, q in self.bids],
             max_buy=optional_bound("max_buy", max_buy),
             max_sell=optional_bound("max_sell", max_sell),
         )
@@ -132,9 +229,9 @@ class PredictionMarketCurve(PiecewiseLinearCurve):
 
     def exact_cost(self, x: float) -> float:
         """Cash paid (``x > 0``, buying) or received (negative, ``x < 0``, selling) for ``|x|`` shares with
-        Kalshi's exact fee: the usable depth of each level is walked best first and every level taken is
-        charged ``round_up(rate * C * P * (1 - P))`` to the cent as its own order (never less than Kalshi
-        charges one order sweeping those levels).
+        the venue's exact fee (``self.fees``): the usable depth of each level is walked best first and every
+        level taken is charged as its own order (for Kalshi ``round_up(rate * C * P * (1 - P))`` to the
+        cent, never less than Kalshi charges one order sweeping those levels).
 
         ``cost(x)`` is the convex relaxation the solver optimises and ``exact_cost(x) >= cost(x)``; a trade
         the solve chose should be committed only if it still pays with ``exact_cost``.
@@ -149,7 +246,7 @@ class PredictionMarketCurve(PiecewiseLinearCurve):
             take = min(left, size * self.book_usage)
             if take <= 0.0:
                 continue
-            fee = exact_order_fee(take, price, self.fee_rate)
+            fee = self.fees.exact_buy(take, price) if x > 0.0 else self.fees.exact_sell(take, price)
             notional = _WIDE.multiply(_dec(take), _dec(price))
             cash = _WIDE.add(cash, _WIDE.add(notional, fee) if x > 0.0 else _WIDE.subtract(fee, notional))
             left -= take
@@ -243,8 +340,8 @@ def complete_set_quote(
     return CompleteSetQuote(cost, fee, edge, 100.0 * ret, annualise(ret, days))
 
 
-_Rung = tuple[float, float, float, str, float]
-"""One ask level in an outcome's merged ladder: ``(relaxed unit cost, price, size, venue, fee rate)``."""
+_Rung = tuple[float, float, float, str, FeeModel]
+"""One ask level in an outcome's merged ladder: ``(relaxed unit cost, price, size, venue, fee model)``."""
 
 
 def complete_set_arbitrage(
@@ -256,14 +353,15 @@ def complete_set_arbitrage(
     min_edge: float = 0.0,
     max_sets: float = math.inf,
     lot_size: float = 0.0,
+    fee_models: Mapping[str, FeeModel] | None = None,
 ) -> CompleteSetPlan:
     """Buy complete sets against real depth, cheapest shares first: the set count that earns the most with
     Kalshi's *exact* fees, among those the relaxed walk allows. Never a plan that loses money.
 
     ``asks[outcome][venue]`` is that venue's ask ladder for the outcome; every outcome of the event must
-    appear. ``fee_rates[venue]`` overrides ``default_fee_rate``; every venue is charged Kalshi's schedule at
-    its rate (a venue that truncates its fee, like Polymarket, is overcharged by under a cent per order, so
-    the plan stays on the safe side).
+    appear. ``fee_models[venue]`` is that venue's :class:`FeeModel` (:class:`PolymarketFees` for
+    Polymarket); a venue without one is charged Kalshi's schedule at ``fee_rates[venue]`` or
+    ``default_fee_rate``.
 
     1. *Relaxed walk.* Each outcome's ladders are merged across venues by relaxed fee-inclusive unit cost
        ``P + rate P (1 - P)``; sets are bought in chunks while each extra set still earns more than
@@ -290,18 +388,21 @@ def complete_set_arbitrage(
     lot = require_finite("lot_size", float(lot_size), non_negative=True)
     default_rate = _check_fee_rate("default_fee_rate", default_fee_rate)
     rates = {v: _check_fee_rate(f"fee_rates[{v!r}]", r) for v, r in (fee_rates or {}).items()}
+    models: dict[str, FeeModel] = {v: KalshiFees(r) for v, r in rates.items()}
+    models.update(fee_models or {})
+    default_model = KalshiFees(default_rate)
     ladders: list[tuple[str, list[_Rung]]] = []
     for outcome, venues in asks.items():
         merged: list[_Rung] = []
         for venue, levels in venues.items():
-            rate = rates.get(venue, default_rate)
+            model = models.get(venue, default_model)
             for p, q in validate_levels(
                 f"asks[{outcome!r}][{venue!r}]", levels, descending=False, price_max=1.0
             ):
                 if q > 0.0:
-                    exact_order_fee(q, p, rate)  # refuse prices off Kalshi's grid up front
-                    merged.append((p + rate * p * (1.0 - p), p, q, venue, rate))
-        merged.sort()
+                    model.exact_buy(q, p)  # refuse prices off the venue's grid up front
+                    merged.append((p + model.relaxed_buy(p), p, q, venue, model))
+        merged.sort(key=lambda rung: rung[:4])
         ladders.append((outcome, merged))
     walk = _walk_sets(ladders, min_edge, max_sets)
     if lot > 0.0 and walk.sets > 0.0:
@@ -324,16 +425,16 @@ class _Walk:
     cost: float
     relaxed_fees: float
     fills: tuple[CompleteSetFill, ...]
-    rates: tuple[float, ...]
-    """Fee rate of each fill."""
+    models: tuple[FeeModel, ...]
+    """Fee model of each fill's venue."""
 
 
 def _exact_pnl(walk: _Walk) -> tuple[Decimal, Decimal]:
     """``(exact fees, exact profit)`` of a walk, each fill its own order."""
     fees = Decimal(0)
     profit = _dec(walk.sets)
-    for fill, rate in zip(walk.fills, walk.rates, strict=True):
-        fee = exact_order_fee(fill.size, fill.price, rate)
+    for fill, model in zip(walk.fills, walk.models, strict=True):
+        fee = model.exact_buy(fill.size, fill.price)
         fees = _WIDE.add(fees, fee)
         profit = _WIDE.subtract(profit, _WIDE.add(_WIDE.multiply(_dec(fill.size), _dec(fill.price)), fee))
     return fees, profit
@@ -378,26 +479,26 @@ def _walk_sets(ladders: list[tuple[str, list[_Rung]]], min_edge: float, max_sets
     left = [ladder[0][2] if ladder else 0.0 for _, ladder in ladders]
     sets = cost = fees = 0.0
     fills: dict[tuple[str, str, float], float] = {}
-    fill_rates: dict[tuple[str, str, float], float] = {}
+    fill_models: dict[tuple[str, str, float], FeeModel] = {}
     while sets < max_sets and all(i < len(lad) for i, (_, lad) in zip(idx, ladders, strict=True)):
         levels = [lad[i] for i, (_, lad) in zip(idx, ladders, strict=True)]
         if 1.0 - sum(level[0] for level in levels) <= min_edge:
             break
         chunk = min(*left, max_sets - sets)
         for j, ((outcome, lad), level) in enumerate(zip(ladders, levels, strict=True)):
-            unit, price, _, venue, rate = level
+            unit, price, _, venue, model = level
             cost += price * chunk
             fees += (unit - price) * chunk
             key = (outcome, venue, price)
             fills[key] = fills.get(key, 0.0) + chunk
-            fill_rates[key] = rate
+            fill_models[key] = model
             left[j] -= chunk
             if left[j] <= 0.0:
                 idx[j] += 1
                 left[j] = lad[idx[j]][2] if idx[j] < len(lad) else 0.0
         sets += chunk
     out = tuple(CompleteSetFill(o, v, p, q) for (o, v, p), q in fills.items())
-    return _Walk(sets, cost, fees, out, tuple(fill_rates[key] for key in fills))
+    return _Walk(sets, cost, fees, out, tuple(fill_models[key] for key in fills))
 
 
 __all__ = [
@@ -405,7 +506,10 @@ __all__ = [
     "CompleteSetFill",
     "CompleteSetPlan",
     "CompleteSetQuote",
+    "FeeModel",
+    "KalshiFees",
     "Level",
+    "PolymarketFees",
     "PredictionMarketCurve",
     "annualise",
     "complete_set_arbitrage",
