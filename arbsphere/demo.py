@@ -30,8 +30,10 @@ from rich.table import Table
 
 from agents.market.simulated_books import SimulatedBookFeed, book_venues
 from registry.identity import AgentClaims, DidKeyPair, JwtCredentialService
+from registry.identity.did_key import did_key_from_public_key
 from registry.ledger import Ledger, kind_name
 from registry.pki import DevCertificateAuthority, SpiffeId, write_bundle
+from registry.pki.announcements import IDENTITY_FILE, load_or_create_identity
 from sdk.reference_solver import centralised_optimum
 from sdk.scenarios import generate_scenario
 
@@ -75,10 +77,12 @@ def _lines(stream: IO[str]) -> Iterator[dict[str, Any]]:
             yield json.loads(line)
 
 
-def issue_credential(registry: DidKeyPair, venue: str, path: Path) -> None:
-    """The registry binds a fresh agent DID to the venue, its adapter and its SPIFFE identity."""
+def issue_credential(registry: DidKeyPair, venue: str, path: Path, state_dir: Path) -> None:
+    """The registry binds the agent's DID (its identity key in ``state_dir``) to the venue, its adapter and
+    its SPIFFE identity (``arbsphere registry issue-credential`` does the same)."""
+    identity = load_or_create_identity(state_dir / IDENTITY_FILE)
     claims = AgentClaims(
-        subject_did=DidKeyPair.generate().did,
+        subject_did=did_key_from_public_key(identity.public_key()),
         venue=venue,
         adapter="arbsphere-reference",
         adapter_version="0.1.0",
@@ -98,7 +102,7 @@ def run_case(
     write_bundle(workdir / "coordinator", ca.issue_coordinator())
     for venue in venues:
         write_bundle(workdir / venue, ca.issue_agent(venue))
-        issue_credential(registry, venue, workdir / venue / "credential.jwt")
+        issue_credential(registry, venue, workdir / venue / "credential.jwt", workdir / venue / "state")
     port_file = workdir / "port"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     coordinator = subprocess.Popen(  # noqa: S603 (our own CLI, argument list, no shell)

@@ -9,7 +9,9 @@ before PlanCommit goes out) and ``plan_committed`` (PLAN_COMMITTED, one per ackn
 and plan digest). A session that cannot finish is ``session_abandoned`` (RISK_HALT, with the reason); a
 member that leaves, is dropped or evicted is ``leave`` (LEAVE, with the reason). An agent's report of a
 leg-out is ``leg_out`` (LEG_OUT); the session that took its residual over is ``hedge`` (LEG_OUT: session,
-sequence and the venues whose residuals it hedged).
+sequence and the venues whose residuals it hedged). Agent-signed records are ``privacy_spend``
+(PRIVACY_SPEND) and ``control`` (CONTROL: an operator's control action, with its actor); the join-time
+check of an agent's adapter against the registry is ``registry_verdict`` (REGISTRY_VERDICT).
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ KINDS: Mapping[str, str] = {
     "execution_report": "EXECUTION_REPORT",
     "leg_out": "LEG_OUT",
     "hedge": "LEG_OUT",
+    "privacy_spend": "PRIVACY_SPEND",
+    "control": "CONTROL",
+    "registry_verdict": "REGISTRY_VERDICT",
 }
 
 

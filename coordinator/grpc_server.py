@@ -42,7 +42,11 @@ from energibridge.protocol.venue import VenueInfo
 from energibridge.secagg import KeyAgreementError, SecAggError
 from energibridge.v1 import coordinator_pb2 as cpb
 from energibridge.v1 import coordinator_pb2_grpc as cpb_grpc
+from energibridge.v1 import ir_pb2
+from energibridge.version import CURRENT, IrVersion
+from registry.contracts.admission import AdmissionVerdict
 from registry.identity import IdentityError, check_join
+from registry.identity.did_key import did_key_from_public_key, public_key_from_did_key
 from registry.pki.announcements import (
     IdentityCache,
     SignedKey,
@@ -75,6 +79,11 @@ SERVER_OPTIONS: list[tuple[str, int]] = [
 
 
 MAX_REFUSALS_KEPT = 1000
+MAX_DID_CHARS = 128
+MAX_RECORDS_PENDING = 10_000
+"""Agent records waiting to be checked (the service drains them every few tens of ms between sessions)."""
+RECORDS_SINCE = IrVersion(major=1, minor=2, patch=0)
+"""The IR version that added Hello.adapter, Welcome and AgentRecord."""
 MAX_ERROR_TEXT = 512
 
 
@@ -85,6 +94,10 @@ class Connection:
     last_sequence: int
     agent_did: str = ""
     credential_id: str = ""
+    ir_version: IrVersion = CURRENT
+    """The IR version negotiated with this agent at join (told to it in Welcome, used by both sides)."""
+    adapter: str = ""
+    adapter_version: str = ""
     outbox: queue.Queue[cpb.CoordinatorMessage | None] = field(default_factory=queue.Queue)
     alive: bool = True
 
@@ -98,12 +111,41 @@ class Hub:
         self.inbox: queue.Queue[tuple[str, cpb.AgentMessage]] = queue.Queue()
         self.reports: queue.Queue[tuple[str, cpb.ExecutionReport]] = queue.Queue()
         """Execution reports arrive at any time, so they bypass the session inbox (``ExecutionReports``)."""
+        self.records: queue.Queue[tuple[str, cpb.AgentRecord]] = queue.Queue(maxsize=MAX_RECORDS_PENDING)
+        """Agent-signed records (privacy spends, control actions) likewise (``coordinator.agent_records``)."""
         self.refused: deque[str] = deque(maxlen=MAX_REFUSALS_KEPT)
         """The latest refusals (bounded: a hostile agent can send refusable messages forever)."""
         self.trust: tuple[bytes, str] | None = None
         """(region CA PEM, region): what signed session keys are checked against (set by ``serve``)."""
         self.identities = IdentityCache()
         """Agents' identity proofs already verified (session keys and execution reports share it)."""
+
+    def verify_member(
+        self, venue: str, identity_key: bytes, certificate: bytes, binding: bytes, *, where: str
+    ) -> None:
+        """Check a member's identity proof: ``identity_key`` is bound to ``venue`` by an SVID of this
+        region and, once the member joined with a did:key (its Hello, or the credential that names it), is
+        that key. Raises ``KeyAgreementError`` naming ``where``; a no-op without a region CA (tests)."""
+        if self.trust is None:
+            return
+        ca_pem, region = self.trust
+        self.identities.verify(
+            venue,
+            bytes(identity_key),
+            bytes(certificate),
+            bytes(binding),
+            ca_pem=ca_pem,
+            region=region,
+            now=datetime.now(UTC),
+            where=where,
+        )
+        joined = self.connected().get(venue)
+        if joined is not None and joined.agent_did:
+            signer = did_key_from_public_key(bytes(identity_key))
+            if signer != joined.agent_did:
+                raise KeyAgreementError(
+                    f"{where}.identity_key: {signer:.80} is not the identity {venue} joined with"
+                )
 
     def register(self, connection: Connection) -> None:
         """Admit ``connection``; an older stream of the same identity is ended (newest wins)."""
@@ -198,8 +240,11 @@ class CoordinatorServicer(cpb_grpc.CoordinatorServicer):
         first_message_timeout_s: float = FIRST_MESSAGE_TIMEOUT_S,
         max_streams_per_identity: int = MAX_STREAMS_PER_IDENTITY,
         latency_bounds_ms: tuple[int, int] | None = None,
+        admission: Callable[[str, str, str], AdmissionVerdict] | None = None,
     ) -> None:
         self.hub = hub
+        self.admission = admission
+        """The registry's join-time adapter check (``coordinator.admission.AdapterGate.admit``); None: off."""
         self.region = region
         self.trusted_issuers = tuple(trusted_issuers)
         """Registry DIDs whose credentials admit an agent; empty means certificates alone decide."""
@@ -291,7 +336,7 @@ class CoordinatorServicer(cpb_grpc.CoordinatorServicer):
         if first.WhichOneof("body") != "hello":
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message on the stream must be Hello")
         try:
-            info, _ = wire.venue_info(first.hello)
+            info, agreed = wire.venue_info(first.hello)
         except EnergiBridgeError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         if info.venue_id != identity.name:
@@ -299,7 +344,15 @@ class CoordinatorServicer(cpb_grpc.CoordinatorServicer):
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"Hello.venue_id {info.venue_id!r} does not match the certificate identity {identity.uri}",
             )
-        connection = Connection(info.venue_id, self._clamped(info), int(first.hello.last_sequence))
+        hello = first.hello
+        connection = Connection(
+            info.venue_id,
+            self._clamped(info),
+            int(hello.last_sequence),
+            ir_version=agreed,
+            adapter=hello.adapter[:128],
+            adapter_version=hello.adapter_version[:64],
+        )
         if self.trusted_issuers:
             try:
                 verified = check_join(
@@ -311,8 +364,40 @@ class CoordinatorServicer(cpb_grpc.CoordinatorServicer):
                 )
             except IdentityError as exc:
                 context.abort(grpc.StatusCode.PERMISSION_DENIED, f"Hello.credential: {exc}")
+            if hello.agent_did and hello.agent_did != verified.claims.subject_did:
+                context.abort(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    f"Hello.credential: issued to {verified.claims.subject_did!r}, but the agent's identity "
+                    f"is {hello.agent_did!r:.120}",
+                )
             connection.agent_did = verified.claims.subject_did
             connection.credential_id = verified.parsed.credential_id
+        if self.admission is not None:
+            try:
+                verdict = self.admission(info.venue_id, hello.adapter, hello.adapter_version)
+            except Exception as exc:  # the registry database is down: the agent may retry
+                log.exception("registry check of %s failed", info.venue_id)
+                context.abort(grpc.StatusCode.UNAVAILABLE, f"registry: the adapter check failed ({exc})")
+            if not verdict.accepted:
+                context.abort(grpc.StatusCode.FAILED_PRECONDITION, verdict.render())
+        if not connection.agent_did and hello.agent_did:
+            try:  # recorded on JOIN, and what its records must be signed by
+                if len(hello.agent_did) > MAX_DID_CHARS:  # before any base58 work on it
+                    raise IdentityError(
+                        f"Hello.agent_did: expected a did:key of at most {MAX_DID_CHARS} chars"
+                    )
+                public_key_from_did_key(hello.agent_did, field="Hello.agent_did")
+            except IdentityError as exc:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            connection.agent_did = hello.agent_did
+        major, minor, patch = agreed.major, agreed.minor, agreed.patch
+        connection.outbox.put(
+            cpb.CoordinatorMessage(
+                welcome=cpb.Welcome(
+                    ir_version=ir_pb2.IrVersion(major=major, minor=minor, patch=patch), region=self.region
+                )
+            )
+        )
         self.hub.register(connection)
         log.info("agent %s joined", info.venue_id)
         reader = threading.Thread(target=self._read, args=(connection, request_iterator), daemon=True)
@@ -336,8 +421,23 @@ class CoordinatorServicer(cpb_grpc.CoordinatorServicer):
             for message in request_iterator:
                 if not connection.alive:
                     break  # replaced or evicted: a stream that is not current delivers nothing
-                if message.WhichOneof("body") == "execution_report":
+                body = message.WhichOneof("body")
+                if body == "execution_report":
                     self.hub.reports.put((connection.venue_id, message.execution_report))
+                elif body == "record":
+                    if connection.ir_version < RECORDS_SINCE:
+                        self.hub.error(
+                            connection.venue_id,
+                            "REFUSED",
+                            f"AgentRecord needs IR {RECORDS_SINCE}; this stream negotiated "
+                            f"{connection.ir_version}",
+                            "record",
+                        )
+                    else:
+                        try:
+                            self.hub.records.put_nowait((connection.venue_id, message.record))
+                        except queue.Full:
+                            self.hub.error(connection.venue_id, "BUSY", "too many records pending", "record")
                 else:
                     self.hub.inbox.put((connection.venue_id, message))
         except (grpc.RpcError, ValueError):
@@ -531,6 +631,10 @@ class GrpcLink:
             now = datetime.now(UTC)
             verify_directory(
                 session_id, [proof], ca_pem=ca_pem, region=region, now=now, cache=self.hub.identities
+            )
+            # and it is the identity this member joined with, not merely one the region CA bound to it
+            self.hub.verify_member(
+                venue, proof.identity_key, proof.certificate, proof.binding, where="SessionKey"
             )
         return proof
 
@@ -896,15 +1000,11 @@ class ExecutionReports:
         """Check the report's signature and identity proof; the fields an auditor re-checks on the ledger."""
         if self.hub.trust is None:
             return {}
-        ca_pem, region = self.hub.trust
-        self.hub.identities.verify(
+        self.hub.verify_member(
             venue,
-            bytes(report.identity_key),
-            bytes(report.certificate),
-            bytes(report.identity_binding),
-            ca_pem=ca_pem,
-            region=region,
-            now=datetime.now(UTC),
+            report.identity_key,
+            report.certificate,
+            report.identity_binding,
             where="ExecutionReport",
         )
         signed = unsigned_report(report)
@@ -940,6 +1040,7 @@ def serve(
     max_streams_per_identity: int = MAX_STREAMS_PER_IDENTITY,
     first_message_timeout_s: float = FIRST_MESSAGE_TIMEOUT_S,
     latency_bounds_ms: tuple[int, int] | None = None,
+    admission: Callable[[str, str, str], AdmissionVerdict] | None = None,
 ) -> RunningServer:
     """Start the coordinator's mTLS gRPC server (there is no plaintext variant).
 
@@ -960,6 +1061,7 @@ def serve(
         first_message_timeout_s=first_message_timeout_s,
         max_streams_per_identity=max_streams_per_identity,
         latency_bounds_ms=latency_bounds_ms,
+        admission=admission,
     )
     cpb_grpc.add_CoordinatorServicer_to_server(servicer, server)
     bound = server.add_secure_port(f"{host}:{port}", credentials.credentials)

@@ -47,7 +47,7 @@ class IrVersion(IrModel):
         return (self.major, self.minor, self.patch) < (other.major, other.minor, other.patch)
 
 
-CURRENT = IrVersion(major=1, minor=1, patch=0)
+CURRENT = IrVersion(major=1, minor=2, patch=0)
 """The IR version this code base speaks."""
 
 SUPPORTED_MAJOR = CURRENT.major

@@ -43,6 +43,7 @@ KIND_NAMES = (
     "RISK_HALT",
     "CONFIG_CHANGE",
     "LEG_OUT",
+    "CONTROL",
 )
 
 app = typer.Typer(help="Query and verify the governance ledger.", no_args_is_help=True)
@@ -337,6 +338,66 @@ def vkey(
     """Print the log's verifier key (what auditors pin), read from its private key file."""
     with _errors():
         typer.echo(_load_skey(key_file).verifier().to_vkey())
+
+
+@app.command()
+def serve(
+    *,
+    cert_dir: Annotated[
+        Path,
+        typer.Option(
+            "--cert-dir",
+            help="The service's bundle (key.pem, cert.pem, ca.pem), e.g. `pki issue --role registry`.",
+            file_okay=False,
+        ),
+    ],
+    db: DbOption = str(DEFAULT_DB_PATH),
+    schema: SchemaOption = None,
+    host: Annotated[str, typer.Option("--host", help="Listen address (mutual TLS only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Listen port; 0 picks a free one.", min=0)] = 0,
+    port_file: Annotated[Path | None, typer.Option("--port-file", help="Write the bound port here.")] = None,
+) -> None:
+    """Serve the read-only LedgerAuditor gRPC service over mutual TLS until stopped (SIGINT/SIGTERM).
+
+    Only auditors of the bundle's region (``spiffe://<region>/auditor/<name>``) may read; bad requests are
+    answered INVALID_ARGUMENT, missing entries NOT_FOUND and rows changed behind the ledger's back
+    DATA_LOSS. The database is opened read-only: the coordinator keeps writing it."""
+    import signal
+    import threading
+
+    from registry.ledger.ledger import Ledger
+    from registry.ledger.service import serve as serve_auditor
+    from registry.pki import read_bundle, server_credentials
+
+    stop = threading.Event()
+    with _errors():
+        if port > 65535:
+            raise CliError(f"--port: expected 0..65535, got {port}")
+        bundle = read_bundle(cert_dir)
+        region = bundle.spiffe_id.region
+        with Ledger.open(_url(db), None, schema=schema) as ledger:
+            server, bound = serve_auditor(ledger, f"{host}:{port}", server_credentials(bundle), region=region)
+            try:
+                if port_file is not None:
+                    port_file.write_text(str(bound))
+                for signum in (signal.SIGINT, signal.SIGTERM):
+                    signal.signal(signum, lambda *_: stop.set())
+                typer.echo(
+                    json.dumps(
+                        {
+                            "event": "listening",
+                            "service": "LedgerAuditor",
+                            "host": host,
+                            "port": bound,
+                            "region": region,
+                            "readers": f"spiffe://{region}/auditor/*",
+                        }
+                    )
+                )
+                stop.wait()
+            finally:
+                server.stop(1.0).wait()
+        typer.echo(json.dumps({"event": "stopped", "service": "LedgerAuditor"}))
 
 
 @app.command()

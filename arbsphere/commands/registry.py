@@ -242,10 +242,17 @@ def check(
     descriptor_set: DescriptorOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Dry run: the verdict a registration would get now (nothing stored or recorded)."""
+    """Dry run: the verdict a registration would get now (nothing stored; with --ledger-url the verdict is
+    recorded on the ledger, marked ``dry_run``)."""
+    from registry.contracts import VERDICT_KIND, canonical_json
+
     candidate = _load_manifest(manifest, descriptor_set)
+    settings: _Settings = ctx.obj
     with _registry(ctx) as registry:
         verdict = _guard(lambda: registry.check(candidate))
+        if settings.ledger_url is not None:
+            payload = canonical_json({**verdict.to_json_dict(), "dry_run": True})
+            _guard(lambda: registry.sink.record(VERDICT_KIND, payload))
     if as_json:
         _emit_json(verdict.to_json_dict())
     else:
@@ -344,6 +351,99 @@ def verdicts(
     _emit_json([{"on_ledger": s.on_ledger, "verdict": s.verdict.to_json_dict()} for s in stored])
 
 
+@app.command("issuer-did")
+def issuer_did(ctx: typer.Context) -> None:
+    """Print the registry's did:key (from --signer-key-file, created 0600 if absent): what coordinators
+    pass as --trusted-issuer to admit agents holding its credentials."""
+    settings: _Settings = ctx.obj
+    try:
+        typer.echo(_registry_signer(settings.signer_key_file).did)
+    except Exception as exc:
+        raise _fail(f"--signer-key-file: {exc}", 2) from None
+
+
+@app.command("issue-credential")
+def issue_credential(
+    ctx: typer.Context,
+    *,
+    venue: Annotated[str, typer.Option(help="The agent's venue (its SPIFFE name).")],
+    region: Annotated[str, typer.Option(help="The region (SPIFFE trust domain) of the agent.")],
+    adapter: Annotated[str, typer.Option(help="Adapter the agent runs (as registered).")],
+    adapter_version: Annotated[str, typer.Option(help="Its semantic version.")],
+    out: Annotated[Path, typer.Option(help="Where to write the credential (mode 0600).")],
+    agent_state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="The agent's state directory: the credential names the did:key of its identity.key "
+            "(created 0600 there if the agent has not run yet)."
+        ),
+    ] = None,
+    subject_did: Annotated[
+        str | None, typer.Option(help="The agent's did:key, instead of --agent-state-dir.")
+    ] = None,
+    ttl_hours: Annotated[
+        float, typer.Option(help="Lifetime in hours (credentials outlive certificates; at most 366 days).")
+    ] = 168.0,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out file.")] = False,
+) -> None:
+    """Issue the verifiable credential (VC-JWT) that `agent run --credential-file` presents at join.
+
+    It binds the agent's did:key to its SPIFFE ID, venue and adapter, signed by the registry's did:key
+    (--signer-key-file; coordinators trust its DID with --trusted-issuer). With --ledger-url, a
+    CREDENTIAL_ISSUED entry records the facts (subject, SPIFFE ID, expiry, issuer; never the token)."""
+    from datetime import UTC, datetime, timedelta
+
+    from registry.identity import IdentityError
+    from registry.identity.credentials import AgentClaims
+    from registry.identity.did_key import did_key_from_public_key
+    from registry.identity.vc_jwt import JwtCredentialService
+    from registry.pki import PkiError, SpiffeId
+    from registry.pki.announcements import IDENTITY_FILE, load_or_create_identity
+    from registry.pki.store import write_secret_file
+
+    settings: _Settings = ctx.obj
+    if (agent_state_dir is None) == (subject_did is None):
+        raise _fail("give exactly one of --agent-state-dir or --subject-did (the agent's identity)", 2)
+    if out.exists() and not force:
+        raise _fail(f"--out: {out} exists (use --force to replace it)", 2)
+    if not 0 < ttl_hours <= 366 * 24:
+        raise _fail(f"--ttl-hours: expected 0 < hours <= {366 * 24}, got {ttl_hours}", 2)
+    try:
+        if agent_state_dir is not None:
+            key = load_or_create_identity(agent_state_dir / IDENTITY_FILE)
+            subject_did = did_key_from_public_key(key.public_key())
+        assert subject_did is not None
+        claims = AgentClaims(
+            subject_did=subject_did,
+            venue=venue,
+            adapter=adapter,
+            adapter_version=adapter_version,
+            spiffe_id=SpiffeId.agent(region, venue),
+        )
+        issuer = _registry_signer(settings.signer_key_file)
+        issued = JwtCredentialService().issue(
+            issuer, claims, issued_at=datetime.now(UTC), ttl=timedelta(hours=ttl_hours)
+        )
+    except (IdentityError, PkiError, ValueError) as exc:
+        raise _fail(f"invalid input: {exc}", 2) from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_secret_file(out, issued.encoded.encode())
+    record = {"event": "credential_issued", **issued.ledger_record()}
+    index: int | None = None
+    if settings.ledger_url is not None:
+        from registry.ledger import Ledger
+
+        try:
+            with Ledger.open(
+                settings.ledger_url, load_or_create_log_key(settings.ledger_key_file, "arbsphere.log")
+            ) as ledger:
+                payload = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
+                index = ledger.append_many([("CREDENTIAL_ISSUED", payload, issuer)], 30.0)[0]
+        except Exception as exc:
+            raise _fail(f"credential written to {out}, but the ledger did not take it: {exc}", 1) from None
+    _emit_json({**record, "credential_file": str(out), "ledger_index": index})
+
+
 @app.command()
 def describe(
     venue: Annotated[str, typer.Option(help="A venue module of agents/venues (coinbase, gemini, ...).")],
@@ -354,9 +454,10 @@ def describe(
 ) -> None:
     """Write the registry manifest of a shipped venue adapter (its live feed and CCXT execution adapters as
     one manifest) and the descriptor set of the IR it speaks, ready for `registry check` / `register`."""
-    from agents.execution.ccxt_adapter import execution_adapter_class
+    from agents.execution.live import execution_adapter_class
     from agents.feeds.live_adapter import feed_adapter_class
     from agents.venues import venue_spec
+    from registry.contracts.manifest import venue_kind_label
     from registry.contracts.reference import ir_descriptor_set
 
     try:
@@ -367,10 +468,10 @@ def describe(
     execution = execution_adapter_class(spec).manifest
     document = {
         "name": f"arbsphere-venue-{spec.name}",
-        "version": feed.version,
-        "venue_kind": feed.venue_kind.value,
+        "version": str(feed.version),
+        "venue_kind": venue_kind_label(feed.venue_kind),
         "capabilities": sorted({c.value for c in (*feed.capabilities, *execution.capabilities)}),
-        "ir_range": {"min_inclusive": feed.ir_min, "max_exclusive": feed.ir_max_exclusive},
+        "ir_range": str(feed.ir_range),
     }
     out.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
     descriptor_set_out.write_bytes(ir_descriptor_set())

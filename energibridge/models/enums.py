@@ -36,6 +36,7 @@ class AuditKind(IntEnum):
     RISK_HALT = 9
     CONFIG_CHANGE = 10
     LEG_OUT = 11
+    CONTROL = 12
 
 
 class RoundStatus(IntEnum):

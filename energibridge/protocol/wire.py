@@ -161,7 +161,13 @@ def sequence(value: int, field: str) -> int:
 
 
 def hello_message(
-    info: VenueInfo, *, agent_did: str = "", last_sequence: int = 0, credential: str = ""
+    info: VenueInfo,
+    *,
+    agent_did: str = "",
+    last_sequence: int = 0,
+    credential: str = "",
+    adapter: str = "",
+    adapter_version: str = "",
 ) -> cpb.Hello:
     assets = sorted(info.lot_sizes)
     return cpb.Hello(
@@ -174,6 +180,8 @@ def hello_message(
         reference_prices=[info.reference_prices[a] for a in assets],
         last_sequence=last_sequence,
         credential=credential,
+        adapter=adapter,
+        adapter_version=adapter_version,
     )
 
 

@@ -110,6 +110,8 @@ class Hello(_message.Message):
     REFERENCE_PRICES_FIELD_NUMBER: _builtins.int
     LAST_SEQUENCE_FIELD_NUMBER: _builtins.int
     CREDENTIAL_FIELD_NUMBER: _builtins.int
+    ADAPTER_FIELD_NUMBER: _builtins.int
+    ADAPTER_VERSION_FIELD_NUMBER: _builtins.int
     venue_id: _builtins.str
     agent_did: _builtins.str
     latency_budget_ms: _builtins.int
@@ -118,6 +120,11 @@ class Hello(_message.Message):
     """last plan sequence the agent applied (restart resync)"""
     credential: _builtins.str
     """registry-issued verifiable credential (VC-JWT or signed JSON-LD)"""
+    adapter: _builtins.str
+    """The venue adapter the agent runs (IR 1.2): a coordinator with a registry refuses an adapter version
+    that is not registered or does not speak the region's IR (FAILED_PRECONDITION, with the violations).
+    """
+    adapter_version: _builtins.str
     @_builtins.property
     def ir_version(self) -> _ir_pb2.IrVersion: ...
     @_builtins.property
@@ -145,14 +152,43 @@ class Hello(_message.Message):
         reference_prices: _abc.Iterable[_builtins.float] | None = ...,
         last_sequence: _builtins.int = ...,
         credential: _builtins.str = ...,
+        adapter: _builtins.str = ...,
+        adapter_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["ir_version", b"ir_version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_did", b"agent_did", "assets", b"assets", "credential", b"credential", "ir_version", b"ir_version", "last_sequence", b"last_sequence", "latency_budget_ms", b"latency_budget_ms", "lot_sizes", b"lot_sizes", "reference_prices", b"reference_prices", "resume_session_id", b"resume_session_id", "venue_id", b"venue_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["adapter", b"adapter", "adapter_version", b"adapter_version", "agent_did", b"agent_did", "assets", b"assets", "credential", b"credential", "ir_version", b"ir_version", "last_sequence", b"last_sequence", "latency_budget_ms", b"latency_budget_ms", "lot_sizes", b"lot_sizes", "reference_prices", b"reference_prices", "resume_session_id", b"resume_session_id", "venue_id", b"venue_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Hello: _TypeAlias = Hello  # noqa: Y015
+
+@_typing.final
+class Welcome(_message.Message):
+    """First message from the coordinator once an agent is admitted (IR 1.2; older agents ignore it): the IR
+    version the two sides negotiated (same major, lower minor), which both use for the rest of the stream.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IR_VERSION_FIELD_NUMBER: _builtins.int
+    REGION_FIELD_NUMBER: _builtins.int
+    region: _builtins.str
+    @_builtins.property
+    def ir_version(self) -> _ir_pb2.IrVersion: ...
+    def __init__(
+        self,
+        *,
+        ir_version: _ir_pb2.IrVersion | None = ...,
+        region: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ir_version", b"ir_version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ir_version", b"ir_version", "region", b"region"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Welcome: _TypeAlias = Welcome  # noqa: Y015
 
 @_typing.final
 class SessionStart(_message.Message):
@@ -681,6 +717,52 @@ class ExecutionReport(_message.Message):
 Global___ExecutionReport: _TypeAlias = ExecutionReport  # noqa: Y015
 
 @_typing.final
+class AgentRecord(_message.Message):
+    """An agent-originated ledger record (IR 1.2): a privacy spend (AUDIT_KIND_PRIVACY_SPEND) or an operator
+    control action (AUDIT_KIND_CONTROL). `body` is the record as canonical JSON (sorted keys, no whitespace);
+    the coordinator validates it, checks the signature and identity proof, and appends it with them so an
+    auditor can re-check it (registry.pki.agent_records.verify_record_entry).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VENUE_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    IDENTITY_KEY_FIELD_NUMBER: _builtins.int
+    CERTIFICATE_FIELD_NUMBER: _builtins.int
+    IDENTITY_BINDING_FIELD_NUMBER: _builtins.int
+    venue_id: _builtins.str
+    kind: _ir_pb2.AuditKind.ValueType
+    body: _builtins.bytes
+    signature: _builtins.bytes
+    """The agent's Ed25519 signature over this message serialized deterministically with fields 4-7 cleared
+    (registry.pki.agent_records.record_message), and the proof of its identity key.
+    """
+    identity_key: _builtins.bytes
+    certificate: _builtins.bytes
+    identity_binding: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        venue_id: _builtins.str = ...,
+        kind: _ir_pb2.AuditKind.ValueType = ...,
+        body: _builtins.bytes = ...,
+        signature: _builtins.bytes = ...,
+        identity_key: _builtins.bytes = ...,
+        certificate: _builtins.bytes = ...,
+        identity_binding: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "certificate", b"certificate", "identity_binding", b"identity_binding", "identity_key", b"identity_key", "kind", b"kind", "signature", b"signature", "venue_id", b"venue_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AgentRecord: _TypeAlias = AgentRecord  # noqa: Y015
+
+@_typing.final
 class AgentMessage(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -691,6 +773,7 @@ class AgentMessage(_message.Message):
     ADJUST_REPLY_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
     EXECUTION_REPORT_FIELD_NUMBER: _builtins.int
+    RECORD_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def hello(self) -> Global___Hello: ...
     @_builtins.property
@@ -707,6 +790,8 @@ class AgentMessage(_message.Message):
     def error(self) -> Global___ErrorReply: ...
     @_builtins.property
     def execution_report(self) -> Global___ExecutionReport: ...
+    @_builtins.property
+    def record(self) -> Global___AgentRecord: ...
     def __init__(
         self,
         *,
@@ -717,12 +802,13 @@ class AgentMessage(_message.Message):
         adjust_reply: Global___AdjustReply | None = ...,
         error: Global___ErrorReply | None = ...,
         execution_report: Global___ExecutionReport | None = ...,
+        record: Global___AgentRecord | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "adjust_reply", b"adjust_reply", "body", b"body", "contribution", b"contribution", "error", b"error", "execution_report", b"execution_report", "hello", b"hello", "session_key", b"session_key"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "adjust_reply", b"adjust_reply", "body", b"body", "contribution", b"contribution", "error", b"error", "execution_report", b"execution_report", "hello", b"hello", "record", b"record", "session_key", b"session_key"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "adjust_reply", b"adjust_reply", "body", b"body", "contribution", b"contribution", "error", b"error", "execution_report", b"execution_report", "hello", b"hello", "session_key", b"session_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "adjust_reply", b"adjust_reply", "body", b"body", "contribution", b"contribution", "error", b"error", "execution_report", b"execution_report", "hello", b"hello", "record", b"record", "session_key", b"session_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["hello", "contribution", "ack", "session_key", "adjust_reply", "error", "execution_report"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["hello", "contribution", "ack", "session_key", "adjust_reply", "error", "execution_report", "record"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
@@ -740,6 +826,7 @@ class CoordinatorMessage(_message.Message):
     REMASK_FIELD_NUMBER: _builtins.int
     ADJUST_FIELD_NUMBER: _builtins.int
     PLAN_COMMIT_FIELD_NUMBER: _builtins.int
+    WELCOME_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def keys(self) -> Global___KeyDirectory: ...
     @_builtins.property
@@ -760,6 +847,8 @@ class CoordinatorMessage(_message.Message):
     def adjust(self) -> Global___Adjust: ...
     @_builtins.property
     def plan_commit(self) -> Global___PlanCommit: ...
+    @_builtins.property
+    def welcome(self) -> Global___Welcome: ...
     def __init__(
         self,
         *,
@@ -771,12 +860,13 @@ class CoordinatorMessage(_message.Message):
         remask: Global___Remask | None = ...,
         adjust: Global___Adjust | None = ...,
         plan_commit: Global___PlanCommit | None = ...,
+        welcome: Global___Welcome | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["adjust", b"adjust", "body", b"body", "end", b"end", "error", b"error", "keys", b"keys", "plan_commit", b"plan_commit", "remask", b"remask", "round_open", b"round_open", "session_start", b"session_start"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["adjust", b"adjust", "body", b"body", "end", b"end", "error", b"error", "keys", b"keys", "plan_commit", b"plan_commit", "remask", b"remask", "round_open", b"round_open", "session_start", b"session_start", "welcome", b"welcome"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["adjust", b"adjust", "body", b"body", "end", b"end", "error", b"error", "keys", b"keys", "plan_commit", b"plan_commit", "remask", b"remask", "round_open", b"round_open", "session_start", b"session_start"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["adjust", b"adjust", "body", b"body", "end", b"end", "error", b"error", "keys", b"keys", "plan_commit", b"plan_commit", "remask", b"remask", "round_open", b"round_open", "session_start", b"session_start", "welcome", b"welcome"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["keys", "round_open", "end", "error", "session_start", "remask", "adjust", "plan_commit"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["keys", "round_open", "end", "error", "session_start", "remask", "adjust", "plan_commit", "welcome"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 

@@ -100,6 +100,8 @@ class _AuditKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AuditKind.V
     AUDIT_KIND_RISK_HALT: _AuditKind.ValueType  # 9
     AUDIT_KIND_CONFIG_CHANGE: _AuditKind.ValueType  # 10
     AUDIT_KIND_LEG_OUT: _AuditKind.ValueType  # 11
+    AUDIT_KIND_CONTROL: _AuditKind.ValueType  # 12
+    """an operator's control action on an agent (IR 1.2)"""
 
 class AuditKind(_AuditKind, metaclass=_AuditKindEnumTypeWrapper): ...
 
@@ -115,6 +117,8 @@ AUDIT_KIND_PRIVACY_SPEND: AuditKind.ValueType  # 8
 AUDIT_KIND_RISK_HALT: AuditKind.ValueType  # 9
 AUDIT_KIND_CONFIG_CHANGE: AuditKind.ValueType  # 10
 AUDIT_KIND_LEG_OUT: AuditKind.ValueType  # 11
+AUDIT_KIND_CONTROL: AuditKind.ValueType  # 12
+"""an operator's control action on an agent (IR 1.2)"""
 Global___AuditKind: _TypeAlias = AuditKind  # noqa: Y015
 
 class _RoundStatus:

@@ -32,6 +32,8 @@ from cryptography.exceptions import InvalidSignature
 from registry.ledger.did_key import DidKeyError, public_bytes_from_did, public_key_from_did
 from registry.ledger.entry import (
     GENESIS_PREVIOUS_HASH,
+    MAX_ACTOR_BYTES,
+    MAX_INDEX,
     MAX_PAYLOAD_BYTES,
     Ed25519Signer,
     EntryError,
@@ -422,6 +424,7 @@ class Ledger:
         return latest
 
     def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
+        _check_index("tree_size", size)
         return self.store.checkpoint_at(size)
 
     def get(self, index: int) -> LedgerEntry:
@@ -445,12 +448,15 @@ class Ledger:
         after_index: int | None = None,
         limit: int = 1000,
     ) -> list[LedgerEntry]:
-        """Entries matching all given filters, time range ``[since_ms, until_ms)``, in index order."""
+        """Entries matching all given filters, time range ``[since_ms, until_ms)``, in index order; each
+        checked like ``get`` (a row changed behind the ledger's back raises ``LedgerTampered``)."""
         if not 1 <= limit <= 100_000:
             raise LedgerError(f"limit: expected 1..100000, got {limit}")
         for name, value in (("since_ms", since_ms), ("until_ms", until_ms), ("after_index", after_index)):
             if value is not None:
                 _check_index(name, value)
+        if actor is not None and len(actor.encode("utf-8", "replace")) > MAX_ACTOR_BYTES:
+            raise LedgerError(f"actor: expected a did:key of at most {MAX_ACTOR_BYTES} bytes")
         number = None if kind is None else parse_kind(kind)
         rows = self.store.query(
             actor=actor,
@@ -460,7 +466,7 @@ class Ledger:
             after_index=after_index,
             limit=limit,
         )
-        return [row.entry() for row in rows]
+        return [checked_entry(row) for row in rows]
 
     def _resolve_size(self, size: int | None) -> int:
         if size is None:
@@ -520,8 +526,9 @@ class LedgerRecorder:
 
 
 def _check_index(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise LedgerError(f"{name}: expected an integer >= 0, got {value!r}")
+    # Bounded above too: indices, sizes and times are signed 64-bit in every store (SQLite, PostgreSQL).
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INDEX:
+        raise LedgerError(f"{name}: expected an integer in [0, {MAX_INDEX}], got {value!r}")
 
 
 def _entry_fields(entry: LedgerEntry) -> tuple[int, int, int, str, bytes, bytes, bytes, bytes]:

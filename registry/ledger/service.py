@@ -7,6 +7,7 @@ trust: checkpoints are signed notes, proofs verify against them, exports verify 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection, Iterator
 from concurrent import futures
 from pathlib import Path
@@ -29,6 +30,8 @@ from registry.ledger.merkle import ProofError
 from registry.ledger.store import StoredCheckpoint
 from registry.pki.grpc_tls import require_peer
 from registry.pki.spiffe import WorkloadRole
+
+log = logging.getLogger(__name__)
 
 EXPORT_CHUNK_BYTES = 256 * 1024
 DEFAULT_QUERY_LIMIT = 1000
@@ -57,8 +60,12 @@ class LedgerAuditorServicer(ledger_pb2_grpc.LedgerAuditorServicer):
         except LedgerTampered as exc:
             context.abort(grpc.StatusCode.DATA_LOSS, str(exc))
             raise  # unreachable: abort raises
-        except (LedgerError, EntryError, ProofError, ValueError) as exc:
+        except (LedgerError, EntryError, ProofError, ValueError, ArithmeticError) as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            raise  # unreachable: abort raises
+        except Exception:  # never UNKNOWN with a stack trace's text: say it is ours, log the detail
+            log.exception("LedgerAuditor: unexpected error")
+            context.abort(grpc.StatusCode.INTERNAL, "the ledger could not answer; see the service log")
             raise  # unreachable: abort raises
 
     def _checkpoint_message(self, stored: StoredCheckpoint) -> ledger_pb2.SignedCheckpoint:

@@ -264,14 +264,18 @@ def verify_signature(identity_key: bytes, signature: bytes, message: bytes) -> b
 
 
 def verify_agent_entry(payload: Mapping[str, object]) -> bool:
-    """An auditor's check of an agent-originated ledger entry (``plan_committed`` or
-    ``execution_report``): the agent's signature over exactly what the entry says.
+    """An auditor's check of an agent-originated ledger entry (``plan_committed``, ``execution_report``,
+    ``privacy_spend`` or ``control``): the agent's signature over exactly what the entry says.
 
     The coordinator checked, when it recorded the entry, that ``agent_identity_key`` is bound to the
     venue's SVID; this check needs no certificate: a coordinator that changed any signed field, or wrote
     an entry the agent never sent, fails it."""
     import base64
 
+    if payload.get("event") in ("privacy_spend", "control"):
+        from registry.pki.agent_records import verify_record_entry
+
+        return verify_record_entry(payload)
     try:
         identity = bytes.fromhex(str(payload["agent_identity_key"]))
         signature = bytes.fromhex(str(payload["agent_signature"]))

@@ -174,20 +174,40 @@ class DevCertificateAuthority:
         ``dns_names``/``ip_addresses`` default to ``localhost``/``127.0.0.1`` for the coordinator and
         registry (servers) and to none for agents and auditors (clients only).
         """
-        at = require_aware(now if now is not None else self._clock(), field="now")
         default_dns, default_ips = default_server_sans(spiffe_id)
         key = generate_private_key()
-        cert = issue_leaf_certificate(
-            self._key,
-            self._cert,
+        cert = self.sign_leaf(
             spiffe_id,
             key.public_key(),
-            now=at,
             ttl=ttl,
             dns_names=default_dns if dns_names is None else dns_names,
             ip_addresses=default_ips if ip_addresses is None else ip_addresses,
+            now=now,
         )
         return CertificateBundle.from_pem(private_key_pem(key), certificate_pem(cert), self.ca_pem)
+
+    def sign_leaf(
+        self,
+        spiffe_id: SpiffeId,
+        public_key: ec.EllipticCurvePublicKey,
+        *,
+        ttl: timedelta,
+        dns_names: Sequence[str],
+        ip_addresses: Sequence[str],
+        now: datetime | None = None,
+    ) -> x509.Certificate:
+        """Sign a leaf for a key generated elsewhere (a renewal's CSR: ``registry.pki.issuance``)."""
+        at = require_aware(now if now is not None else self._clock(), field="now")
+        return issue_leaf_certificate(
+            self._key,
+            self._cert,
+            spiffe_id,
+            public_key,
+            now=at,
+            ttl=ttl,
+            dns_names=dns_names,
+            ip_addresses=ip_addresses,
+        )
 
     def issue_agent(
         self, venue: str, *, ttl: timedelta = DEFAULT_LEAF_TTL, now: datetime | None = None

@@ -220,7 +220,12 @@ def issue_leaf_certificate(
     dns_names: Sequence[str] = (),
     ip_addresses: Sequence[str] = (),
 ) -> x509.Certificate:
-    """Sign a short-lived X.509-SVID for ``spiffe_id``; valid from ``now - CLOCK_SKEW`` to ``now + ttl``."""
+    """Sign a short-lived X.509-SVID for ``spiffe_id``; valid from ``now - min(CLOCK_SKEW, ttl)`` to
+    ``now + ttl``.
+
+    The back-dating never exceeds the ttl, so the issue time is always ``not_before + min(CLOCK_SKEW,
+    lifetime / 2)`` (``CertificateBundle.issued_at``): renewal at two thirds of the real lifetime needs it.
+    """
     now = require_aware(now, field="now")
     _require_ttl(ttl, field="ttl", low=MIN_LEAF_TTL, high=MAX_LEAF_TTL)
     if not isinstance(spiffe_id, SpiffeId):
@@ -230,7 +235,7 @@ def issue_leaf_certificate(
         raise CertificateError(
             f"spiffe_id: expected an identity in region {region!r} (this CA), got {spiffe_id.uri!r}"
         )
-    not_before = max(now - CLOCK_SKEW, ca_cert.not_valid_before_utc)
+    not_before = max(now - min(CLOCK_SKEW, ttl), ca_cert.not_valid_before_utc)
     not_after = now + ttl
     if not_after > ca_cert.not_valid_after_utc:
         raise CertificateError(
@@ -397,15 +402,28 @@ class CertificateBundle:
     def is_expired(self, now: datetime) -> bool:
         return self.remaining(now) < timedelta(0)
 
-    def renewal_due(self, now: datetime, *, remaining_fraction: float = 1 / 3) -> bool:
-        """True once less than ``remaining_fraction`` of the lifetime is left.
+    @property
+    def issued_at(self) -> datetime:
+        """When the leaf was issued: ``not_before`` plus its clock-skew back-dating, which is
+        ``min(CLOCK_SKEW, ttl)`` for this CA's leaves (for a leaf of another CA that back-dates less, this
+        is later than the real issue, so renewal comes earlier, never later than expiry)."""
+        return self.not_before + min(CLOCK_SKEW, self.lifetime / 2)
 
-        gRPC Python clients cannot reload certificates on a live channel, so agents poll this and open a
-        fresh channel with a fresh bundle before the old certificate expires.
-        """
+    def renewal_at(self, *, remaining_fraction: float = 1 / 3) -> datetime:
+        """When renewal is due: once only ``remaining_fraction`` of the ttl (issue to expiry) is left."""
         if not 0.0 < remaining_fraction < 1.0:
             raise CertificateError(f"remaining_fraction: expected in (0, 1), got {remaining_fraction!r}")
-        return self.remaining(now) <= self.lifetime * remaining_fraction
+        return self.not_after - (self.not_after - self.issued_at) * remaining_fraction
+
+    def renewal_due(self, now: datetime, *, remaining_fraction: float = 1 / 3) -> bool:
+        """True once less than ``remaining_fraction`` of the ttl is left (two thirds of it have passed).
+
+        Measured from ``issued_at``, not ``not_before``: with the back-dating counted, a 20 s leaf
+        (80 s from ``not_before``) would be due the moment it is issued, and a renewer would loop.
+        gRPC Python clients cannot reload certificates on a live channel, so agents watch this and open a
+        fresh channel with a fresh bundle before the old certificate expires.
+        """
+        return require_aware(now, field="now") >= self.renewal_at(remaining_fraction=remaining_fraction)
 
     def issuance_record(self) -> dict[str, Any]:
         """JSON-ready facts for the ledger's CERTIFICATE_ISSUED entry (no key material)."""

@@ -308,7 +308,7 @@ def test_an_agent_from_another_ca_says_why_and_stops(
         backoff=Backoff(initial=0.02, maximum=0.05),
     )
     started = time.monotonic()
-    with pytest.raises(CoordinatorTrustError, match=r"TLS handshakes .* failed: check that"):
+    with pytest.raises(CoordinatorTrustError, match=r"TLS handshakes .* failed: .* issued by another CA"):
         runner.run()
     assert time.monotonic() - started < 30
     warnings = [r for r in caplog.records if "TLS handshake" in r.getMessage()]

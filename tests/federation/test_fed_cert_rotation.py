@@ -1,0 +1,35 @@
+"""A minute of sessions with 20 s certificates on every process (real processes, mTLS, the CA service).
+
+The same code as ``python -m bench.soak_cert_rotation --minutes 5 --ttl 60`` (the issue's acceptance run),
+shorter (``ARBSPHERE_ROTATION_S`` seconds, default 60) with shorter certificates, so every process renews
+several times: no session may be dropped and no agent may reconnect except to switch to a renewed
+certificate.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from bench.soak_cert_rotation import RotationConfig, soak
+
+DURATION_S = float(os.environ.get("ARBSPHERE_ROTATION_S", "60"))
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(int(DURATION_S) + 180)]
+
+
+def test_sessions_survive_certificate_rotation_on_every_process(tmp_path: Path) -> None:
+    report = soak(tmp_path, RotationConfig(duration_s=DURATION_S, ttl_s=20, agents=3), log=lambda line: None)
+    m = report.metrics
+    print({k: v for k, v in m.items() if k != "per_agent"})
+    assert not report.problems, report.problems
+    assert m["coordinator_rotations"] >= 2
+    assert m["sessions_completed"] > 10
+    assert m["sessions_with_dropped_members"] == m["sessions_abandoned"] == m["evictions"] == 0
+    for venue, figures in m["per_agent"].items():
+        assert figures["renewals"] >= 2, (venue, figures)
+        assert figures["reconnects"] <= figures["renewals"], (venue, figures)
+        assert figures["reconnects_other"] == figures["handshake_failures"] == 0, (venue, figures)
+        assert figures["sessions_joined"] > 0, (venue, figures)
