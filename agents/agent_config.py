@@ -89,6 +89,9 @@ class Coordinator(_Strict):
     cert_dir: Path | None = None
     server_name: str = "localhost"
     credential_file: Path | None = None
+    ca_url: Annotated[str, Field(pattern=r"^(grpcs://)?[^\s:/]+:\d{1,5}$")] | None = None
+    """The region's CA service (``arbsphere pki serve``): the agent renews its certificate from it at two
+    thirds of its ttl and writes it back to ``cert_dir``; None: ``cert_dir`` is re-read."""
 
 
 class Caps(_Strict):
@@ -148,6 +151,19 @@ class Privacy(_Strict):
         return self
 
 
+class Windows(_Strict):
+    """Opportunity windows (``agents.windows``): a window opens at a session whose predicted profit on
+    this venue is above ``min_pnl`` (quote units) and closes ``grace_s`` seconds after its last one."""
+
+    min_pnl: NonNegative = Decimal(0)
+    grace_s: Annotated[float, Field(gt=0, le=86_400, allow_inf_nan=False)] = 10.0
+    """Long enough to span a few quiet sessions (the coordinator's default interval is 0.5 s)."""
+
+    @property
+    def grace_ms(self) -> int:
+        return max(1, round(self.grace_s * 1000))
+
+
 class Simulator(_Strict):
     """The seeded synthetic region (``source = "simulator"``): the demo's market."""
 
@@ -179,6 +195,7 @@ class AgentConfig(_Strict):
     simulator: Simulator = Simulator()
     gateway: Gateway = Gateway()
     privacy: Privacy = Privacy()
+    windows: Windows = Windows()
     sessions: Annotated[int, Field(ge=0)] = 1
     """Sessions to serve, then exit (0: until stopped)."""
     latency_budget_ms: Annotated[int, Field(ge=1, le=600_000)] = 5000
@@ -240,6 +257,8 @@ class ApiSecrets:
         self.api_key = SecretStr(api_key)
         self.secret = SecretStr(secret)
         self.password = SecretStr(password) if password is not None else None
+        for value in (api_key, secret, password):
+            register_secret(value)  # whatever a library puts in a log line, these never show
 
     def __repr__(self) -> str:
         return "ApiSecrets(***)"
@@ -257,8 +276,6 @@ def _error_text(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in error["loc"]) or "(top level)"
         lines.append(f"{where}: {error['msg']}")
     return "; ".join(lines)
-        for value in (api_key, secret, password):
-            register_secret(value)  # whatever a library puts in a log line, these never show
 
 
 def parse_config(data: dict[str, object], *, origin: str = "config") -> AgentConfig:

@@ -29,9 +29,11 @@ from typing import Any
 
 from agents.agent import leg_limit_price
 from agents.agent_config import AgentConfig
+from agents.opportunities import OpportunityFeed
 from agents.persistence.store import Residual
 from agents.risk.events import Mode
 from agents.runtime import AgentRuntime, BoxedCurve, unboxed
+from registry.gateway.tokens import Scope as Scope  # noqa: PLC0414 (re-exported: shared with the coordinator)
 from sdk.adapters.execution import ExecutionInputError, Side
 from sdk.curves.base import CostCurve
 from sdk.reference_solver import demand_interval
@@ -40,21 +42,6 @@ Emit = Callable[[dict[str, object]], None]
 EMERGENCY_REASON = "emergency_hedge"
 TRADES_SHOWN = 200
 """Most orders and fills ``AgentStatus.trades`` returns (the newest)."""
-
-
-class Scope(enum.StrEnum):
-    """What a gateway token lets its bearer do; each scope includes the ones below it."""
-
-    READ = "read"
-    TRADE = "trade"
-    ADMIN = "admin"
-
-
-SCOPE_INCLUDES: Mapping[Scope, frozenset[Scope]] = {
-    Scope.READ: frozenset({Scope.READ}),
-    Scope.TRADE: frozenset({Scope.READ, Scope.TRADE}),
-    Scope.ADMIN: frozenset({Scope.READ, Scope.TRADE, Scope.ADMIN}),
-}
 
 
 class ControlAction(enum.StrEnum):
@@ -272,11 +259,25 @@ class AgentStatus:
         controls: AgentControls | None = None,
         *,
         sessions: Callable[[], int] = lambda: 0,
+        opportunities: OpportunityFeed | None = None,
     ) -> None:
         self.runtime = runtime
         self.config = config
         self.controls = controls
         self._sessions = sessions
+        self.feed = opportunities
+        """The running agent's opportunities and windows (``agents.windows``); None: none recorded."""
+
+    def opportunities(self, limit: int = 200) -> dict[str, object]:
+        """The newest ``limit`` opportunities, oldest first: one per session this venue planned (or, in
+        observe-only, would have traded), with its predicted profit and whether it traded."""
+        shown = self.feed.opportunities(max(0, limit)) if self.feed is not None else []
+        return {"venue": self.runtime.venue, "opportunities": shown}
+
+    def windows(self, limit: int = 200) -> dict[str, object]:
+        """The newest ``limit`` opportunity windows, oldest first (the open one, if any, last)."""
+        shown = self.feed.windows(max(0, limit)) if self.feed is not None else []
+        return {"venue": self.runtime.venue, "windows": shown}
 
     def status(self) -> dict[str, object]:
         runtime = self.runtime

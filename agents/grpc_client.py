@@ -2,8 +2,11 @@
 
 Messages are dispatched to the pure ``EdgeAgent``; only masked contributions, residual accept/refuse
 answers and plan acknowledgements (state hash and digest, never the legs) go back. Python gRPC cannot
-swap a live channel's certificate, so the runner opens a fresh channel with a fresh certificate once the
-current one is two-thirds through its life, between sessions.
+swap a live channel's certificate, so once the current one is two-thirds through its ttl the runner asks its
+certificate source for a renewal (``registry.pki.renewal.CertificateSource`` fetches it from the region's
+CA service) while the session goes on, and switches to a fresh channel with the new certificate between
+sessions. It reconnects only for a certificate it has not used yet: a source that has nothing new (a
+``--cert-dir`` that nobody refreshes) is asked once a second at most and costs no reconnect.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from agents.agent import CommittedPlan, EdgeAgent
 from agents.participant import ParticipantError
 from agents.plan_state import PlanStateStore
 from agents.runtime import ExecutionStatus, PlanOutcome
-from energibridge.errors import EnergiBridgeError
+from energibridge.errors import EnergiBridgeError, IncompatibleVersion
 from energibridge.protocol import wire
 from energibridge.protocol.contribution import FloatArray, Layout
 from energibridge.protocol.rounding import Assignment
@@ -35,6 +38,9 @@ from energibridge.secagg import KeyAgreementError, SecAggError
 from energibridge.secagg.keys import announcement_payload
 from energibridge.v1 import coordinator_pb2 as cpb
 from energibridge.v1 import coordinator_pb2_grpc as cpb_grpc
+from energibridge.version import CURRENT, IrVersion, negotiate
+from registry.identity.did_key import did_key_from_public_key
+from registry.pki.agent_records import sign_record
 from registry.pki.announcements import (
     IdentityCache,
     SignedKey,
@@ -46,6 +52,8 @@ from registry.pki.announcements import (
     verify_directory,
 )
 from registry.pki.certificates import CertificateBundle
+from registry.pki.diagnose import diagnose_handshake
+from registry.pki.errors import CertificateExpired
 from registry.pki.grpc_tls import secure_channel
 
 log = logging.getLogger(__name__)
@@ -113,10 +121,27 @@ def execution_report(outcome: PlanOutcome) -> cpb.ExecutionReport:
 
 MAX_HANDSHAKE_FAILURES = 5
 """Consecutive TLS handshake failures after which the agent stops and says why."""
+RENEWAL_POLL_S = 1.0
+"""While a renewal is due and none has arrived, the certificate source is asked at most this often."""
+IDLE_SWITCH_S = 2.0
+"""A renewed certificate is switched to after a session's end; a stream without sessions for this long
+is switched at once (the certificate must not expire on a quiet region)."""
+
+Events = Callable[[dict[str, object]], None]
 
 
 class CoordinatorTrustError(RuntimeError):
     """The coordinator cannot be trusted or reached over mutual TLS (foreign CA, expired certificate)."""
+
+
+class JoinRefused(RuntimeError):
+    """The coordinator refused this agent's join for a reason retrying cannot fix (e.g. its adapter is not
+    registered or does not speak the region's IR): the message carries the coordinator's explanation."""
+
+
+RECORDS_SINCE = IrVersion(major=1, minor=2, patch=0)
+"""The IR version that added AgentRecord: below it, records stay on the agent's own event log."""
+MAX_PENDING_RECORDS = 1000
 
 
 def _is_tls_failure(detail: str) -> bool:
@@ -143,8 +168,16 @@ class AgentRunner:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         plan_store: PlanStateStore | None = None,
         identity: Ed25519PrivateKey | None = None,
+        events: Events | None = None,
+        adapter: tuple[str, str] = ("", ""),
     ) -> None:
         self.agent = agent
+        self.adapter = adapter
+        """(name, version) of the venue adapter, named at join for the coordinator's registry check."""
+        self.ir_version: IrVersion | None = None
+        """The IR version negotiated on the current stream (from the coordinator's Welcome; None: not told,
+        i.e. a coordinator older than IR 1.2, which takes no AgentRecord)."""
+        self._records: list[tuple[int, bytes]] = []
         self.identity = identity if identity is not None else Ed25519PrivateKey.generate()
         """The agent's Ed25519 identity key: it signs every session key (``registry.pki.announcements``);
         its binding to the SPIFFE identity is signed by the current certificate's key."""
@@ -168,7 +201,15 @@ class AgentRunner:
         self.clock = clock
         self.stats = AgentStats()
         self.stop = threading.Event()
+        self.events: Events = events or (lambda event: None)
+        """Operator events (``connected``, ``handshake_failed``): JSON-ready, no key material."""
         self._bundle: CertificateBundle | None = None
+        """The certificate of the current (or last) connection."""
+        self._next: CertificateBundle | None = None
+        """A renewed certificate, used for the next connection (switched to between sessions)."""
+        self._next_poll = 0.0
+        self._poll_error = ""
+        self._reason = "start"
         self._assets: tuple[str, ...] = ()
         self._session = ""
         self._last_vector: FloatArray | None = None
@@ -188,6 +229,51 @@ class AgentRunner:
                 self._unsent.append(message)
             else:
                 self._outbox.put(message)
+
+    def send_record(self, kind: int, body: bytes) -> None:
+        """Queue an agent-signed ledger record (privacy spend, control action; thread-safe). Sent once
+        the stream has negotiated IR >= 1.2; held (at most ``MAX_PENDING_RECORDS``) until then."""
+        with self._send_lock:
+            self._records.append((kind, body))
+            if len(self._records) > MAX_PENDING_RECORDS:
+                del self._records[0]
+                log.warning("%s: dropped the oldest unsent ledger record", self.agent.venue_id)
+        self._flush_records()
+
+    def _flush_records(self) -> None:
+        version = self.ir_version
+        if version is None or version < RECORDS_SINCE:
+            return
+        with self._send_lock:
+            if self._outbox is None or not self._records:
+                return
+            pending, self._records = self._records, []
+            outbox = self._outbox
+        certificate, binding = self._bound()
+        for kind, body in pending:
+            record = sign_record(
+                self.agent.venue_id,
+                kind,
+                body,
+                identity=self.identity,
+                certificate=certificate,
+                binding=binding,
+            )
+            outbox.put(cpb.AgentMessage(record=record))
+
+    def _on_welcome(self, welcome: cpb.Welcome) -> None:
+        """The coordinator's negotiated IR version: checked (same major, not above ours), then used."""
+        told = IrVersion(
+            major=welcome.ir_version.major, minor=welcome.ir_version.minor, patch=welcome.ir_version.patch
+        )
+        try:
+            agreed = negotiate(CURRENT, told)
+        except IncompatibleVersion as exc:
+            raise ValueError(f"Welcome.ir_version: {exc}") from None
+        if agreed != told:
+            raise ValueError(f"Welcome.ir_version: {told} is above this agent's IR {CURRENT}")
+        self.ir_version = agreed
+        self._flush_records()
 
     def _signed_report(self, report: cpb.ExecutionReport) -> cpb.ExecutionReport:
         """The report signed by the identity key, with the proof binding that key to this venue's SVID
@@ -220,6 +306,7 @@ class AgentRunner:
         """Connect, serve sessions, reconnect on failure until ``stop`` is set or enough sessions ran."""
         delays = self.backoff.delays(random.Random())  # noqa: S311 (jitter, not a secret)
         handshakes_failed = 0
+        cause = ""
         while not self.stop.is_set():
             if max_sessions is not None and self.stats.sessions >= max_sessions:
                 break
@@ -234,51 +321,120 @@ class AgentRunner:
                 if code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED):
                     log.error("coordinator refused %s: %s", self.agent.venue_id, exc)
                     raise
+                if code == grpc.StatusCode.FAILED_PRECONDITION:
+                    detail = exc.details() if isinstance(exc, grpc.Call) else str(exc)
+                    raise JoinRefused(
+                        f"{self.agent.venue_id}: the coordinator refused the join: {detail}"
+                    ) from exc
                 detail = str(exc.details()) if isinstance(exc, grpc.Call) else str(exc)
                 if _is_tls_failure(detail):
                     # Not a network blip: the coordinator's certificate is not from our CA, or ours (or
-                    # its) has expired. Say so, and stop after a few tries instead of looping forever.
+                    # its) has expired. Say which, back off, and stop after a few tries.
                     handshakes_failed += 1
+                    if handshakes_failed in (1, MAX_HANDSHAKE_FAILURES):  # not one probe per retry
+                        cause = self._diagnose()
                     log.warning(
-                        "%s: TLS handshake with %s failed (%d in a row): %s",
+                        "%s: TLS handshake with %s failed (%d in a row): %s (%s)",
                         self.agent.venue_id,
                         self.target,
                         handshakes_failed,
+                        cause,
                         detail,
+                    )
+                    self.events(
+                        {
+                            "event": "handshake_failed",
+                            "venue": self.agent.venue_id,
+                            "failures": handshakes_failed,
+                            "cause": cause,
+                        }
                     )
                     if handshakes_failed >= MAX_HANDSHAKE_FAILURES:
                         raise CoordinatorTrustError(
                             f"{self.agent.venue_id}: {handshakes_failed} TLS handshakes with {self.target} "
-                            "failed: check that the coordinator's certificate is issued by the CA in "
-                            f"--cert-dir and that both certificates are valid now ({detail})"
+                            f"failed: {cause}. Check that the coordinator's certificate is issued by the "
+                            f"CA in --cert-dir and that both certificates are valid now ({detail})"
                         ) from exc
                 else:
                     handshakes_failed = 0
                     log.info("%s: stream ended (%s); reconnecting", self.agent.venue_id, code)
+                self._reason = "reconnect"
             if max_sessions is not None and self.stats.sessions >= max_sessions:
                 break
             self.stop.wait(next(delays))
         return self.stats
 
-    def _fresh_bundle(self) -> CertificateBundle:
+    def _diagnose(self) -> str:
+        """Why the last handshake failed (``registry.pki.diagnose``: our certificate, then the coordinator's,
+        read with a plain TLS handshake)."""
         bundle = self._bundle
-        if bundle is None or bundle.renewal_due(self.clock()):
-            bundle = self.certificates()
-            if bundle.is_expired(self.clock()):
-                raise RuntimeError(
-                    f"{self.agent.venue_id}: the certificate source returned an expired certificate"
-                )
-            self._bundle = bundle
+        if bundle is None:
+            return "no certificate was presented"
+        try:
+            return diagnose_handshake(
+                self.target,
+                bundle,
+                server_name=self.server_name,
+                now=self.clock(),
+                peer="the coordinator",
+            )
+        except Exception as exc:  # a diagnosis must never hide the failure it explains
+            return f"no diagnosis ({type(exc).__name__}: {exc})"
+
+    def _connect_bundle(self) -> CertificateBundle:
+        """The certificate for a new connection: a renewal already fetched, else the source's current one
+        (renewed first if due). Raises ``CertificateExpired`` (with the source's reason) rather than
+        presenting an expired certificate that the coordinator would refuse in a loop."""
+        bundle, self._next = self._next, None
+        if bundle is None:
+            bundle = self._bundle
+            if bundle is None or bundle.renewal_due(self.clock()):
+                bundle = self.certificates()
+        if bundle.is_expired(self.clock()):
+            raise CertificateExpired(
+                f"{self.agent.venue_id}: the certificate source returned a certificate of "
+                f"{bundle.spiffe_id.uri} that expired at {bundle.not_after.isoformat()}"
+            )
+        self._bundle = bundle
         return bundle
+
+    def _current_bundle(self) -> CertificateBundle:
+        """The current connection's certificate (no renewal: callers run on the stream's thread or the
+        runtime's, which must not wait for the CA)."""
+        bundle = self._bundle
+        return bundle if bundle is not None else self._connect_bundle()
+
+    def _poll_renewal(self, current: CertificateBundle) -> None:
+        """While ``current`` is due for renewal, ask the source (at most every ``RENEWAL_POLL_S``) and keep
+        a certificate it has not presented yet for the next connection."""
+        if self._next is not None or not current.renewal_due(self.clock()):
+            return
+        if time.monotonic() < self._next_poll:
+            return
+        self._next_poll = time.monotonic() + RENEWAL_POLL_S
+        try:
+            latest = self.certificates()
+        except Exception as exc:  # the current connection stays up; the next connect says why
+            if not self._poll_error:  # once per run of failures (the source logs each attempt)
+                log.warning("%s: no renewed certificate: %s", self.agent.venue_id, exc)
+            self._poll_error = str(exc)
+            return
+        self._poll_error = ""
+        if latest.fingerprint_sha256 != current.fingerprint_sha256 and not latest.is_expired(self.clock()):
+            self._next = latest
 
     def _stream(self, max_sessions: int | None) -> None:
         self._renew = False
-        bundle = self._fresh_bundle()
+        bundle = self._connect_bundle()
         outbox: queue.Queue[cpb.AgentMessage | None] = queue.Queue()
+        self.ir_version = None
         hello = wire.hello_message(
             self.info(),
+            agent_did=did_key_from_public_key(self.identity.public_key()),
             last_sequence=self.last_sequence,
             credential=self.credential() if self.credential is not None else "",
+            adapter=self.adapter[0],
+            adapter_version=self.adapter[1],
         )
         outbox.put(cpb.AgentMessage(hello=hello))
         with self._send_lock:
@@ -301,19 +457,40 @@ class AgentRunner:
             stub = cpb_grpc.CoordinatorStub(channel)
             responses = stub.RoundStream(requests())
             self.stats.connects += 1
+            self.events(
+                {
+                    "event": "connected",
+                    "venue": self.agent.venue_id,
+                    "connects": self.stats.connects,
+                    "reason": self._reason,
+                    "certificate_serial": f"{bundle.serial_number:x}",
+                    "certificate_not_after": bundle.not_after.isoformat(),
+                }
+            )
+            self._reason = "reconnect"
             done = threading.Event()
 
+            last_message = [time.monotonic()]
+
             def watchdog() -> None:
-                # Renew between sessions: a fresh channel with a fresh certificate before this one expires.
+                # Fetch a renewal while sessions go on. The switch to it happens right after a session's
+                # end (below); only a stream idle for IDLE_SWITCH_S (no sessions) is switched from here.
                 while not done.wait(0.25):
-                    if self.stop.is_set() or (not self._in_session and bundle.renewal_due(self.clock())):
+                    if not self.stop.is_set():
+                        self._poll_renewal(bundle)
+                    idle = time.monotonic() - last_message[0] > IDLE_SWITCH_S
+                    if self.stop.is_set() or (not self._in_session and idle and self._next is not None):
                         self._renew = not self.stop.is_set()
+                        if self._renew:
+                            self._reason = "renewal"
                         responses.cancel()  # type: ignore[no-untyped-call]
                         return
 
             threading.Thread(target=watchdog, daemon=True).start()
+            switching = False
             try:
                 for message in responses:
+                    last_message[0] = time.monotonic()
                     reply = self._handle(message)
                     if reply is not None:
                         outbox.put(reply)
@@ -321,8 +498,11 @@ class AgentRunner:
                         if max_sessions is not None and self.stats.sessions >= max_sessions:
                             graceful = True
                             break
-                        if self._bundle is not None and self._bundle.renewal_due(self.clock()):
-                            self._renew = True
+                        if self._next is not None:
+                            # Between sessions (the coordinator pauses before the next one): hand over
+                            # what is queued, half-close, reconnect with the renewed certificate.
+                            self._renew = switching = True
+                            self._reason = "renewal"
                             break
                     if self.stop.is_set():
                         break
@@ -331,8 +511,8 @@ class AgentRunner:
                     raise
             finally:
                 done.set()
-                if graceful:
-                    self._close_gracefully(outbox, responses)
+                if graceful or switching:
+                    self._close_gracefully(outbox, responses, settle=graceful)
                 with self._send_lock:
                     self._outbox = None
                 outbox.put(None)
@@ -342,10 +522,13 @@ class AgentRunner:
         self,
         outbox: queue.Queue[cpb.AgentMessage | None],
         responses: grpc.CallIterator[cpb.CoordinatorMessage],
+        *,
+        settle: bool = True,
     ) -> None:
-        """Last session done: let pending work report, half-close, and let the server end the stream, so
-        every queued message (execution reports) reaches the coordinator before the channel closes."""
-        if self.before_close is not None:
+        """Last session done (``settle``: let pending work report first) or a switch to a renewed
+        certificate: half-close, and let the server end the stream, so every queued message (execution
+        reports) reaches the coordinator before the channel closes; later ones wait for the next stream."""
+        if settle and self.before_close is not None:
             try:
                 self.before_close()
             except Exception:
@@ -368,6 +551,9 @@ class AgentRunner:
     def _handle(self, message: cpb.CoordinatorMessage) -> cpb.AgentMessage | None:
         body = message.WhichOneof("body")
         try:
+            if body == "welcome":
+                self._on_welcome(message.welcome)
+                return None
             if body == "session_start":
                 return self._on_start(message.session_start)
             if body == "keys":
@@ -436,7 +622,7 @@ class AgentRunner:
 
     def _bound(self) -> tuple[bytes, bytes]:
         """The current certificate (DER) and its key's signature binding the identity key to it."""
-        bundle = self._fresh_bundle()
+        bundle = self._current_bundle()
         if self._binding is None or self._binding[0] is not bundle:
             self._binding = (bundle, *bind_identity(bundle, self.identity))
         return self._binding[1], self._binding[2]
@@ -460,7 +646,7 @@ class AgentRunner:
             SignedKey(venue, bytes(key), bytes(sig), bytes(identity), bytes(cert), bytes(binding))
             for venue, key, sig, identity, cert, binding in zip(keys.venue_ids, *columns, strict=True)
         ]
-        bundle = self._fresh_bundle()
+        bundle = self._current_bundle()
         directory = verify_directory(
             keys.session_id,
             entries,

@@ -66,15 +66,15 @@ from typing import Protocol
 
 from agents.agent import CommittedPlan, EdgeAgent, leg_limit_price
 from agents.execution.accounting import Portfolio
-from agents.execution.book import BookSnapshot, Level, marketable
+from agents.execution.book import Level
 from agents.execution.client_ids import ClientIdRule
 from agents.execution.clock import Scheduler, SystemClock
 from agents.execution.events import LedgerEvent, LegOutEvent
 from agents.execution.legout import HedgeQuote, LegOutMonitor, LegOutPolicy, LegProgress, ReplanRequest
 from agents.execution.outbox import Outbox, OutboxRecord, OutboxState
-from agents.execution.paper import PaperConfig, PaperVenue
+from agents.execution.paper import CurvePaperVenue, PaperConfig, PaperVenue
 from agents.execution.plan import ExecPlan, plan_from_model
-from agents.execution.runner import ExecutionVenue, PlanRunner
+from agents.execution.runner import PlanRunner
 from agents.hedge import owed
 from agents.hedge import targets as hedge_targets
 from agents.persistence.store import ExecutionStore, PlanRecord, Residual
@@ -84,18 +84,17 @@ from agents.risk.limits import RiskLimits
 from agents.risk.manager import RiskManager
 from agents.risk.market import MarketState
 from energibridge.canonical import digest
+from sdk.adapters.events import BookSnapshot
 from sdk.adapters.execution import (
     ExecutionEvent,
     ExecutionInputError,
     FillEvent,
-    Liquidity,
-    OrderEvent,
-    OrderRequest,
     OrderStatus,
     Side,
     require_id,
 )
-from sdk.curves.base import CostCurve
+from sdk.adapters.interfaces import ExecutionAdapter, ExecutionListener
+from sdk.curves.base import CostCurve, settled_cost
 from sdk.curves.order_book import OrderBookCurve
 from sdk.curves.perp import PerpetualCurve
 from sdk.curves.piecewise import PiecewiseLinearCurve
@@ -105,7 +104,6 @@ log = logging.getLogger(__name__)
 
 STORE_FILE = "execution.sqlite"
 JOURNAL_FILE = "journal.jsonl"
-POOL_PRICE_QUANTUM = Decimal("1e-8")
 LIVE_POLL_NS = 200_000_000
 """Live orders whose outcome is unknown are looked up at the venue at most this often (ns)."""
 PROFIT_QUANTUM = Decimal("1e-12")
@@ -189,7 +187,9 @@ def _dec(value: float) -> Decimal:
     return Decimal(repr(value))
 
 
-def book_snapshot(curve: OrderBookCurve, ts_ms: int, *, tick: Decimal, lot: Decimal) -> BookSnapshot:
+def book_snapshot(
+    curve: OrderBookCurve, ts_ms: int, *, venue: str, symbol: str, tick: Decimal, lot: Decimal
+) -> BookSnapshot[Decimal]:
     """The curve's displayed levels on the venue's price and size grids, as exchanges publish them.
 
     Bids are rounded down and asks up to the tick (levels that meet are merged), sizes down to the lot
@@ -198,7 +198,11 @@ def book_snapshot(curve: OrderBookCurve, ts_ms: int, *, tick: Decimal, lot: Deci
     on the tick-to-orders path and does not validate them twice.
     """
     return BookSnapshot(
-        _grid(curve.bids, tick, lot, ROUND_FLOOR), _grid(curve.asks, tick, lot, ROUND_CEILING), ts_ms
+        venue,
+        symbol,
+        _grid(curve.bids, tick, lot, ROUND_FLOOR),
+        _grid(curve.asks, tick, lot, ROUND_CEILING),
+        ts_ms / 1000,
     )
 
 
@@ -218,13 +222,13 @@ def _grid(
     return tuple(out)
 
 
-def pool_snapshot(curve: CostCurve, ts_ms: int) -> BookSnapshot:
+def pool_snapshot(curve: CostCurve, ts_ms: int, *, venue: str, symbol: str) -> BookSnapshot[Decimal]:
     """What the risk gates see of a pool: one level per side at its marginal price at zero, box-sized."""
     bid, ask = curve.marginal(0.0)
     asks: tuple[Level, ...] = ((_dec(ask), _dec(curve.upper)),) if curve.upper > 0 and ask > 0 else ()
     bid = min(bid, ask * (1.0 - 1e-9))  # a zero-fee pool quotes bid == ask; keep the snapshot uncrossed
     bids: tuple[Level, ...] = ((_dec(bid), _dec(-curve.lower)),) if curve.lower < 0 and bid > 0 else ()
-    return BookSnapshot(bids, asks, ts_ms)
+    return BookSnapshot(venue, symbol, bids, asks, ts_ms / 1000)
 
 
 def book_of(curve: CostCurve) -> OrderBookCurve | None:
@@ -267,6 +271,12 @@ class BoxedCurve:
             return math.inf
         return self.inner.cost(x)
 
+    def exact_cost(self, x: float) -> float:
+        """The inner curve's settled cost (its exact fees where it has them) inside the box."""
+        if x < self._lower - 1e-12 or x > self._upper + 1e-12:
+            return math.inf
+        return settled_cost(self.inner, x)
+
     def marginal(self, x: float) -> tuple[float, float]:
         left, right = self.inner.marginal(x)
         if x <= self._lower and self._lower > self.inner.lower:
@@ -307,132 +317,20 @@ def fee_bps(book: OrderBookCurve) -> Decimal:
     return _dec(round(book.fee * 10_000.0, 9))
 
 
-Listener = Callable[[ExecutionEvent], None]
+Listener = ExecutionListener
 
 
-class LiveExecution(Protocol):
-    """What the runtime needs of a live venue (``agents.execution.live.CcxtVenue``)."""
+class LiveExecution(ExecutionAdapter, Protocol):
+    """The SDK's ``ExecutionAdapter`` plus the durable outbox a live venue reconciles through
+    (``agents.execution.live.CcxtVenue``)."""
 
     outbox: Outbox
-
-    def submit(self, order: OrderRequest, role: str = "leg") -> None: ...
-
-    def cancel(self, client_order_id: str) -> None: ...
 
     def poll(self) -> None: ...
 
     def recover(self) -> list[OutboxRecord]: ...
 
     def reconcile(self, record: OutboxRecord) -> None: ...
-
-
-class CurvePaperVenue:
-    """Paper fills on a pool: the whole leg at the curve's average price (rounded against us to
-    ``price_quantum``, which keeps the Decimal accounting exact), or nothing when that is beyond the cap."""
-
-    def __init__(
-        self,
-        venue: str,
-        curve: CostCurve,
-        scheduler: Scheduler,
-        listener: Listener,
-        *,
-        latency_ms: int = 0,
-        price_quantum: Decimal = POOL_PRICE_QUANTUM,
-    ) -> None:
-        self.venue = require_id("venue", venue)
-        self.curve = curve
-        self.quantum = price_quantum
-        self._scheduler = scheduler
-        self._listener = listener
-        self._latency_ms = latency_ms
-        self._seen: set[str] = set()
-
-    def submit(self, order: OrderRequest, role: str = "leg") -> None:
-        if order.venue != self.venue:
-            raise ExecutionInputError(f"order.venue must be {self.venue!r}, got {order.venue!r}")
-        self._scheduler.call_later(self._latency_ms, lambda: self._arrive(order))
-
-    def cancel(self, client_order_id: str) -> None:
-        """Nothing rests on a pool: every order is final on arrival."""
-
-    def _arrive(self, order: OrderRequest) -> None:
-        now = self._scheduler.clock.now_ms()
-        if order.client_order_id in self._seen:
-            self._status(order, OrderStatus.REJECTED, Decimal(0), now, "duplicate client order id")
-            return
-        self._seen.add(order.client_order_id)
-        if now > order.deadline_ms:
-            self._status(order, OrderStatus.EXPIRED, Decimal(0), now, "arrived after its deadline")
-            return
-        self._status(order, OrderStatus.ACCEPTED, Decimal(0), now)
-        quantity = float(order.side.sign * order.size)
-        cost = self.curve.cost(quantity)
-        average = abs(cost) / float(order.size)
-        if not math.isfinite(cost) or average <= 0 or (cost < 0) != (quantity < 0):
-            self._status(order, OrderStatus.CANCELLED, Decimal(0), now, "beyond the pool's feasible box")
-            return
-        rounding = ROUND_CEILING if order.side is Side.BUY else ROUND_FLOOR
-        price = (_dec(average) / self.quantum).to_integral_value(rounding) * self.quantum
-        if price <= 0 or not marketable(order.side, price, order.limit_price):
-            self._status(
-                order, OrderStatus.CANCELLED, Decimal(0), now, f"average price {price} beyond the cap"
-            )
-            return
-        self._listener(
-            FillEvent.of_order(
-                order,
-                fill_id=f"{order.client_order_id}-1",
-                price=price,
-                size=order.size,
-                fee=Decimal(0),
-                liquidity=Liquidity.TAKER,
-                ts_ms=now,
-            )
-        )
-        self._status(order, OrderStatus.FILLED, order.size, now)
-
-    def _status(
-        self, order: OrderRequest, status: OrderStatus, filled: Decimal, now: int, reason: str = ""
-    ) -> None:
-        self._listener(
-            OrderEvent(
-                client_order_id=order.client_order_id,
-                venue=order.venue,
-                instrument=order.instrument,
-                status=status,
-                filled=filled,
-                remaining=Decimal(0) if status.terminal else order.size - filled,
-                ts_ms=now,
-                reason=reason,
-            )
-        )
-
-
-class InstrumentRouter:
-    """One venue id, one paper venue per instrument (books and pools differ, fees may differ).
-
-    Every order passes ``before_send`` on its way out: the write-ahead point of the store's durability
-    bound (the order's intent is committed before the order leaves)."""
-
-    def __init__(self, before_send: Callable[[], None] | None = None) -> None:
-        self.by_instrument: dict[str, ExecutionVenue] = {}
-        self._by_order: dict[str, ExecutionVenue] = {}
-        self._before_send = before_send
-
-    def submit(self, order: OrderRequest, role: str = "leg") -> None:
-        venue = self.by_instrument.get(order.instrument)
-        if venue is None:
-            raise ExecutionInputError(f"order.instrument: no paper market for {order.instrument!r}")
-        if self._before_send is not None:
-            self._before_send()
-        self._by_order[order.client_order_id] = venue
-        venue.submit(order, role)
-
-    def cancel(self, client_order_id: str) -> None:
-        venue = self._by_order.get(client_order_id)
-        if venue is not None:
-            venue.cancel(client_order_id)
 
 
 class _EventLog:
@@ -607,9 +505,9 @@ class AgentRuntime:
             portfolio=Portfolio.starting_with({self.venue: self._balances.get(self.quote, Decimal(0))}),
             on_replan=self._on_replan,
             judge_outcomes=False,  # one venue's cash flow is not a profit: ``_advance`` judges outcomes
+            before_send=self.writer.before_send,
         )
-        self.router = InstrumentRouter(before_send=self.writer.before_send)
-        self.runner.add_venue(self.venue, self.router, kind=client_ids)
+        self._client_ids = client_ids
         self.live: LiveExecution | None = live(self._on_venue_event) if live is not None else None
         """Live orders (CCXT): every order-book leg goes to the venue instead of a paper book."""
         self._live_polled_ns = 0
@@ -618,7 +516,7 @@ class AgentRuntime:
         """The last boxes ``constrain`` derived from the gates (lot multiples)."""
         self._lock = threading.RLock()
         self._curves: dict[str, CostCurve] = {}
-        self._books: dict[str, BookSnapshot] = {}
+        self._books: dict[str, BookSnapshot[Decimal]] = {}
         self._paper: dict[str, PaperVenue] = {}
         self._pools: dict[str, CurvePaperVenue] = {}
         self._fills: dict[str, list[FillEvent]] = {}
@@ -713,7 +611,7 @@ class AgentRuntime:
     def _sync(self, assets: Sequence[str]) -> MarketState:
         """Bring the paper venues of ``assets`` to the agent's current curves; the risk view of them (a void
         book is absent from it: nothing trades on it)."""
-        books: dict[tuple[str, str], BookSnapshot] = {}
+        books: dict[tuple[str, str], BookSnapshot[Decimal]] = {}
         for asset in assets:
             curve = unboxed(self.agent.curves[asset])
             symbol = self._symbol(asset)
@@ -722,7 +620,7 @@ class AgentRuntime:
             if self._curves.get(asset) is not curve or snapshot is None:
                 snapshot = self._install(asset, symbol, curve, ts)
             elif snapshot.ts_ms != ts:
-                snapshot = dataclasses.replace(snapshot, ts_ms=ts)
+                snapshot = dataclasses.replace(snapshot, receipt_ts=ts / 1000)
                 self._books[symbol] = snapshot
                 if symbol in self._paper:
                     self._paper[symbol].update_book(symbol, snapshot)
@@ -735,12 +633,12 @@ class AgentRuntime:
         if self._pending:
             self._sync(sorted({leg.asset for p in self._pending.values() for leg in p.plan.legs}))
 
-    def _install(self, asset: str, symbol: str, curve: CostCurve, ts_ms: int) -> BookSnapshot:
+    def _install(self, asset: str, symbol: str, curve: CostCurve, ts_ms: int) -> BookSnapshot[Decimal]:
         self._curves[asset] = curve
         spec = self.agent.config.instruments[asset]
         book = book_of(curve)
         if book is None:
-            snapshot = pool_snapshot(curve, ts_ms)
+            snapshot = pool_snapshot(curve, ts_ms, venue=self.venue, symbol=symbol)
             pool = self._pools.get(symbol)
             if pool is None:
                 pool = CurvePaperVenue(
@@ -753,13 +651,17 @@ class AgentRuntime:
                 self._pools[symbol] = pool
             pool.curve = curve
             self._paper.pop(symbol, None)
-            self.router.by_instrument[symbol] = pool
+            self._route(symbol, pool)
         elif self.live is not None:
-            snapshot = book_snapshot(book, ts_ms, tick=spec.tick_size, lot=spec.lot_size)
+            snapshot = book_snapshot(
+                book, ts_ms, venue=self.venue, symbol=symbol, tick=spec.tick_size, lot=spec.lot_size
+            )
             self._pools.pop(symbol, None)
-            self.router.by_instrument[symbol] = self.live
+            self._route(symbol, self.live)
         else:
-            snapshot = book_snapshot(book, ts_ms, tick=spec.tick_size, lot=spec.lot_size)
+            snapshot = book_snapshot(
+                book, ts_ms, venue=self.venue, symbol=symbol, tick=spec.tick_size, lot=spec.lot_size
+            )
             fee = fee_bps(book)
             paper = self._paper.get(symbol)
             if paper is None or paper.config.taker_fee_bps != fee:
@@ -771,9 +673,13 @@ class AgentRuntime:
                 self._paper[symbol] = paper
             paper.update_book(symbol, snapshot)
             self._pools.pop(symbol, None)
-            self.router.by_instrument[symbol] = paper
+            self._route(symbol, paper)
         self._books[symbol] = snapshot
         return snapshot
+
+    def _route(self, symbol: str, adapter: ExecutionAdapter) -> None:
+        """``symbol``'s orders go to ``adapter`` (a paper book, a pool, or the live venue)."""
+        self.runner.add_venue(self.venue, adapter, kind=self._client_ids, instruments=(symbol,))
 
     def _quotes(self) -> list[HedgeQuote]:
         quotes = []
@@ -1244,7 +1150,7 @@ class AgentRuntime:
                 if progress.working
             ]
             for client_order_id in working:
-                self.router.cancel(client_order_id)
+                self.runner.cancel(client_order_id)
         self._wake.set()
         return working
 

@@ -43,6 +43,7 @@ from agents.grpc_client import AgentRunner, execution_report
 from agents.market.live import CurveRules, LiveMarket
 from agents.market.simulated import SimulatedMarket
 from agents.market.source import MarketSource, MarketView
+from agents.opportunities import OpportunityFeed
 from agents.plan_state import PlanStateStore
 from agents.privacy.records import PrivacySpendRecord
 from agents.private_release import AgentPrivacy
@@ -50,8 +51,11 @@ from agents.risk.limits import RiskLimits
 from agents.runtime import AgentRuntime, Listener, LiveExecution, PlanOutcome
 from agents.venues import venue_spec
 from agents.venues.spec import VenueSpec, ccxt_symbol
-from registry.pki import read_bundle
+from energibridge.v1 import ir_pb2
+from registry.pki.agent_records import canonical_json
 from registry.pki.announcements import IDENTITY_FILE, load_or_create_identity
+from registry.pki.certificates import CertificateBundle
+from registry.pki.renewal import CertificateSource, renewal_record
 
 Emit = Callable[[dict[str, object]], None]
 OUTBOX_FILE = "outbox.sqlite"
@@ -83,7 +87,9 @@ def plan_event(plan: CommittedPlan) -> dict[str, object]:
 
 def execution_event(outcome: PlanOutcome, tick_ns: int, plan_ns: int) -> dict[str, object]:
     """What the operator sees of one plan's execution (local output: fills, prices and cash flows), with
-    ``time.monotonic_ns()`` stamps of the session's feed tick, the plan's commit and the orders sent."""
+    ``time.monotonic_ns()`` stamps of the session's feed tick, the plan's commit and the orders sent.
+    ``predicted_pnl`` and ``realised_pnl`` are cash flows; ``*_profit`` value the trades at the plan's
+    prices (what reports compare, and what the plan's ``opportunity`` predicted)."""
     return {
         "event": "execution",
         "venue": outcome.venue_id,
@@ -93,6 +99,8 @@ def execution_event(outcome: PlanOutcome, tick_ns: int, plan_ns: int) -> dict[st
         "predicted_pnl": format(outcome.predicted, "f"),
         "realised_pnl": format(outcome.realised, "f"),
         "pnl_vs_plan": format(outcome.pnl_vs_plan, "f"),
+        "predicted_profit": format(outcome.predicted_profit, "f"),
+        "realised_profit": format(outcome.realised_profit, "f"),
         "fees": format(outcome.fees, "f"),
         "risk_gates": list(outcome.risk_gates),
         "fills": [
@@ -199,10 +207,12 @@ class AgentService:
         self.recovered = 0
         self.controls: AgentControls | None = None
         self.status: AgentStatus | None = None
+        self.opportunities: OpportunityFeed | None = None
         self.on_ready: Callable[[AgentService], object] | None = None
         """Called once the runtime is up, before the agent joins (``controls`` and ``status`` set): the CLI
         starts the operator's gateway here."""
         self._unreported: list[PlanOutcome] = []
+        self._unsent_records: list[tuple[int, bytes]] = []
         self._temporary_state: Path | None = None
 
     # -- composition ------------------------------------------------------------------------------------
@@ -368,14 +378,45 @@ class AgentService:
 
         def spent(record: PrivacySpendRecord) -> None:
             self.emit({"event": "privacy_spend", **record.model_dump(mode="json")})
+            self._to_ledger(ir_pb2.AUDIT_KIND_PRIVACY_SPEND, record.canonical_json())
 
         accountant = PrivacyAccountant(self.config.venue, policy, on_spend=spent)
         session = SessionPrivacy.for_epsilon(settings.epsilon_per_session, settings.delta)
         return AgentPrivacy(accountant, session)
 
+    def adapter_identity(self) -> tuple[str, str]:
+        """(name, version) of the adapter this agent runs, as ``registry describe`` registers it: named at
+        join so that a coordinator with a registry can check it."""
+        if self.spec is None:
+            from agents.feeds.adapters import SimulatedFeedAdapter
+
+            manifest = SimulatedFeedAdapter.manifest
+            return manifest.name, str(manifest.version)
+        from agents.feeds.live_adapter import feed_adapter_class
+
+        return f"arbsphere-venue-{self.spec.name}", str(feed_adapter_class(self.spec).manifest.version)
+
+    def _to_ledger(self, kind: int, body: bytes) -> None:
+        """An agent-signed ledger record (privacy spend, control action) for the coordinator."""
+        if self.runner is not None:
+            self.runner.send_record(kind, body)
+        else:
+            self._unsent_records.append((kind, body))
+
+    def _control_emit(self, event: dict[str, object]) -> None:
+        """Control events go to the event log and, signed, to the ledger (who did what, applied or not,
+        the resulting mode; never the positions an emergency hedge handed over)."""
+        self.emit(event)
+        if event.get("event") == "control":
+            fields = ("action", "actor", "venue", "ok", "mode", "ts_ms")
+            body = canonical_json({key: event.get(key) for key in fields})
+            self._to_ledger(ir_pb2.AUDIT_KIND_CONTROL, body)
+
     # -- running ----------------------------------------------------------------------------------------
     def _on_outcome(self, outcome: PlanOutcome) -> None:
         self.emit(execution_event(outcome, self._tick_ns, self._plan_ns.pop(outcome.sequence, 0)))
+        if self.opportunities is not None:
+            self.opportunities.executed(outcome)
         if self.runner is not None:
             self.runner.send_report(execution_report(outcome))
         else:  # recovered at start-up: reported once the agent has joined
@@ -403,12 +444,21 @@ class AgentService:
             runtime.on_hedge = self.emit
             if config.risk.observe_only:
                 runtime.risk.observe_only("operator started the agent observe-only", runtime.clock.now_ms())
-            controls = self.controls = AgentControls(runtime, emit=self.emit)
+            controls = self.controls = AgentControls(runtime, emit=self._control_emit)
+            feed = self.opportunities = OpportunityFeed(
+                config.venue,
+                min_pnl=config.windows.min_pnl,
+                grace_ms=config.windows.grace_ms,
+                now_ms=runtime.clock.now_ms,
+                emit=self.emit,
+            )
+            assets_of = {spec.symbol: a for a, spec in agent.config.instruments.items()}
             self.status = AgentStatus(
                 runtime,
                 config,
                 controls,
                 sessions=lambda: self.runner.stats.sessions if self.runner is not None else 0,
+                opportunities=feed,
             )
             self.recovered = runtime.recover()
             if self.recovered or self._unreported or saved.last_seen:
@@ -434,13 +484,17 @@ class AgentService:
                 paused.update(view.paused)
                 runtime.market_moved()
                 runtime.constrain(inventory_limits=config.caps.inventory_limits, paused=set(paused))
+                feed.tick()  # a window whose grace ran out closes before this session's opportunity
                 last = _last_consensus(agent)
                 if last is not None:
-                    controls.observe(*last)  # observe-only: the plan it would trade, shown, not sent
+                    shown = controls.observe(*last)  # observe-only: the plan it would trade, not sent
+                    if shown is not None:
+                        feed.would_trade(shown, assets_of, last[1])
 
             def on_plan(plan: CommittedPlan) -> None:
                 self._plan_ns[plan.delta.sequence] = time.monotonic_ns()
                 self.emit(plan_event(plan))  # first: its execution may be reported from another thread
+                feed.plan(plan, agent.curves)  # never raises: the view never keeps a plan from executing
                 runtime.execute(plan)
 
             def settle() -> None:
@@ -459,7 +513,7 @@ class AgentService:
             self.runner = AgentRunner(
                 agent,
                 config.coordinator.target,
-                lambda: read_bundle(cert_dir),
+                self._certificate_source(cert_dir),
                 lambda: mids,
                 server_name=config.coordinator.server_name,
                 on_plan=on_plan,
@@ -470,7 +524,12 @@ class AgentService:
                 else None,
                 plan_store=plan_store,
                 identity=identity,
+                adapter=self.adapter_identity(),
+                events=self.emit,
             )
+            for kind, body in self._unsent_records:  # spends and controls from before the runner existed
+                self.runner.send_record(kind, body)
+            self._unsent_records.clear()
             if self.on_ready is not None:
                 self.on_ready(self)
             for outcome in self._unreported:  # queued until the stream is up
@@ -496,6 +555,29 @@ class AgentService:
             self.market_close()
             if self._temporary_state is not None:
                 shutil.rmtree(self._temporary_state, ignore_errors=True)
+
+    def _certificate_source(self, cert_dir: Path) -> CertificateSource:
+        """The agent's certificate: renewed from the region's CA service (``coordinator.ca_url``) at two
+        thirds of its ttl, else re-read from ``cert_dir``; renewals and failures are events."""
+        venue = self.config.venue
+
+        def renewed(bundle: CertificateBundle) -> None:
+            self.emit({"event": "certificate_renewed", "venue": venue, **renewal_record(bundle, source)})
+
+        def failed(reason: str, retry_s: float) -> None:
+            self.emit(
+                {
+                    "event": "certificate_renewal_failed",
+                    "venue": venue,
+                    "reason": reason,
+                    "retry_in_s": round(retry_s, 1),
+                }
+            )
+
+        source = CertificateSource(
+            cert_dir, ca_url=self.config.coordinator.ca_url, on_renewed=renewed, on_failure=failed
+        )
+        return source
 
     def market_close(self) -> None:
         market = getattr(self, "market", None)

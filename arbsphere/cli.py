@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from arbsphere.commands import agent, coordinator, events, ledger, pki, registry, replay
+from arbsphere.commands import agent, coordinator, events, ledger, markets, pki, registry, replay, report
 
 app = typer.Typer(
     help="ArbSphere: federated cross-venue arbitrage without revealing private market state.",
@@ -16,8 +16,10 @@ app.add_typer(coordinator.app, name="coordinator", help="Run a region's coordina
 app.add_typer(agent.app, name="agent", help="Run a venue's edge agent.")
 app.add_typer(pki.app, name="pki", help="Dev certificate authority: short-lived mTLS certificates.")
 app.add_typer(events.app, name="events", help="Event log of an agent or coordinator: tail, store, replay.")
+app.add_typer(markets.app, name="markets", help="Prediction-market metadata: match markets across venues.")
 app.command("replay")(replay.replay)
 app.command("backtest")(replay.backtest)
+app.command("report")(report.report)
 
 
 @app.command()

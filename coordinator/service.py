@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
+from coordinator.admission import AdapterGate
+from coordinator.agent_records import AgentRecords
 from coordinator.audit import LedgerAudit
 from coordinator.engine.strategy import SessionError
 from coordinator.grpc_server import (
@@ -47,13 +50,14 @@ from coordinator.grpc_server import (
     serve,
     venues_of,
 )
-from coordinator.session import SessionDriver, SessionResult
+from coordinator.session import RoundTiming, SessionDriver, SessionResult
 from energibridge.errors import EnergiBridgeError
 from energibridge.protocol.messages import RoundSummary
 from energibridge.protocol.venue import VenueInfo
 from energibridge.secagg import SecAggError
+from energibridge.version import CURRENT
 from registry.ledger import Ed25519Signer, Ledger, NoteSigner
-from registry.pki import read_bundle
+from registry.pki.renewal import CertificateSource, renewal_record
 from registry.pki.store import write_secret_file
 
 log = logging.getLogger(__name__)
@@ -66,6 +70,24 @@ MAX_BACKOFF_S = 5.0
 QUARANTINE_BASE_S = 5.0
 QUARANTINE_MAX_S = 300.0
 """A member evicted for silence sits out sessions for 5 s, doubling per repeat, at most 5 min."""
+
+
+def _redacted(url: str) -> str:
+    """A database URL as it may be printed: any password replaced."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparsable URL>"
+
+
+def _bound(result: SessionResult) -> dict[str, float]:
+    """The certified upper bound on the session's optimal profit: the continuous plan's profit plus the
+    last round's certified gap (absent when the session did not converge: there is no certificate)."""
+    if not result.converged or not result.summaries:
+        return {}
+    return {"bound": round(result.continuous_profit + max(result.summaries[-1].gap, 0.0), 6)}
 
 
 def load_or_create_log_key(path: Path, name: str) -> NoteSigner:
@@ -124,6 +146,11 @@ class CoordinatorSettings:
     first_message_timeout: float = FIRST_MESSAGE_TIMEOUT_S
     max_streams_per_identity: int = MAX_STREAMS_PER_IDENTITY
     max_concurrent_rpcs: int = MAX_CONCURRENT_RPCS
+    ca_url: str | None = None
+    """The region's CA service (``arbsphere pki serve``): the server certificate is renewed from it at two
+    thirds of its ttl and written back to ``cert_dir``; None: ``cert_dir`` is re-read (``--ca-url``)."""
+    registry_url: str | None = None
+    """Adapter registry consulted at every join (``--registry``); None: no check."""
 
     def check(self) -> None:
         """Refuse settings that cannot run, naming the flag."""
@@ -211,7 +238,7 @@ class CoordinatorService:
         self._members: dict[str, Connection] = {}
         """Connections last recorded as joined (JOIN/LEAVE entries are written at session boundaries)."""
         self._leave_reasons: dict[str, str] = {}
-        self._cert_stamp = self._cert_mtime()
+        self._certificates: CertificateSource | None = None
         self._leg_outs_seen = 0
         self._strikes: dict[str, int] = {}
         self._quarantine: dict[str, float] = {}
@@ -222,14 +249,23 @@ class CoordinatorService:
         s = self.settings
         if s.ledger_url.startswith("sqlite:///"):
             Path(s.ledger_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        bundle = read_bundle(s.cert_dir)
+        self._certificates = CertificateSource(
+            s.cert_dir,
+            ca_url=s.ca_url,
+            on_failure=lambda reason, retry_s: self.emit(
+                {"event": "certificate_renewal_failed", "reason": reason, "retry_in_s": round(retry_s, 1)}
+            ),
+        )
+        bundle = self._certificates.get()
         ledger = Ledger.open(
             s.ledger_url, load_or_create_log_key(s.log_key_file, f"arbsphere.{s.region}.log")
         )
+        gate: AdapterGate | None = None
         try:
             audit = LedgerAudit(ledger, load_or_create_entry_signer(entry_key_path(s.log_key_file)))
             recovered = recover(ledger)
             bounds = (s.latency_floor_ms, s.latency_ceiling_ms)
+            gate = AdapterGate(s.registry_url, audit) if s.registry_url is not None else None
             server = serve(
                 bundle,
                 region=s.region,
@@ -240,10 +276,20 @@ class CoordinatorService:
                 max_streams_per_identity=s.max_streams_per_identity,
                 first_message_timeout_s=s.first_message_timeout,
                 latency_bounds_ms=bounds,
+                admission=gate.admit if gate is not None else None,
             )
         except BaseException:
+            if gate is not None:
+                gate.close()
             ledger.close()
             raise
+        rotating = threading.Event()
+        threading.Thread(
+            target=self._rotate_certificates,
+            args=(server, rotating),
+            name="certificate-rotation",
+            daemon=True,
+        ).start()
         try:
             if s.port_file is not None:
                 s.port_file.write_text(str(server.port))
@@ -254,6 +300,12 @@ class CoordinatorService:
                     "port": server.port,
                     "region": s.region,
                     "bounds": dict(bounds_of(s)),
+                    "ir_version": str(CURRENT),
+                    "registry": (
+                        {"url": _redacted(gate.url), "adapters": gate.registered}
+                        if gate is not None
+                        else "off: agents' adapters are not checked at join"
+                    ),
                 }
             )
             if recovered.sequence:
@@ -261,9 +313,14 @@ class CoordinatorService:
                     {"event": "recovered", "sequence": recovered.sequence, "plans": len(recovered.plans)}
                 )
             self._serve(server, ledger, audit, recovered)
+            self._records.drain()
+            audit.flush()
             self.emit({"event": "checkpoint", "note": ledger.checkpoint().note})
         finally:
+            rotating.set()
             server.stop()
+            if gate is not None:
+                gate.close()
             ledger.close()
         return 0
 
@@ -281,6 +338,7 @@ class CoordinatorService:
         )
         driver.sequence = recovered.sequence
         reports = ExecutionReports(hub, audit)
+        self._records = AgentRecords(hub, audit)
         reports.committed.update(recovered.plans)
         reports.recorded.update(recovered.reported)
         self._wait(server, max(s.expect, QUORUM), s.join_timeout)
@@ -296,6 +354,7 @@ class CoordinatorService:
             driver.venues = self._members_now(hub)
             driver.sequence = max(driver.sequence, last_sequence(hub))
             reports.drain()  # reports that came in between sessions are matched and recorded first
+            self._records.drain()
             self._leg_outs_seen = reports.leg_outs
             try:
                 result = driver.run(session_id)
@@ -322,11 +381,12 @@ class CoordinatorService:
             if time.monotonic() >= deadline:
                 return
             reports.drain(min(0.05, max(deadline - time.monotonic(), 0.0)))
+            self._records.drain()
             time.sleep(0.01)
 
     # -- one session -------------------------------------------------------------------------------
 
-    def _on_round(self, summary: RoundSummary) -> None:
+    def _on_round(self, summary: RoundSummary, timing: RoundTiming) -> None:
         """Per round, what an operator can act on: the imbalance in lots and the certified gap. An
         unbalanced iterate's "profit" swings by millions while a small plan converges, so it is shown
         only once the round is balanced and certified (the committed plan's profit is in ``session``)."""
@@ -337,6 +397,8 @@ class CoordinatorService:
                 "responders": summary.responders,
                 "imbalance_lots": round(summary.max_imbalance_lots, 6),
                 "gap": round(summary.gap, 6),
+                "gather_ms": round(timing.gather_s * 1e3, 3),
+                "merge_ms": round(timing.merge_s * 1e3, 4),
             }
             if summary.converged:
                 event["profit"] = round(summary.profit, 6)
@@ -353,7 +415,10 @@ class CoordinatorService:
         reports.expect(result.session_id, result.acks)
         pending = [(a.venue_id, a.sequence) for a in result.acks]
         recorded = reports.drain(self.settings.report_timeout, until=pending)
+        self._records.drain()
+        flushed = time.perf_counter()
         audit.flush()
+        append_ms = (time.perf_counter() - flushed) * 1e3
         checkpoint = ledger.checkpoint()
         self.completed += 1
         self.emit(
@@ -373,6 +438,8 @@ class CoordinatorService:
                 "execution_reports": recorded,
                 "ledger_size": checkpoint.size,
                 "ledger_root": checkpoint.root_hash.hex(),
+                "ledger_append_ms": round(append_ms, 3),
+                **_bound(result),
             }
         )
 
@@ -469,6 +536,9 @@ class CoordinatorService:
                         "region": self.settings.region,
                         "agent_did": connection.agent_did,
                         "credential_id": connection.credential_id,
+                        "ir_version": str(connection.ir_version),
+                        "adapter": connection.adapter,
+                        "adapter_version": connection.adapter_version,
                     },
                 )
         for venue in sorted(set(self._members) - set(current)):
@@ -476,24 +546,25 @@ class CoordinatorService:
             audit.record("leave", venue, {"region": self.settings.region, "reason": reason})
         self._members = dict(current)
 
-    def _cert_mtime(self) -> float:
-        try:
-            return (self.settings.cert_dir / "cert.pem").stat().st_mtime
-        except OSError:
-            return 0.0
+    def _rotate_certificates(self, server: RunningServer, stop: threading.Event) -> None:
+        """Until ``stop``: rotate the server certificate as soon as a renewal is in (checked every second),
+        whatever the sessions are doing."""
+        while not stop.wait(1.0):
+            try:
+                self._rotate_certificate(server)
+            except Exception:  # the rotation thread must outlive any one failure
+                log.exception("certificate rotation failed")
 
     def _rotate_certificate(self, server: RunningServer) -> None:
-        """Serve a renewed certificate from ``cert_dir`` as soon as the operator replaces it."""
-        stamp = self._cert_mtime()
-        if stamp == self._cert_stamp:
+        """Serve a renewed certificate (from the CA service, or replaced in ``cert_dir`` by the operator)
+        to every handshake from now on (``grpc.dynamic_ssl_server_credentials``): established streams keep
+        their TLS session, so no session is dropped."""
+        source = self._certificates
+        if source is None or not source.refresh():
             return
-        try:
-            server.credentials.rotate(read_bundle(self.settings.cert_dir))
-        except Exception as exc:
-            log.warning("certificate rotation from %s failed: %s", self.settings.cert_dir, exc)
-            return
-        self._cert_stamp = stamp
-        self.emit({"event": "certificate_rotated"})
+        bundle = source.current
+        server.credentials.rotate(bundle)
+        self.emit({"event": "certificate_rotated", **renewal_record(bundle, source)})
 
 
 def _expected(exc: Exception) -> bool:

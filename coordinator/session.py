@@ -79,6 +79,16 @@ class DurableAuditSink(AuditSink, Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class RoundTiming:
+    """Where a round's time went: the round trip to every member, then the coordinator's own step."""
+
+    gather_s: float
+    """Broadcast to the aggregate of every member (network, the agents' local solves, unmasking)."""
+    merge_s: float
+    """Merging the aggregate into the next prices (the delta merge)."""
+
+
 @dataclass
 class SessionResult:
     session_id: str
@@ -113,7 +123,7 @@ class SessionDriver:
         config: AdmmConfig | None = None,
         strategy: str = "price",
         audit: AuditSink | None = None,
-        on_round: Callable[[RoundSummary], None] | None = None,
+        on_round: Callable[[RoundSummary, RoundTiming], None] | None = None,
         latency_bounds_ms: tuple[int, int] | None = None,
     ) -> None:
         if strategy not in STRATEGIES:
@@ -203,10 +213,12 @@ class SessionDriver:
             if time.perf_counter() - started > budget and strategy.round_id > 0:
                 break
             broadcast = strategy.configure_round()
+            t0 = time.perf_counter()
             gathered = self.link.gather(broadcast, strategy.active)
+            t1 = time.perf_counter()
             summary = strategy.aggregate(gathered.total, gathered.responders)
             if self.on_round is not None:
-                self.on_round(summary)
+                self.on_round(summary, RoundTiming(gather_s=t1 - t0, merge_s=time.perf_counter() - t1))
             dropped.extend(summary.dropped)
             for venue in summary.dropped:
                 self._record("leave", venue, {"session": sid, "reason": "missed deadlines"})

@@ -4,8 +4,11 @@ Every route but ``/healthz`` needs a bearer token (``tokens``): reads need ``rea
 scope ``controls.REQUIRED_SCOPE`` names (``trade``; ``admin`` for the kill switch and its reset). A missing,
 malformed or expired token gets 401, a token without the scope 403, an actor past its control rate 429
 with ``Retry-After``. A refused control (pause while killed) is 409 and still recorded by the controls.
-``/ws/status`` pushes the status every second to a websocket that presents a ``read`` token as the
-``access_token`` query parameter (browsers cannot set headers on a websocket).
+``/ws/status`` pushes the status as soon as it changes (checked every ``STATUS_CHECK_S``, sent at least every
+``STATUS_PUSH_S``) and ``/ws/events`` each event as it is emitted, to a websocket that presents a ``read``
+token as the ``access_token`` query parameter (browsers cannot set headers on a websocket). ``/console`` is
+the operator's web console (``agents.gateway.console``): static files, loaded without a token; the page
+asks for one and uses it on every call.
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the routes' annotations at runtime, and the
@@ -21,10 +24,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from agents.controls import REQUIRED_SCOPE, ControlAction, ControlResult, Scope
+from agents.gateway.console import console_routes
 from agents.gateway.ratelimit import RateLimiter
 from agents.gateway.tokens import Principal, TokenError, TokenVerifier
+from registry.gateway.fanout import EventFanout
 
 STATUS_PUSH_S = 1.0
+STATUS_CHECK_S = 0.1
+EVENTS_REPLAYED = 200
+"""Recent events a new ``/ws/events`` subscriber gets first, so a late console is not blank."""
 
 
 class StatusSource(Protocol):
@@ -37,6 +45,10 @@ class StatusSource(Protocol):
     def trades(self, limit: int = ...) -> dict[str, object]: ...
 
     def config_view(self) -> dict[str, object]: ...
+
+    def opportunities(self, limit: int = ...) -> dict[str, object]: ...
+
+    def windows(self, limit: int = ...) -> dict[str, object]: ...
 
 
 class Controls(Protocol):
@@ -56,11 +68,18 @@ def build_app(
     token_verifier: TokenVerifier,
     *,
     limiter: RateLimiter | None = None,
+    events: EventFanout | None = None,
+    audit_url: str | None = None,
     title: str = "ArbSphere agent gateway",
 ) -> FastAPI:
-    """The gateway application; ``limiter`` defaults to 5 control actions per second per actor, burst 10."""
+    """The gateway application; ``limiter`` defaults to 5 control actions per second per actor, burst 10.
+    ``events`` is what the agent emits, pushed to ``/ws/events`` (none: that stream stays silent);
+    ``audit_url`` the region's console, which the agent's console links to for the audit view (an agent
+    holds no ledger)."""
     bucket = limiter if limiter is not None else RateLimiter(5.0, 10)
+    feed = events if events is not None else EventFanout()
     app = FastAPI(title=title, version="1", description=__doc__)
+    app.include_router(console_routes(title=title.replace("gateway", "console"), audit_url=audit_url))
 
     def principal(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -114,6 +133,25 @@ def build_app(
         require(caller, Scope.READ)
         return status_source.config_view()
 
+    @app.get("/opportunities", tags=["status"])
+    def get_opportunities(
+        caller: Caller, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+    ) -> dict[str, object]:
+        require(caller, Scope.READ)
+        return status_source.opportunities(limit)
+
+    @app.get("/windows", tags=["status"])
+    def get_windows(caller: Caller, limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, object]:
+        require(caller, Scope.READ)
+        return status_source.windows(limit)
+
+    @app.get("/events", tags=["status"])
+    def get_events(
+        caller: Caller, limit: Annotated[int, Query(ge=1, le=1000)] = EVENTS_REPLAYED
+    ) -> dict[str, object]:
+        require(caller, Scope.READ)
+        return {"events": feed.recent(limit)}
+
     @app.post(
         "/controls/{action}",
         tags=["controls"],
@@ -150,25 +188,66 @@ def build_app(
             raise HTTPException(status.HTTP_409_CONFLICT, {**body, "error": result.error})
         return body
 
-    @app.websocket("/ws/status")
-    async def ws_status(websocket: WebSocket, access_token: str = "") -> None:
+    async def admit(websocket: WebSocket, access_token: str) -> Principal | None:
         try:
             caller = token_verifier.verify(access_token)
         except TokenError:
             await websocket.close(code=1008, reason="a valid read token is required")
-            return
+            return None
         if not caller.allows(Scope.READ):
             await websocket.close(code=1008, reason="scope 'read' required")
-            return
+            return None
         await websocket.accept()
+        return caller
+
+    @app.websocket("/ws/status")
+    async def ws_status(websocket: WebSocket, access_token: str = "") -> None:
+        caller = await admit(websocket, access_token)
+        if caller is None:
+            return
+        last: dict[str, object] | None = None
+        sent_at = 0.0
         try:
             while True:
                 if caller.expires <= time.time():
                     await websocket.close(code=1008, reason="token expired")
                     return
-                await websocket.send_json(await run_in_threadpool(status_source.status))
-                await asyncio.sleep(STATUS_PUSH_S)
-        except WebSocketDisconnect:
+                current = await run_in_threadpool(status_source.status)
+                unchanged = last is not None and _without_clock(current) == _without_clock(last)
+                if not unchanged or time.monotonic() - sent_at >= STATUS_PUSH_S:
+                    await websocket.send_json(current)
+                    last, sent_at = current, time.monotonic()
+                await asyncio.sleep(STATUS_CHECK_S)
+        except (WebSocketDisconnect, RuntimeError, OSError):  # the console went away
             return
 
+    @app.websocket("/ws/events")
+    async def ws_events(websocket: WebSocket, access_token: str = "") -> None:
+        caller = await admit(websocket, access_token)
+        if caller is None:
+            return
+        subscription = feed.subscribe()
+        try:
+            for event in feed.recent(EVENTS_REPLAYED):
+                await websocket.send_json({**event, "replayed": True})
+            while True:
+                remaining = caller.expires - time.time()
+                if remaining <= 0:
+                    await websocket.close(code=1008, reason="token expired")
+                    return
+                try:
+                    event = await asyncio.wait_for(subscription.get(), timeout=min(remaining, 5.0))
+                except TimeoutError:
+                    continue
+                await websocket.send_json(dict(event))
+        except (WebSocketDisconnect, RuntimeError, OSError):  # the console went away
+            return
+        finally:
+            feed.unsubscribe(subscription)
+
     return app
+
+
+def _without_clock(status: dict[str, object]) -> dict[str, object]:
+    """The status without its timestamp: what tells whether anything changed."""
+    return {k: v for k, v in status.items() if k != "ts_ms"}

@@ -22,6 +22,7 @@ from agents.controls import AgentControls, AgentStatus
 from agents.gateway.app import build_app
 from agents.gateway.ratelimit import RateLimiter
 from agents.gateway.tokens import TokenVerifier, load_or_create_secret
+from registry.gateway.fanout import EventFanout
 from registry.pki.store import CERT_FILE, KEY_FILE
 
 START_TIMEOUT_S = 10.0
@@ -75,10 +76,17 @@ class GatewayServer:
 
 
 def serve_agent_gateway(
-    controls: AgentControls, status: AgentStatus, settings: Gateway, *, cert_dir: Path | None
+    controls: AgentControls,
+    status: AgentStatus,
+    settings: Gateway,
+    *,
+    cert_dir: Path | None,
+    events: EventFanout | None = None,
+    audit_url: str | None = None,
 ) -> GatewayServer:
     """Build and start the gateway of a running agent from its ``[gateway]`` settings (``cert_dir``: the
-    bundle to serve with when the settings name none)."""
+    bundle to serve with when the settings name none; ``events``: the agent's events, for the console's
+    live stream; ``audit_url``: the region's console, linked from the agent's for the audit view)."""
     if settings.secret_file is None:
         raise ValueError("gateway.secret_file: required to serve the gateway")
     bundle = settings.cert_dir or cert_dir
@@ -89,6 +97,8 @@ def serve_agent_gateway(
         status,
         TokenVerifier(load_or_create_secret(settings.secret_file)),
         limiter=RateLimiter(settings.control_rate, settings.control_burst),
+        events=events,
+        audit_url=audit_url,
         title=f"ArbSphere agent gateway: {controls.venue}",
     )
     server = GatewayServer(app, cert_dir=bundle, host=settings.host, port=settings.port or 0)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -20,6 +19,7 @@ import typer
 if TYPE_CHECKING:
     from agents.gateway.server import GatewayServer
     from agents.service import AgentService
+    from registry.gateway.fanout import EventFanout
 
 app = typer.Typer(help="Edge agent.", no_args_is_help=True)
 
@@ -39,6 +39,13 @@ def run_command(
     ] = None,
     cert_dir: Annotated[Path | None, typer.Option(help="Agent bundle (key.pem, cert.pem, ca.pem).")] = None,
     target: Annotated[str | None, typer.Option(help="Coordinator address host:port.")] = None,
+    ca_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Region CA service (`pki serve`), grpcs://HOST:PORT: renew the certificate from it at 2/3 "
+            "of its ttl (default: re-read --cert-dir)."
+        ),
+    ] = None,
     live: Annotated[bool, typer.Option("--live", help="Confirm mode = 'live': real orders.")] = False,
     plays: Annotated[
         str | None, typer.Option(help="Synthetic region: the scenario venue to play (default: --venue).")
@@ -104,6 +111,9 @@ def run_command(
     gateway_cert_dir: Annotated[
         Path | None, typer.Option(help="Gateway server bundle (default: --cert-dir; needs a server SAN).")
     ] = None,
+    gateway_audit_url: Annotated[
+        str | None, typer.Option(help="The region's console URL, linked from this agent's console (audit).")
+    ] = None,
     dp_epsilon: Annotated[
         float | None,
         typer.Option(help="Differential privacy: epsilon per session (default off)."),
@@ -116,8 +126,9 @@ def run_command(
     """Join the region, answer its rounds privately, execute this venue's legs and report them."""
     from agents.agent_config import ConfigError, load_config, merge, parse_config
     from agents.service import AgentService
+    from registry.events.logs import configure as json_logs
 
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    json_logs("agent", level=logging.WARNING)
     overrides: dict[str, object] = {
         "venue": venue,
         "sessions": sessions,
@@ -128,6 +139,7 @@ def run_command(
             "cert_dir": str(cert_dir) if cert_dir else None,
             "server_name": server_name,
             "credential_file": str(credential_file) if credential_file else None,
+            "ca_url": ca_url,
         },
         "caps": {
             "daily_notional": daily_notional_cap,
@@ -184,17 +196,38 @@ def run_command(
         metrics_port=metrics_port,
         metrics_host=metrics_host,
     )
+    from registry.gateway.fanout import EventFanout
+
+    console = EventFanout()  # the console's live stream: one more consumer of the agent's events
+
+    def emit(event: dict[str, object]) -> None:
+        pipeline.emit(event)
+        console.publish(event)
+
     try:
         try:
-            service = AgentService(parsed, live_allowed=live, emit=pipeline.emit)
+            service = AgentService(parsed, live_allowed=live, emit=emit)
         except ConfigError as exc:
             raise typer.BadParameter(str(exc)) from None
         gateways: list[GatewayServer] = []
         if parsed.gateway.port is not None:
-            service.on_ready = lambda running: gateways.append(_start_gateway(running, pipeline.emit))
+            service.on_ready = lambda running: gateways.append(
+                _start_gateway(running, emit, console, gateway_audit_url)
+            )
         pipeline.start()
+        from agents.grpc_client import CoordinatorTrustError, JoinRefused
+        from registry.pki import PkiError
+
         try:
             pipeline.emit(service.run())
+        except JoinRefused as exc:  # not a blip: say why once and stop, instead of reconnecting forever
+            pipeline.emit({"event": "join_refused", "venue": parsed.venue, "reason": str(exc)})
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(3) from None
+        except (CoordinatorTrustError, PkiError) as exc:  # mTLS cannot work: a foreign CA, an expiry
+            pipeline.emit({"event": "certificate_error", "venue": parsed.venue, "reason": str(exc)})
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
         finally:
             for gateway in gateways:
                 gateway.stop()
@@ -202,16 +235,26 @@ def run_command(
         pipeline.close()
 
 
-def _start_gateway(service: AgentService, emit: Callable[[dict[str, object]], None]) -> GatewayServer:
-    """Serve the running agent's gateway (``[gateway]`` in its config) and announce its URL."""
+def _start_gateway(
+    service: AgentService,
+    emit: Callable[[dict[str, object]], None],
+    console: EventFanout,
+    audit_url: str | None,
+) -> GatewayServer:
+    """Serve the running agent's gateway (``[gateway]`` in its config) and announce its URL and console."""
     from agents.gateway.server import serve_agent_gateway
 
     config = service.config
     assert service.controls is not None and service.status is not None
     server = serve_agent_gateway(
-        service.controls, service.status, config.gateway, cert_dir=config.coordinator.cert_dir
+        service.controls,
+        service.status,
+        config.gateway,
+        cert_dir=config.coordinator.cert_dir,
+        events=console,
+        audit_url=audit_url,
     )
-    emit({"event": "gateway", "venue": config.venue, "url": server.url})
+    emit({"event": "gateway", "venue": config.venue, "url": server.url, "console": f"{server.url}/console"})
     return server
 
 

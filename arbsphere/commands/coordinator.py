@@ -6,7 +6,7 @@ The command only parses arguments; ``coordinator.service.CoordinatorService`` is
 from __future__ import annotations
 
 import logging
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -34,6 +34,13 @@ def load_or_create_log_key(path: Path, name: str) -> NoteSigner:
 def serve_command(
     *,
     cert_dir: Annotated[Path, typer.Option(help="Coordinator bundle (key.pem, cert.pem, ca.pem).")],
+    ca_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Region CA service (`pki serve`), grpcs://HOST:PORT: renew the server certificate from it "
+            "at 2/3 of its ttl (default: re-read --cert-dir)."
+        ),
+    ] = None,
     region: Annotated[str, typer.Option(help="Region (SPIFFE trust domain) agents must belong to.")],
     host: Annotated[str, typer.Option(help="Listen address (TLS only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Listen port; 0 picks a free one (see --port-file).")] = 0,
@@ -97,14 +104,39 @@ def serve_command(
         int | None, typer.Option(help="Serve Prometheus /metrics on this port (0: a free one; default off).")
     ] = None,
     metrics_host: Annotated[str, typer.Option(help="Address /metrics listens on.")] = "127.0.0.1",
+    registry: Annotated[
+        str | None,
+        typer.Option(
+            help="Adapter registry (SQLAlchemy URL or SQLite file) checked at every join: an agent whose "
+            "adapter version is not registered or does not speak this region's IR is refused (default off)."
+        ),
+    ] = None,
+    gateway_port: Annotated[
+        int | None,
+        typer.Option(help="Serve the region's HTTPS gateway and console on this port (0: a free one)."),
+    ] = None,
+    gateway_host: Annotated[str, typer.Option(help="Address the gateway listens on.")] = "127.0.0.1",
+    gateway_secret_file: Annotated[
+        Path | None,
+        typer.Option(help="Signing key of the gateway's tokens (created 0600 if absent; needed to serve)."),
+    ] = None,
+    gateway_cert_dir: Annotated[
+        Path | None, typer.Option(help="Gateway server bundle (default: --cert-dir; needs a server SAN).")
+    ] = None,
 ) -> None:
     """Serve agents over mutual TLS, run federated sessions and record them on the ledger."""
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    from registry.events.logs import configure as json_logs
+
+    json_logs("coordinator", level=logging.WARNING)
     if strategy not in STRATEGY_NAMES:
         raise typer.BadParameter(
             f"expected one of {list(STRATEGY_NAMES)}, got {strategy!r}", param_hint="--strategy"
         )
+    if gateway_port is not None and gateway_secret_file is None:
+        raise typer.BadParameter("required with --gateway-port", param_hint="--gateway-secret-file")
+    from coordinator.admission import RegistryUnavailable
     from coordinator.service import CoordinatorService, CoordinatorSettings
+    from registry.pki import PkiError
 
     settings = CoordinatorSettings(
         cert_dir=cert_dir,
@@ -129,6 +161,8 @@ def serve_command(
         first_message_timeout=first_message_timeout,
         max_streams_per_identity=max_streams_per_identity,
         max_concurrent_rpcs=max_concurrent_rpcs,
+        ca_url=ca_url,
+        registry_url=registry,
     )
     try:
         settings.check()
@@ -148,9 +182,102 @@ def serve_command(
         metrics_port=metrics_port,
         metrics_host=metrics_host,
     )
+    emit = pipeline.emit
+    gateway = None
+    if gateway_port is not None and gateway_secret_file is not None:
+        gateway = _RegionGateway(
+            region,
+            pipeline.emit,
+            ledger_url=ledger_url,
+            secret_file=gateway_secret_file,
+            cert_dir=gateway_cert_dir or cert_dir,
+            host=gateway_host,
+            port=gateway_port,
+        )
+        emit = gateway.emit
     try:
         pipeline.start()
-        code = CoordinatorService(settings, pipeline.emit).run()
+        try:
+            code = CoordinatorService(settings, emit).run()
+        except (RegistryUnavailable, PkiError) as exc:  # PkiError: the certificate is expired or unusable
+            typer.echo(f"error: {exc}", err=True)
+            code = 2
     finally:
+        if gateway is not None:
+            gateway.stop()
         pipeline.close()
     raise typer.Exit(code)
+
+
+class _RegionGateway:
+    """The region's console on a running coordinator: one more consumer of its events (``emit`` feeds the
+    pipeline, the region view and the console's stream) plus read-only access to its ledger. Its URL is
+    announced right after the service's first event (``listening``), which stays the first line."""
+
+    def __init__(
+        self,
+        region: str,
+        downstream: Callable[[dict[str, object]], None],
+        *,
+        ledger_url: str,
+        secret_file: Path,
+        cert_dir: Path,
+        host: str,
+        port: int,
+    ) -> None:
+        from coordinator.gateway.server import serve_region_gateway
+        from coordinator.gateway.view import RegionView
+        from registry.gateway.fanout import EventFanout
+
+        self._downstream = downstream
+        self.view = RegionView(region)
+        self.events = EventFanout()
+        self.server, self._ledger = serve_region_gateway(
+            self.view,
+            ledger_url=ledger_url,
+            secret_file=secret_file,
+            cert_dir=cert_dir,
+            host=host,
+            port=port,
+            events=self.events,
+        )
+        self._announced = False
+
+    def emit(self, event: dict[str, object]) -> None:
+        self._downstream(event)
+        shown = self.view.observe(event)
+        if shown is not None:
+            self.events.publish(shown)
+        if not self._announced:
+            self._announced = True
+            url = self.server.url
+            self._downstream({"event": "gateway", "url": url, "console": f"{url}/console"})
+
+    def stop(self) -> None:
+        self.server.stop()
+        if self._ledger is not None:
+            self._ledger.close()
+
+
+@app.command("token")
+def token_command(
+    secret_file: Annotated[
+        Path, typer.Option(help="The region gateway's signing key (created 0600 if absent; keep it here).")
+    ],
+    ttl: Annotated[int, typer.Option(help="Lifetime in seconds (at most 3600).")] = 900,
+    actor: Annotated[
+        str | None, typer.Option(help="Who the token speaks for (default: the local user name).")
+    ] = None,
+) -> None:
+    """Print a read token (a JWT) for the region's gateway and console (``Authorization: Bearer ...``, or
+    ``/console#token=...``); the region's gateway is read-only, so ``read`` is the only scope it needs."""
+    import getpass
+
+    from registry.gateway.tokens import Scope, TokenError, TokenIssuer, load_or_create_secret
+
+    try:
+        issuer = TokenIssuer(load_or_create_secret(secret_file))
+        token = issuer.issue(actor or getpass.getuser(), Scope.READ, ttl)
+    except TokenError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    print(token, flush=True)

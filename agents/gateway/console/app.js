@@ -1,0 +1,439 @@
+// The agent console: status and events pushed over websockets, the rest polled every second.
+// The token comes from the URL fragment (#token=..., never sent to a server) or the paste box and is kept
+// in sessionStorage for this tab only.
+"use strict";
+
+const TOKEN_KEY = "arbsphere.agent.token";
+const POLL_MS = 1000;
+const MAX_EVENTS = 60;
+const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
+
+const state = {
+  token: null,
+  status: null,
+  statusAt: 0,
+  rtt: null,
+  plans: [],
+  executions: [],
+  feeds: {},
+  sessions: [],
+  sockets: [],
+  polling: false,
+};
+// What arrived when (wall clock, ms): read by the benchmark and the tests, capped.
+window.consoleReceived = [];
+
+function takeToken() {
+  const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  if (m) {
+    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+function fmt(v, digits = 4) {
+  if (v === null || v === undefined || v === "") return "-";
+  const n = Number(v);
+  if (!Number.isFinite(n)) return String(v);
+  return Math.abs(n) >= 1e6 ? n.toExponential(3) : Number(n.toFixed(digits)).toString();
+}
+
+function time(ms) {
+  return ms ? new Date(ms).toISOString().slice(11, 23) : "-";
+}
+
+function cell(tr, text, cls) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (cls) td.className = cls;
+  tr.appendChild(td);
+}
+
+function fillTable(id, rows, columns, rowTestId) {
+  const body = $(id).querySelector("tbody");
+  const frag = document.createDocumentFragment();
+  for (const row of rows) {
+    const tr = document.createElement("tr");
+    if (rowTestId) tr.dataset.testid = rowTestId;
+    for (const col of columns) cell(tr, col(row));
+    frag.appendChild(tr);
+  }
+  body.replaceChildren(frag);
+}
+
+function showError(text) {
+  const banner = $("error-banner");
+  banner.hidden = !text;
+  banner.textContent = text || "";
+}
+
+async function api(path, options = {}) {
+  const started = performance.now();
+  const response = await fetch(path, {
+    ...options,
+    headers: { Authorization: `Bearer ${state.token}`, "Content-Type": "application/json", ...(options.headers || {}) },
+  });
+  state.rtt = performance.now() - started;
+  if (response.status === 401) throw new Error("the gateway refused the token (missing, invalid or expired)");
+  return response;
+}
+
+// ---- status ---------------------------------------------------------------------------------------
+
+function renderStatus(s) {
+  state.status = s;
+  state.statusAt = Date.now();
+  $("status-venue").textContent = s.venue;
+  $("status-mode").textContent = s.mode;
+  $("status-sessions").textContent = s.sessions;
+  $("status-open-plans").textContent = s.open_plans;
+  $("status-plans-done").textContent = s.plans_done;
+  const hedge = Object.entries(s.hedge_targets || {});
+  $("status-hedge").textContent = hedge.length ? hedge.map(([a, q]) => `${a} ${q}`).join(", ") : "none";
+  document.body.dataset.mode = s.mode;
+  $("kill-banner").hidden = s.mode !== "killed";
+  if (s.would_trade) renderWouldTrade(s.would_trade);
+  const last = state.sessions[state.sessions.length - 1];
+  if (!last || last[1] !== s.sessions) state.sessions.push([Date.now(), s.sessions]);
+  if (state.sessions.length > 300) state.sessions.shift();
+  renderHealth();
+}
+
+function legsText(legs) {
+  return legs && legs.length
+    ? legs.map((l) => `${l.side} ${l.size} ${l.instrument} @ ${l.limit_price}`).join("; ")
+    : "no legs (nothing to trade at this venue)";
+}
+
+function renderPlan(p) {
+  const el = $("last-plan");
+  el.classList.remove("empty");
+  el.dataset.session = p.session;
+  el.dataset.sequence = p.sequence;
+  el.textContent = `session ${p.session} · plan #${p.sequence} · expected profit ${fmt(p.expected_profit)} · ${legsText(p.legs)}`;
+}
+
+function renderWouldTrade(w) {
+  const el = $("would-trade");
+  el.classList.remove("empty");
+  el.dataset.legs = String((w.legs || []).length);
+  el.textContent = `at prices of ${w.prices_from} (${w.mode}): ${legsText(w.legs)} · expected profit ${fmt(w.expected_profit)}`;
+}
+
+function pill(label, value, ok, testid) {
+  const span = document.createElement("span");
+  span.className = `pill ${ok ? "ok" : "bad"}`;
+  span.dataset.testid = testid;
+  span.textContent = `${label}: ${value}`;
+  return span;
+}
+
+function renderHealth() {
+  const box = $("health-pills");
+  const open = state.sockets.some((ws) => ws.readyState === WebSocket.OPEN);
+  const staleMs = state.statusAt ? Date.now() - state.statusAt : null;
+  const pills = [
+    pill("gateway", open ? "connected" : "disconnected", open, "pill-connected"),
+    pill("status age", staleMs === null ? "-" : `${staleMs} ms`, staleMs !== null && staleMs < 3000, "pill-staleness"),
+    pill("RTT", state.rtt === null ? "-" : `${state.rtt.toFixed(1)} ms`, state.rtt !== null && state.rtt < 250, "pill-rtt"),
+  ];
+  if (state.status) {
+    const m = state.status.mode;
+    pills.push(pill("mode", m, m === "active", "pill-mode"));
+  }
+  for (const [asset, f] of Object.entries(state.feeds)) {
+    pills.push(pill(`feed ${asset}`, f.paused ? `paused (${f.reason})` : "live", !f.paused, `pill-feed-${asset}`));
+  }
+  box.replaceChildren(...pills);
+}
+
+// ---- events ---------------------------------------------------------------------------------------
+
+function logEvent(e) {
+  const li = document.createElement("li");
+  li.dataset.kind = e.event;
+  const detail = { ...e };
+  delete detail.event;
+  delete detail.replayed;
+  li.textContent = `${e.event} ${JSON.stringify(detail).slice(0, 240)}`;
+  const list = $("event-log");
+  list.prepend(li);
+  while (list.children.length > MAX_EVENTS) list.lastChild.remove();
+}
+
+function onEvent(e) {
+  window.consoleReceived.push({ event: e.event, at: Date.now(), seq: e.bench_seq, replayed: !!e.replayed });
+  if (window.consoleReceived.length > 5000) window.consoleReceived.splice(0, 1000);
+  logEvent(e);
+  switch (e.event) {
+    case "plan":
+      state.plans.push(e);
+      if (state.plans.length > 200) state.plans.shift();
+      renderPlan(e);
+      renderKpis();
+      break;
+    case "execution":
+      state.executions.push(e);
+      if (state.executions.length > 200) state.executions.shift();
+      renderExecutions();
+      renderKpis();
+      break;
+    case "would_trade":
+      renderWouldTrade(e);
+      break;
+    case "trading_paused":
+      state.feeds[e.asset || e.venue] = { paused: true, reason: e.reason || "stale" };
+      renderHealth();
+      break;
+    case "trading_resumed":
+      state.feeds[e.asset || e.venue] = { paused: false };
+      renderHealth();
+      break;
+    case "control":
+      poll();
+      break;
+    default:
+      break;
+  }
+}
+
+function renderExecutions() {
+  const rows = state.executions.slice().reverse();
+  fillTable(
+    "executions-table",
+    rows,
+    [(x) => x.session, (x) => x.sequence, (x) => x.status, (x) => fmt(x.predicted_pnl), (x) => fmt(x.realised_pnl), (x) => fmt(x.pnl_vs_plan), (x) => (x.fills || []).length],
+    "execution-row",
+  );
+  const points = state.executions.map((x) => ({
+    x: Number(x.predicted_pnl),
+    y: Number(x.realised_pnl),
+    label: `#${x.sequence}: predicted ${x.predicted_pnl}, realised ${x.realised_pnl}`,
+  }));
+  window.charts.scatterChart($("pnl-scatter"), points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y)), "predicted", "realised");
+}
+
+function renderKpis() {
+  window.charts.lineChart($("kpi-sessions"), [{ name: "sessions", points: state.sessions.map(([t, n]) => [t / 1000, n]) }], "time (s)", "sessions");
+  const lat = state.executions
+    .filter((x) => x.orders_ns && x.plan_ns)
+    .map((x) => [x.sequence, (x.orders_ns - x.plan_ns) / 1e6]);
+  window.charts.lineChart($("kpi-latency"), [{ name: "latency", points: lat }], "plan #", "ms");
+  const profit = state.plans.map((p) => [p.sequence, Number(p.expected_profit)]).filter((p) => Number.isFinite(p[1]));
+  window.charts.lineChart($("kpi-profit"), [{ name: "profit", points: profit }], "plan #", "quote");
+}
+
+// ---- polled views ---------------------------------------------------------------------------------
+
+function textFilter(value, needle) {
+  return !needle || String(value).toLowerCase().includes(needle.toLowerCase());
+}
+
+function renderOpportunities(body) {
+  const direction = $("opp-filter-direction").value.trim();
+  const tradedOnly = $("opp-filter-traded").checked;
+  const minPnl = parseFloat($("opp-filter-min-pnl").value);
+  const rows = (body.opportunities || [])
+    .filter((o) => textFilter(o.direction, direction))
+    .filter((o) => !tradedOnly || o.traded)
+    .filter((o) => !Number.isFinite(minPnl) || Number(o.predicted_pnl) >= minPnl)
+    .slice()
+    .reverse();
+  fillTable(
+    "opportunities-table",
+    rows,
+    [(o) => time(o.ts_ms), (o) => o.session_id, (o) => o.direction, (o) => (Array.isArray(o.assets) ? o.assets.join(", ") : JSON.stringify(o.assets)), (o) => fmt(o.predicted_pnl), (o) => (o.traded ? "yes" : "no")],
+    "opportunity-row",
+  );
+}
+
+function renderWindows(body) {
+  const openOnly = $("win-filter-open").checked;
+  const direction = $("win-filter-direction").value.trim();
+  const rows = (body.windows || [])
+    .filter((w) => !openOnly || w.open)
+    .filter((w) => textFilter(w.direction, direction))
+    .slice()
+    .reverse();
+  fillTable(
+    "windows-table",
+    rows,
+    [(w) => w.window_id, (w) => time(w.start_ms), (w) => (w.open ? "open" : time(w.end_ms)), (w) => w.direction, (w) => w.signals, (w) => w.trades, (w) => fmt(w.max_pnl), (w) => fmt(w.mean_pnl)],
+    "window-row",
+  );
+}
+
+function renderTrades(body) {
+  fillTable(
+    "orders-table",
+    (body.orders || []).slice().reverse().slice(0, 100),
+    [(o) => o.client_order_id, (o) => o.plan_id, (o) => o.instrument, (o) => o.side, (o) => o.size, (o) => o.limit_price, (o) => o.status, (o) => o.filled],
+    "order-row",
+  );
+  $("orders-table").dataset.count = String((body.orders || []).length);
+}
+
+function renderInventory(body) {
+  const positions = body.positions || {};
+  const assets = [...new Set([...Object.keys(body.balances || {}), ...Object.keys(positions)])].sort();
+  fillTable("inventory-table", assets, [
+    (a) => a,
+    (a) => (body.balances || {})[a] ?? "-",
+    (a) => (positions[a] ? positions[a].quantity : "-"),
+    (a) => (positions[a] ? positions[a].realised : "-"),
+  ]);
+  fillTable("residuals-table", body.open_residuals || [], [(r) => r.asset, (r) => r.side, (r) => r.size, (r) => r.reason, (r) => r.state]);
+}
+
+function renderRisk(body) {
+  $("risk-mode").textContent = body.mode;
+  $("risk-notional").textContent = fmt(body.notional_today, 2);
+  $("risk-pnl").textContent = fmt(body.pnl_today, 4);
+  $("risk-limits").textContent = JSON.stringify({ limits: body.limits, boxes: body.boxes, would_box: body.would_box }, null, 1);
+  $("kill-banner").hidden = body.mode !== "killed" && (!state.status || state.status.mode !== "killed");
+}
+
+const VIEWS = [
+  ["/trades?limit=500", renderTrades],
+  ["/inventory", renderInventory],
+  ["/risk", renderRisk],
+  ["/opportunities?limit=200", renderOpportunities],
+  ["/windows?limit=200", renderWindows],
+];
+const lastBodies = {};
+
+async function poll() {
+  if (!state.token || state.polling) return;
+  state.polling = true;
+  try {
+    await Promise.all(
+      VIEWS.map(async ([path, render]) => {
+        const response = await api(path);
+        if (!response.ok) return;
+        const body = await response.json();
+        lastBodies[path] = body;
+        render(body);
+      }),
+    );
+    showError("");
+  } catch (err) {
+    showError(String(err.message || err));
+  } finally {
+    state.polling = false;
+    renderHealth();
+  }
+}
+
+// ---- controls -------------------------------------------------------------------------------------
+
+async function control(action) {
+  const out = $("control-result");
+  out.textContent = `${action}...`;
+  try {
+    const response = await api(`/controls/${action}`, { method: "POST", body: JSON.stringify({ reason: `console: ${action}` }) });
+    const body = await response.json();
+    if (response.ok) {
+      out.textContent = `${action}: ok, mode ${body.mode}${body.cancelled ? `, cancelled ${body.cancelled.length}` : ""}`;
+      out.className = "result ok";
+      if (body.mode === "killed") $("kill-banner").hidden = false;
+      document.body.dataset.mode = body.mode;
+    } else {
+      const detail = typeof body.detail === "string" ? body.detail : body.detail && (body.detail.error || JSON.stringify(body.detail));
+      const retry = response.headers.get("Retry-After");
+      out.textContent = `${action}: refused (${response.status}) ${detail || ""}${retry ? `, retry in ${retry} s` : ""}`;
+      out.className = "result bad";
+    }
+  } catch (err) {
+    out.textContent = `${action}: ${err.message || err}`;
+    out.className = "result bad";
+  }
+  poll();
+}
+
+// ---- connection -----------------------------------------------------------------------------------
+
+function openSocket(path, onMessage) {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${scheme}://${location.host}${path}?access_token=${encodeURIComponent(state.token)}`);
+  ws.onmessage = (msg) => onMessage(JSON.parse(msg.data));
+  ws.onopen = () => {
+    $("connection").textContent = "live";
+    $("connection").className = "conn live";
+    renderHealth();
+  };
+  ws.onclose = (ev) => {
+    state.sockets = state.sockets.filter((s) => s !== ws);
+    $("connection").textContent = "offline";
+    $("connection").className = "conn";
+    if (ev.code === 1008) {
+      showError(`the gateway closed the stream: ${ev.reason || "token refused"}`);
+      return;
+    }
+    if (state.token) setTimeout(() => state.token && state.sockets.push(openSocket(path, onMessage)), 1000);
+  };
+  return ws;
+}
+
+function connect() {
+  for (const ws of state.sockets) ws.close();
+  state.sockets = [];
+  if (!state.token) {
+    showError("paste a gateway token (arbsphere agent token --secret-file ...) to connect");
+    return;
+  }
+  showError("");
+  state.sockets.push(openSocket("/ws/status", renderStatus));
+  state.sockets.push(openSocket("/ws/events", onEvent));
+  poll();
+}
+
+async function loadConfig() {
+  try {
+    const config = await (await fetch("/console/config.json")).json();
+    $("console-title").textContent = config.title;
+    document.title = config.title;
+    const link = $("audit-link");
+    if (config.audit_url) {
+      link.href = config.audit_url;
+      link.textContent = `region console: ${config.audit_url}`;
+    } else {
+      link.removeAttribute("href");
+      link.textContent = "no region console configured (gateway setting audit_url)";
+    }
+  } catch (err) {
+    showError(`config: ${err}`);
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  state.token = takeToken();
+  $("token-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const value = $("token-input").value.trim();
+    if (!value) return;
+    sessionStorage.setItem(TOKEN_KEY, value);
+    $("token-input").value = "";
+    state.token = value;
+    connect();
+  });
+  $("token-clear").addEventListener("click", () => {
+    sessionStorage.removeItem(TOKEN_KEY);
+    state.token = null;
+    connect();
+  });
+  for (const button of document.querySelectorAll("button[data-action]")) {
+    button.addEventListener("click", () => control(button.dataset.action));
+  }
+  for (const id of ["opp-filter-direction", "opp-filter-traded", "opp-filter-min-pnl"]) {
+    $(id).addEventListener("input", () => lastBodies["/opportunities?limit=200"] && renderOpportunities(lastBodies["/opportunities?limit=200"]));
+  }
+  for (const id of ["win-filter-open", "win-filter-direction"]) {
+    $(id).addEventListener("input", () => lastBodies["/windows?limit=200"] && renderWindows(lastBodies["/windows?limit=200"]));
+  }
+  loadConfig();
+  connect();
+  renderKpis();
+  setInterval(poll, POLL_MS);
+  setInterval(renderHealth, 1000);
+});
