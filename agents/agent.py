@@ -16,6 +16,7 @@ are in ``privacy_records`` (and go to the accountant's ``on_spend`` hook, e.g. a
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ from sdk.curves.order_book import OrderBookCurve
 from sdk.curves.perp import PerpetualCurve
 
 PRIVACY_SESSIONS_KEPT = 256
+SOLVE_TIMES_KEPT = 4096
+"""Local-step timings kept between two drains (a session has at most a few hundred rounds)."""
 """Sessions whose spend records ``EdgeAgent.privacy_records`` keeps in memory."""
 
 
@@ -124,6 +127,9 @@ class EdgeAgent:
         self.commitments = CommitmentKey.generate()
         """The key of its hiding commitments; a deployed agent loads it from its state directory."""
         self._session_targets: dict[str, Decimal] = {}
+        self.solve_ns: deque[int] = deque(maxlen=SOLVE_TIMES_KEPT)
+        """Wall time of each local step (the private solve of one round), newest last; the running agent
+        drains it into ``session_stats`` events."""
 
     @property
     def privacy(self) -> AgentPrivacy | None:
@@ -219,7 +225,11 @@ class EdgeAgent:
 
         Raises ``PrivacyRefusal`` once its budget refused a release: it answers no more rounds this session.
         """
-        return self._participant().step(broadcast)
+        started = time.perf_counter_ns()
+        try:
+            return self._participant().step(broadcast)
+        finally:
+            self.solve_ns.append(time.perf_counter_ns() - started)
 
     def privacy_records(self, session_id: str | None = None) -> tuple[PrivacySpendRecord, ...]:
         """Spend records of the last sessions' releases (``session_id``'s only, if given), in order.

@@ -52,6 +52,7 @@ from agents.runtime import AgentRuntime, Listener, LiveExecution, PlanOutcome
 from agents.venues import venue_spec
 from agents.venues.spec import VenueSpec, ccxt_symbol
 from energibridge.v1 import ir_pb2
+from registry.events.logs import bind
 from registry.pki.agent_records import canonical_json
 from registry.pki.announcements import IDENTITY_FILE, load_or_create_identity
 from registry.pki.certificates import CertificateBundle
@@ -61,6 +62,9 @@ Emit = Callable[[dict[str, object]], None]
 OUTBOX_FILE = "outbox.sqlite"
 PLAN_STATE_FILE = "plan_state.json"
 READY_TIMEOUT_S = 30.0
+FEED_HEALTH_S = 5.0
+"""How often (at most) the feeds' health is reported, at a session start."""
+MAX_SOLVES_REPORTED = 1000
 
 
 def plan_event(plan: CommittedPlan) -> dict[str, object]:
@@ -204,6 +208,8 @@ class AgentService:
         self.market: MarketSource
         self.runtime: AgentRuntime | None = None
         self.runner: AgentRunner | None = None
+        self._health_at = float("-inf")
+        self._drift_reported = False
         self.recovered = 0
         self.controls: AgentControls | None = None
         self.status: AgentStatus | None = None
@@ -484,6 +490,7 @@ class AgentService:
                 paused.update(view.paused)
                 runtime.market_moved()
                 runtime.constrain(inventory_limits=config.caps.inventory_limits, paused=set(paused))
+                self._report_health(agent)
                 feed.tick()  # a window whose grace ran out closes before this session's opportunity
                 last = _last_consensus(agent)
                 if last is not None:
@@ -492,6 +499,7 @@ class AgentService:
                         feed.would_trade(shown, assets_of, last[1])
 
             def on_plan(plan: CommittedPlan) -> None:
+                bind(session=plan.delta.session_id, sequence=plan.delta.sequence)  # this thread's log lines
                 self._plan_ns[plan.delta.sequence] = time.monotonic_ns()
                 self.emit(plan_event(plan))  # first: its execution may be reported from another thread
                 feed.plan(plan, agent.curves)  # never raises: the view never keeps a plan from executing
@@ -555,6 +563,22 @@ class AgentService:
             self.market_close()
             if self._temporary_state is not None:
                 shutil.rmtree(self._temporary_state, ignore_errors=True)
+
+    def _report_health(self, agent: EdgeAgent) -> None:
+        """Before each session: the last session's local solve times and inventory drift
+        (``session_stats``) and, every ``FEED_HEALTH_S``, the feeds' health (``feed_health``)."""
+        solve = [round(ns / 1e6, 4) for ns in agent.solve_ns][-MAX_SOLVES_REPORTED:]
+        agent.solve_ns.clear()
+        drift = {a: format(q, "f") for a, q in sorted(agent.hedge_targets.items())}
+        if solve or drift or self._drift_reported:
+            self.emit({"event": "session_stats", "venue": self.config.venue, "solve_ms": solve,
+                       "inventory_drift": drift})  # fmt: skip
+            self._drift_reported = bool(drift)
+        now = time.monotonic()
+        if now - self._health_at >= FEED_HEALTH_S:
+            self._health_at = now
+            feeds = {name: h.as_event() for name, h in self.market.health().items()}
+            self.emit({"event": "feed_health", "venue": self.config.venue, "feeds": feeds})
 
     def _certificate_source(self, cert_dir: Path) -> CertificateSource:
         """The agent's certificate: renewed from the region's CA service (``coordinator.ca_url``) at two

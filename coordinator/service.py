@@ -56,6 +56,7 @@ from energibridge.protocol.messages import RoundSummary
 from energibridge.protocol.venue import VenueInfo
 from energibridge.secagg import SecAggError
 from energibridge.version import CURRENT
+from registry.events.logs import bind
 from registry.ledger import Ed25519Signer, Ledger, NoteSigner
 from registry.pki.renewal import CertificateSource, renewal_record
 from registry.pki.store import write_secret_file
@@ -351,6 +352,7 @@ class CoordinatorService:
                 continue
             attempt += 1
             session_id = f"{s.region}-{int(time.time() * 1000)}-{attempt}"
+            bind(session=session_id)  # every log line of this session carries its id
             driver.venues = self._members_now(hub)
             driver.sequence = max(driver.sequence, last_sequence(hub))
             reports.drain()  # reports that came in between sessions are matched and recorded first

@@ -23,6 +23,7 @@ from agents.persistence.writer import StoreWriter
 from agents.risk.events import Decision, Mode
 from agents.risk.manager import RiskManager
 from agents.risk.market import MarketState
+from registry.events.logs import correlate
 from sdk.adapters.execution import (
     ExecutionEvent,
     FillEvent,
@@ -237,7 +238,8 @@ class PlanRunner:
         if self._before_send is not None:
             self._before_send()
         self._by_order[order.client_order_id] = adapter  # cancels go where the order went
-        adapter.submit(order, role)
+        with correlate(idempotency_key=order.idempotency_key, client_order_id=order.client_order_id):
+            adapter.submit(order, role)  # the venue adapter's log lines name the order
 
     def cancel(self, client_order_id: str) -> None:
         """Cancel an order this runner sent (or re-tracked); unknown ids are ignored."""

@@ -120,6 +120,8 @@ class LiveFeed:
         self.clock = clock
         self.connects = 0
         self.reconnects = 0
+        self.messages = 0
+        """Messages received over every connection (``LiveMarket.health`` turns it into a rate)."""
         self.last_message = 0.0
         self.last_error = ""
         self._socket: Any = None
@@ -182,6 +184,7 @@ class LiveFeed:
                     await pace()
                 now = clock()
                 self.last_message = now
+                self.messages += 1
                 text = message if isinstance(message, str) else message.decode("utf-8", "replace")
                 events = await session.on_message_async(text, now)
                 if events and self.on_events is not None:

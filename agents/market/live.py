@@ -22,7 +22,7 @@ from agents.feeds.curve_cache import CurveCache, order_book_curves
 from agents.feeds.live import HttpRest, LiveFeed, load_live_symbols
 from agents.feeds.session import RestSource
 from agents.feeds.venues.cryptofeed_bridge import CryptofeedSession
-from agents.market.source import MarketView, TickObserver
+from agents.market.source import FeedHealth, MarketView, TickObserver
 from agents.venues.spec import VenueSpec
 from sdk.adapters.events import BookSnapshot, BookUpdate, FeedError, FeedEvent, Resync
 from sdk.curves.base import CostCurve
@@ -88,6 +88,7 @@ class LiveMarket:
         self._paused: dict[str, str] = {}
         self._observer: TickObserver | None = None
         self._asset_of = {r.symbol: r.asset for r in rules}
+        self._health_mark: tuple[int, float] = (0, 0.0)
 
     # -- lifecycle --------------------------------------------------------------------------------------
     def start(self, timeout_s: float = 30.0) -> None:
@@ -220,6 +221,18 @@ class LiveMarket:
             if mid is not None:
                 mids[asset] = mid
         return MarketView(curves=curves, mids=mids, paused=paused)
+
+    def health(self) -> dict[str, FeedHealth]:
+        """The websocket's health: messages per second since the previous call, staleness, reconnects."""
+        feed = self.feed
+        if feed is None:
+            return {}
+        now = self.clock()
+        count, then = self._health_mark
+        rate = (feed.messages - count) / (now - then) if then and now > then else 0.0
+        self._health_mark = (feed.messages, now)
+        staleness = None if feed.last_message == 0.0 else max(0.0, (now - feed.last_message) * 1e3)
+        return {self.spec.name: FeedHealth(rate, staleness, feed.reconnects, self.resyncs)}
 
     def _report(self, paused: Mapping[str, str]) -> None:
         """Say when an asset pauses or resumes (once per change)."""

@@ -16,7 +16,7 @@ import numpy as np
 
 from agents.agent import EdgeAgent, InstrumentSpec, VenueConfig
 from agents.market.simulated_books import BOOK_KIND, SimulatedBookFeed
-from agents.market.source import MarketView, TickObserver
+from agents.market.source import FeedHealth, MarketView, TickObserver
 from sdk.curves.base import CostCurve
 from sdk.scenarios import Scenario, VenueScenario, generate_scenario
 
@@ -134,6 +134,10 @@ class SimulatedMarket:
             for asset, mid in sorted(self._mids.items()):
                 observer(asset, mid)
         return MarketView(curves=curves, mids=dict(self._mids), paused={})
+
+    def health(self) -> dict[str, FeedHealth]:
+        """A seeded market moves once per session: always fresh, never reconnecting."""
+        return {self.venue: FeedHealth(rate_per_s=0.0, staleness_ms=0.0, reconnects=0)}
 
     def close(self) -> None:
         """Nothing to release."""

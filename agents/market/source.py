@@ -25,6 +25,26 @@ class MarketView:
     """asset -> why it must not trade now (stale or void book)."""
 
 
+@dataclass(frozen=True)
+class FeedHealth:
+    """A feed's health as the operator sees it: message rate since the last look, time since its last
+    message, and how often its connection was re-established."""
+
+    rate_per_s: float
+    staleness_ms: float | None
+    """``None`` before the first message."""
+    reconnects: int
+    resyncs: int = 0
+
+    def as_event(self) -> dict[str, object]:
+        return {
+            "rate_per_s": round(self.rate_per_s, 3),
+            "staleness_ms": None if self.staleness_ms is None else round(self.staleness_ms, 1),
+            "reconnects": self.reconnects,
+            "resyncs": self.resyncs,
+        }
+
+
 TickObserver = Callable[[str, float | None], None]
 """Called by a market source on every book update: ``(asset, mid)``, ``mid`` ``None`` when the book went
 void. The agent's runtime passes its risk gates' hook (``AgentRuntime.feed_observer``): thread-safe and
@@ -40,6 +60,10 @@ class MarketSource(Protocol):
 
     def refresh(self, index: int) -> MarketView:
         """The market before session ``index`` (0-based, counted by this process)."""
+        ...
+
+    def health(self) -> Mapping[str, FeedHealth]:
+        """Per feed (``venue:symbol`` or the venue), how it is doing now (``feed_health`` events)."""
         ...
 
     def close(self) -> None: ...

@@ -43,6 +43,11 @@ COORDINATOR_FAMILIES = {
     "arbsphere_rounds",
     "arbsphere_event_log_append_seconds",
     "arbsphere_event_log_dropped",
+    "arbsphere_round_gather_seconds",
+    "arbsphere_delta_merge_seconds",
+    "arbsphere_session_certified_bound_quote",
+    "arbsphere_session_profit_over_bound_ratio",
+    "arbsphere_ledger_append_seconds",
 }
 AGENT_FAMILIES = {
     "arbsphere_plans",
@@ -55,6 +60,11 @@ AGENT_FAMILIES = {
     "arbsphere_predicted_pnl_quote",
     "arbsphere_risk_gate_trips",
     "arbsphere_plan_to_orders_seconds",
+    "arbsphere_local_solve_seconds",
+    "arbsphere_feed_messages_per_second",
+    "arbsphere_feed_staleness_seconds",
+    "arbsphere_feed_reconnects",
+    "arbsphere_inventory_drift",
 }
 
 
@@ -132,11 +142,13 @@ def processes() -> Iterator[list[Process]]:
         process.stop()
 
 
-def _until(port: int, family: str, minimum: float, timeout: float = 20.0) -> dict[str, dict[str, float]]:
+def _until(
+    port: int, family: str, minimum: float, timeout: float = 20.0, suffix: str = "_total"
+) -> dict[str, dict[str, float]]:
     deadline = time.monotonic() + timeout
     while True:
         families = scrape(port)
-        if total(families, family) >= minimum or time.monotonic() > deadline:
+        if total(families, family, suffix) >= minimum or time.monotonic() > deadline:
             return families
         time.sleep(0.2)
 
@@ -201,6 +213,9 @@ def test_metrics_of_a_running_region_parse_and_carry_the_session(
     assert total(families, "arbsphere_session_rounds", "_sum") >= session["rounds"]
     assert families["arbsphere_ledger_size_entries"]["arbsphere_ledger_size_entries{}"] >= 1
     assert total(families, "arbsphere_event_log_appended") >= 2
+    assert total(families, "arbsphere_round_gather_seconds", "_count") >= session["rounds"]
+    assert total(families, "arbsphere_delta_merge_seconds", "_count") >= session["rounds"]
+    assert total(families, "arbsphere_ledger_append_seconds", "_count") >= 1
 
     executed = 0.0
     for venue, process in agents.items():
@@ -208,6 +223,10 @@ def test_metrics_of_a_running_region_parse_and_carry_the_session(
         families = _until(agent_metrics[venue], "arbsphere_executions", 1)
         assert set(families) >= AGENT_FAMILIES, (venue, AGENT_FAMILIES - set(families))
         assert total(families, "arbsphere_plans") >= 1
+        # reported at the next session's start (the region keeps running sessions)
+        families = _until(agent_metrics[venue], "arbsphere_local_solve_seconds", 1, suffix="_count")
+        assert total(families, "arbsphere_local_solve_seconds", "_count") >= 1
+        assert families["arbsphere_feed_staleness_seconds"], "no feed_health reached the metrics"
         executed += total(families, "arbsphere_executions")
     assert executed >= 2
 
