@@ -37,7 +37,7 @@ from agents.agent_config import AgentConfig, ConfigError, read_secrets
 from agents.commitments import CommitmentKey
 from agents.controls import AgentControls, AgentStatus
 from agents.execution.clock import SystemClock
-from agents.execution.live import CcxtVenue, LiveInstrument, make_exchange
+from agents.execution.live import CcxtVenue, LiveInstrument, account_balances, make_exchange
 from agents.execution.outbox import Outbox
 from agents.grpc_client import AgentRunner, execution_report
 from agents.market.live import CurveRules, LiveMarket
@@ -334,10 +334,8 @@ class AgentService:
         agent.reference_prices.update(view.mids)
         quote = config.quote_asset
         if live:
-            raw = exchange.fetch_balance()
-            free = dict(raw.get("free") or {})
-            wanted = [quote, *instruments]
-            inventory = {a: Decimal(str(free.get(a) or 0)) for a in wanted}
+            held = account_balances(exchange)
+            inventory = {a: held[a].free if a in held else Decimal(0) for a in [quote, *instruments]}
         else:
             inventory = {a: Decimal(0) for a in instruments} | {quote: Decimal(0)}
             inventory.update({k: Decimal(v) for k, v in config.paper_balances.items()})

@@ -151,6 +151,20 @@ def map_ccxt_error(exc: Exception) -> AdapterError:
     return VenueUnavailable(str(exc))
 
 
+def account_balances(exchange: Any) -> dict[str, Balance]:
+    """The account's balances through ccxt, in the SDK's model (ccxt errors mapped to the SDK's): what
+    the adapter answers and what a live agent starts from."""
+    try:
+        raw = exchange.fetch_balance()
+    except ccxt.BaseError as exc:
+        raise map_ccxt_error(exc) from exc
+    used = dict(raw.get("used") or {})
+    return {
+        asset: Balance(asset, Decimal(str(free or 0)), Decimal(str(used.get(asset) or 0)))
+        for asset, free in dict(raw.get("free") or {}).items()
+    }
+
+
 class CcxtVenue:
     """One venue through a ccxt exchange object, as the SDK's ``ExecutionAdapter``; events go to
     ``listener``. ``instruments`` is keyed by the normalized ``BASE-QUOTE`` symbol."""
@@ -288,15 +302,7 @@ class CcxtVenue:
         return self._event(order, status_of(order, remote), filled, str(remote.get("id") or ""), "")
 
     def balances(self) -> Mapping[str, Balance]:
-        try:
-            raw = self.exchange.fetch_balance()
-        except ccxt.BaseError as exc:
-            raise map_ccxt_error(exc) from exc
-        used = dict(raw.get("used") or {})
-        return {
-            asset: Balance(asset, Decimal(str(free or 0)), Decimal(str(used.get(asset) or 0)))
-            for asset, free in dict(raw.get("free") or {}).items()
-        }
+        return account_balances(self.exchange)
 
     def book(self, instrument: str, depth: int = 20) -> BookSnapshot[Decimal]:
         raw = self.exchange.fetch_order_book(self.instruments[instrument].symbol, depth)
