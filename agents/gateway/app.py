@@ -4,35 +4,27 @@ Every route but ``/healthz`` needs a bearer token (``tokens``): reads need ``rea
 scope ``controls.REQUIRED_SCOPE`` names (``trade``; ``admin`` for the kill switch and its reset). A missing,
 malformed or expired token gets 401, a token without the scope 403, an actor past its control rate 429
 with ``Retry-After``. A refused control (pause while killed) is 409 and still recorded by the controls.
-``/ws/status`` pushes the status as soon as it changes (checked every ``STATUS_CHECK_S``, sent at least every
-``STATUS_PUSH_S``) and ``/ws/events`` each event as it is emitted, to a websocket that presents a ``read``
-token as the ``access_token`` query parameter (browsers cannot set headers on a websocket). ``/console`` is
-the operator's web console (``agents.gateway.console``): static files, loaded without a token; the page
-asks for one and uses it on every call.
+``/ws/status`` pushes the status as soon as it changes and ``/ws/events`` each event as it is emitted, to a
+websocket that presents a ``read`` token as the ``access_token`` query parameter. ``/console`` is the
+operator's web console (``agents.gateway.console``): static files, loaded without a token; the page asks for
+one and uses it on every call. The token checks, the streams and the console's serving are the web shell
+shared with the region's gateway (``registry.gateway.web``).
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the routes' annotations at runtime, and the
 # ``Caller`` alias they use is local to ``build_app``.
-import asyncio
 import math
-import time
 from typing import Annotated, Any, Protocol
 
-from fastapi import Body, Depends, FastAPI, HTTPException, Query, WebSocket, WebSocketDisconnect, status
-from fastapi.concurrency import run_in_threadpool
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Body, Depends, FastAPI, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
 from agents.controls import REQUIRED_SCOPE, ControlAction, ControlResult, Scope
-from agents.gateway.console import console_routes
+from agents.gateway.console import ISSUED_BY, console_routes
 from agents.gateway.ratelimit import RateLimiter
-from agents.gateway.tokens import Principal, TokenError, TokenVerifier
+from agents.gateway.tokens import Principal, TokenVerifier
 from registry.gateway.fanout import EventFanout
-
-STATUS_PUSH_S = 1.0
-STATUS_CHECK_S = 0.1
-EVENTS_REPLAYED = 200
-"""Recent events a new ``/ws/events`` subscriber gets first, so a late console is not blank."""
+from registry.gateway.web import EVENTS_REPLAYED, bearer_principal, require_scope, stream_routes
 
 
 class StatusSource(Protocol):
@@ -59,9 +51,6 @@ class ControlRequest(BaseModel):
     reason: Annotated[str, Field(max_length=500)] = ""
 
 
-_bearer = HTTPBearer(auto_error=False, description="A gateway token (`arbsphere agent token`).")
-
-
 def build_app(
     controls: Controls,
     status_source: StatusSource,
@@ -80,29 +69,9 @@ def build_app(
     feed = events if events is not None else EventFanout()
     app = FastAPI(title=title, version="1", description=__doc__)
     app.include_router(console_routes(title=title.replace("gateway", "console"), audit_url=audit_url))
-
-    def principal(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> Principal:
-        if credentials is None or credentials.scheme.lower() != "bearer":
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED, "a bearer token is required", {"WWW-Authenticate": "Bearer"}
-            )
-        try:
-            return token_verifier.verify(credentials.credentials)
-        except TokenError as exc:
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED, str(exc), {"WWW-Authenticate": 'Bearer error="invalid_token"'}
-            ) from None
-
+    app.include_router(stream_routes(token_verifier, status_source.status, feed))
+    principal = bearer_principal(token_verifier, issued_by=ISSUED_BY)
     Caller = Annotated[Principal, Depends(principal)]
-
-    def require(caller: Principal, needed: Scope) -> None:
-        if not caller.allows(needed):
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                f"scope {needed.value!r} required, the token has {caller.scope.value!r}",
-            )
 
     @app.get("/healthz", tags=["status"])
     def healthz() -> dict[str, object]:
@@ -110,46 +79,46 @@ def build_app(
 
     @app.get("/status", tags=["status"])
     def get_status(caller: Caller) -> dict[str, object]:
-        require(caller, Scope.READ)
+        require_scope(caller, Scope.READ)
         return status_source.status()
 
     @app.get("/inventory", tags=["status"])
     def get_inventory(caller: Caller) -> dict[str, object]:
-        require(caller, Scope.READ)
+        require_scope(caller, Scope.READ)
         return status_source.inventory()
 
     @app.get("/risk", tags=["status"])
     def get_risk(caller: Caller) -> dict[str, object]:
-        require(caller, Scope.READ)
+        require_scope(caller, Scope.READ)
         return status_source.risk()
 
     @app.get("/trades", tags=["status"])
     def get_trades(caller: Caller, limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, object]:
-        require(caller, Scope.READ)
+        require_scope(caller, Scope.READ)
         return status_source.trades(limit)
 
     @app.get("/config", tags=["status"])
     def get_config(caller: Caller) -> dict[str, object]:
-        require(caller, Scope.READ)
+        require_scope(caller, Scope.READ)
         return status_source.config_view()
 
     @app.get("/opportunities", tags=["status"])
     def get_opportunities(
         caller: Caller, limit: Annotated[int, Query(ge=1, le=1000)] = 200
     ) -> dict[str, object]:
-        require(caller, Scope.READ)
+        require_scope(caller, Scope.READ)
         return status_source.opportunities(limit)
 
     @app.get("/windows", tags=["status"])
     def get_windows(caller: Caller, limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, object]:
-        require(caller, Scope.READ)
+        require_scope(caller, Scope.READ)
         return status_source.windows(limit)
 
     @app.get("/events", tags=["status"])
     def get_events(
         caller: Caller, limit: Annotated[int, Query(ge=1, le=1000)] = EVENTS_REPLAYED
     ) -> dict[str, object]:
-        require(caller, Scope.READ)
+        require_scope(caller, Scope.READ)
         return {"events": feed.recent(limit)}
 
     @app.post(
@@ -167,7 +136,7 @@ def build_app(
         caller: Caller,
         request: Annotated[ControlRequest | None, Body()] = None,
     ) -> dict[str, Any]:
-        require(caller, REQUIRED_SCOPE[action])
+        require_scope(caller, REQUIRED_SCOPE[action])
         wait = bucket.take(caller.actor)
         if wait > 0:
             raise HTTPException(
@@ -188,66 +157,4 @@ def build_app(
             raise HTTPException(status.HTTP_409_CONFLICT, {**body, "error": result.error})
         return body
 
-    async def admit(websocket: WebSocket, access_token: str) -> Principal | None:
-        try:
-            caller = token_verifier.verify(access_token)
-        except TokenError:
-            await websocket.close(code=1008, reason="a valid read token is required")
-            return None
-        if not caller.allows(Scope.READ):
-            await websocket.close(code=1008, reason="scope 'read' required")
-            return None
-        await websocket.accept()
-        return caller
-
-    @app.websocket("/ws/status")
-    async def ws_status(websocket: WebSocket, access_token: str = "") -> None:
-        caller = await admit(websocket, access_token)
-        if caller is None:
-            return
-        last: dict[str, object] | None = None
-        sent_at = 0.0
-        try:
-            while True:
-                if caller.expires <= time.time():
-                    await websocket.close(code=1008, reason="token expired")
-                    return
-                current = await run_in_threadpool(status_source.status)
-                unchanged = last is not None and _without_clock(current) == _without_clock(last)
-                if not unchanged or time.monotonic() - sent_at >= STATUS_PUSH_S:
-                    await websocket.send_json(current)
-                    last, sent_at = current, time.monotonic()
-                await asyncio.sleep(STATUS_CHECK_S)
-        except (WebSocketDisconnect, RuntimeError, OSError):  # the console went away
-            return
-
-    @app.websocket("/ws/events")
-    async def ws_events(websocket: WebSocket, access_token: str = "") -> None:
-        caller = await admit(websocket, access_token)
-        if caller is None:
-            return
-        subscription = feed.subscribe()
-        try:
-            for event in feed.recent(EVENTS_REPLAYED):
-                await websocket.send_json({**event, "replayed": True})
-            while True:
-                remaining = caller.expires - time.time()
-                if remaining <= 0:
-                    await websocket.close(code=1008, reason="token expired")
-                    return
-                try:
-                    event = await asyncio.wait_for(subscription.get(), timeout=min(remaining, 5.0))
-                except TimeoutError:
-                    continue
-                await websocket.send_json(dict(event))
-        except (WebSocketDisconnect, RuntimeError, OSError):  # the console went away
-            return
-        finally:
-            feed.unsubscribe(subscription)
-
     return app
-
-
-def _without_clock(status: dict[str, object]) -> dict[str, object]:
-    """The status without its timestamp: what tells whether anything changed."""
-    return {k: v for k, v in status.items() if k != "ts_ms"}

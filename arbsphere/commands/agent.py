@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from agents.gateway.server import GatewayServer
     from agents.service import AgentService
     from registry.gateway.fanout import EventFanout
+    from registry.gateway.server import GatewayServer
 
 app = typer.Typer(help="Edge agent.", no_args_is_help=True)
 

@@ -4,29 +4,22 @@ Every route but ``/healthz`` and the console's static files needs a bearer token
 (``registry.gateway.tokens``): none, malformed or expired is 401. ``/ws/status`` pushes the region's status
 whenever it changes and ``/ws/events`` each projected event, to a websocket presenting its token as the
 ``access_token`` query parameter. The gateway has no control endpoint: a region is steered by its config.
+The token checks, the streams and the console's serving are the web shell shared with the agent's gateway
+(``registry.gateway.web``).
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the routes' annotations at runtime.
-import asyncio
-import time
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, WebSocket, WebSocketDisconnect, status
-from fastapi.concurrency import run_in_threadpool
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, status
 
-from coordinator.gateway.console import console_routes
+from coordinator.gateway.console import ISSUED_BY, console_routes
 from coordinator.gateway.ledger_view import MAX_PAGE, PAGE, LedgerUnavailable, LedgerView
 from coordinator.gateway.view import RegionView
 from registry.gateway.fanout import EventFanout
-from registry.gateway.tokens import Principal, Scope, TokenError, TokenVerifier
+from registry.gateway.tokens import Principal, Scope, TokenVerifier
+from registry.gateway.web import bearer_principal, stream_routes
 from registry.ledger import LedgerError, LedgerNotFound
-
-STATUS_PUSH_S = 1.0
-STATUS_CHECK_S = 0.1
-EVENTS_REPLAYED = 200
-
-_bearer = HTTPBearer(auto_error=False, description="A gateway token (`arbsphere coordinator token`).")
 
 
 def build_app(
@@ -41,24 +34,8 @@ def build_app(
     feed = events if events is not None else EventFanout()
     app = FastAPI(title=title, version="1", description=__doc__)
     app.include_router(console_routes(title=title))
-
-    def principal(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> Principal:
-        if credentials is None or credentials.scheme.lower() != "bearer":
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED, "a bearer token is required", {"WWW-Authenticate": "Bearer"}
-            )
-        try:
-            caller = token_verifier.verify(credentials.credentials)
-        except TokenError as exc:
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED, str(exc), {"WWW-Authenticate": 'Bearer error="invalid_token"'}
-            ) from None
-        if not caller.allows(Scope.READ):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "scope 'read' required")
-        return caller
-
+    app.include_router(stream_routes(token_verifier, view.status, feed))
+    principal = bearer_principal(token_verifier, issued_by=ISSUED_BY, scope=Scope.READ)
     Reader = Annotated[Principal, Depends(principal)]
 
     def ledger_call(work: str, *args: int | None) -> dict[str, object]:
@@ -105,65 +82,4 @@ def build_app(
     ) -> dict[str, object]:
         return ledger_call("proof", index, size)
 
-    async def admit(websocket: WebSocket, access_token: str) -> Principal | None:
-        try:
-            caller = token_verifier.verify(access_token)
-        except TokenError:
-            await websocket.close(code=1008, reason="a valid read token is required")
-            return None
-        if not caller.allows(Scope.READ):
-            await websocket.close(code=1008, reason="scope 'read' required")
-            return None
-        await websocket.accept()
-        return caller
-
-    @app.websocket("/ws/status")
-    async def ws_status(websocket: WebSocket, access_token: str = "") -> None:
-        caller = await admit(websocket, access_token)
-        if caller is None:
-            return
-        last: dict[str, object] | None = None
-        sent_at = 0.0
-        try:
-            while True:
-                if caller.expires <= time.time():
-                    await websocket.close(code=1008, reason="token expired")
-                    return
-                current = await run_in_threadpool(view.status)
-                changed = last is None or _without_clock(current) != _without_clock(last)
-                if changed or time.monotonic() - sent_at >= STATUS_PUSH_S:
-                    await websocket.send_json(current)
-                    last, sent_at = current, time.monotonic()
-                await asyncio.sleep(STATUS_CHECK_S)
-        except (WebSocketDisconnect, RuntimeError, OSError):  # the console went away
-            return
-
-    @app.websocket("/ws/events")
-    async def ws_events(websocket: WebSocket, access_token: str = "") -> None:
-        caller = await admit(websocket, access_token)
-        if caller is None:
-            return
-        subscription = feed.subscribe()
-        try:
-            for event in feed.recent(EVENTS_REPLAYED):
-                await websocket.send_json({**event, "replayed": True})
-            while True:
-                remaining = caller.expires - time.time()
-                if remaining <= 0:
-                    await websocket.close(code=1008, reason="token expired")
-                    return
-                try:
-                    event = await asyncio.wait_for(subscription.get(), timeout=min(remaining, 5.0))
-                except TimeoutError:
-                    continue
-                await websocket.send_json(dict(event))
-        except (WebSocketDisconnect, RuntimeError, OSError):
-            return
-        finally:
-            feed.unsubscribe(subscription)
-
     return app
-
-
-def _without_clock(status: dict[str, object]) -> dict[str, object]:
-    return {k: v for k, v in status.items() if k != "ts_ms"}

@@ -6,10 +6,11 @@ status as soon as it changes, checked every ``STATUS_CHECK_S`` and sent at least
 and ``/ws/events`` (the last ``EVENTS_REPLAYED`` events, then each as it is published) to a websocket that
 presents a ``read`` token as the ``access_token`` query parameter (browsers cannot set headers on a
 websocket), closing it (1008) when the token expires. ``console_routes`` serves an operator console under
-``/console``: the page is the shared frame (``static/console.html``: title, token form, connection) around
-the console's own ``body.html``, and the console's scripts load after the shared ``static`` files
-(``common.js``: token, calls, streams, event log; ``charts.js``; ``style.css``). Each side's FastAPI app
-keeps its own routes; this module is ``registry``'s only reach into the web stack besides ``server``.
+``/console``: the page is the shared frame (``static/console.html``: title, token form, connection, event
+log) around the console's own ``top.html`` (banners) and ``body.html`` (its panels); the console's scripts
+load after the shared ``static`` files (``common.js``: token, calls, streams, event log; ``charts.js``;
+``style.css``). Each side's FastAPI app keeps its own routes; this module is ``registry``'s only reach into
+the web stack besides ``server``.
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the dependency's annotations at runtime, and the
@@ -63,11 +64,11 @@ def require_scope(caller: Principal, needed: Scope) -> None:
 
 
 def bearer_principal(
-    verifier: TokenVerifier, *, token_command: str, scope: Scope | None = None
+    verifier: TokenVerifier, *, issued_by: str, scope: Scope | None = None
 ) -> Callable[..., Principal]:
     """A dependency giving the bearer token's principal (``scope``: also required of every caller);
-    ``token_command`` is what mints tokens for this gateway, named in the OpenAPI description."""
-    bearer = HTTPBearer(auto_error=False, description=f"A gateway token (`{token_command}`).")
+    ``issued_by`` is what mints tokens for this gateway, named in the OpenAPI description."""
+    bearer = HTTPBearer(auto_error=False, description=f"A gateway token (`{issued_by}`).")
 
     def principal(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -163,15 +164,16 @@ def console_routes(
     package: str,
     *,
     title: str,
-    token_command: str,
+    issued_by: str,
     scripts: Sequence[str],
     config: Mapping[str, object],
 ) -> APIRouter:
-    """``/console``: the shared frame around ``package``'s ``body.html``, loading the shared assets and then
-    ``scripts`` (``package``'s own files, in order); ``/console/config.json`` is ``title`` and ``config``.
-    Loading the page needs no token (it holds no data): the page asks for one and sends it on every call."""
+    """``/console``: the shared frame around ``package``'s ``top.html`` and ``body.html``, loading the
+    shared assets and then ``scripts`` (``package``'s own files, in order); ``/console/config.json`` is
+    ``title`` and ``config``. Loading the page needs no token (it holds no data): the page asks for one
+    and sends it on every call."""
     own = files(package)
-    shared = files(__package__) / "static"
+    shared = files("registry.gateway") / "static"
     assets = {name: (shared / name).read_bytes() for name in SHARED_ASSETS}
     for name in scripts:
         if name in assets:
@@ -179,8 +181,9 @@ def console_routes(
         assets[name] = (own / name).read_bytes()
     values = {
         "title": html.escape(title),
-        "token_command": html.escape(token_command),
+        "issued_by": html.escape(issued_by),
         "scripts": "".join(f'\n  <script src="/console/{html.escape(n)}" defer></script>' for n in scripts),
+        "top": (own / "top.html").read_text(encoding="utf-8").rstrip("\n"),
         "body": (own / "body.html").read_text(encoding="utf-8").rstrip("\n"),
     }
     frame = (shared / "console.html").read_text(encoding="utf-8")

@@ -1,83 +1,20 @@
-// The agent console: status and events pushed over websockets, the rest polled every second.
-// The token comes from the URL fragment (#token=..., never sent to a server) or the paste box and is kept
-// in sessionStorage for this tab only.
+// The agent console: status and events pushed over websockets, the rest polled every second. The token,
+// calls, streams and event log are common.js's (shared with the region console).
 "use strict";
 
 const TOKEN_KEY = "arbsphere.agent.token";
 const POLL_MS = 1000;
 const MAX_EVENTS = 60;
-const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 
 const state = {
-  token: null,
   status: null,
   statusAt: 0,
-  rtt: null,
   plans: [],
   executions: [],
   feeds: {},
   sessions: [],
-  sockets: [],
   polling: false,
 };
-// What arrived when (wall clock, ms): read by the benchmark and the tests, capped.
-window.consoleReceived = [];
-
-function takeToken() {
-  const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
-  if (m) {
-    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
-    history.replaceState(null, "", location.pathname + location.search);
-  }
-  return sessionStorage.getItem(TOKEN_KEY);
-}
-
-function fmt(v, digits = 4) {
-  if (v === null || v === undefined || v === "") return "-";
-  const n = Number(v);
-  if (!Number.isFinite(n)) return String(v);
-  return Math.abs(n) >= 1e6 ? n.toExponential(3) : Number(n.toFixed(digits)).toString();
-}
-
-function time(ms) {
-  return ms ? new Date(ms).toISOString().slice(11, 23) : "-";
-}
-
-function cell(tr, text, cls) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  if (cls) td.className = cls;
-  tr.appendChild(td);
-}
-
-function fillTable(id, rows, columns, rowTestId) {
-  const body = $(id).querySelector("tbody");
-  const frag = document.createDocumentFragment();
-  for (const row of rows) {
-    const tr = document.createElement("tr");
-    if (rowTestId) tr.dataset.testid = rowTestId;
-    for (const col of columns) cell(tr, col(row));
-    frag.appendChild(tr);
-  }
-  body.replaceChildren(frag);
-}
-
-function showError(text) {
-  const banner = $("error-banner");
-  banner.hidden = !text;
-  banner.textContent = text || "";
-}
-
-async function api(path, options = {}) {
-  const started = performance.now();
-  const response = await fetch(path, {
-    ...options,
-    headers: { Authorization: `Bearer ${state.token}`, "Content-Type": "application/json", ...(options.headers || {}) },
-  });
-  state.rtt = performance.now() - started;
-  if (response.status === 401) throw new Error("the gateway refused the token (missing, invalid or expired)");
-  return response;
-}
 
 // ---- status ---------------------------------------------------------------------------------------
 
@@ -131,12 +68,12 @@ function pill(label, value, ok, testid) {
 
 function renderHealth() {
   const box = $("health-pills");
-  const open = state.sockets.some((ws) => ws.readyState === WebSocket.OPEN);
+  const open = gateway.sockets.some((ws) => ws.readyState === WebSocket.OPEN);
   const staleMs = state.statusAt ? Date.now() - state.statusAt : null;
   const pills = [
     pill("gateway", open ? "connected" : "disconnected", open, "pill-connected"),
     pill("status age", staleMs === null ? "-" : `${staleMs} ms`, staleMs !== null && staleMs < 3000, "pill-staleness"),
-    pill("RTT", state.rtt === null ? "-" : `${state.rtt.toFixed(1)} ms`, state.rtt !== null && state.rtt < 250, "pill-rtt"),
+    pill("RTT", gateway.rtt === null ? "-" : `${gateway.rtt.toFixed(1)} ms`, gateway.rtt !== null && gateway.rtt < 250, "pill-rtt"),
   ];
   if (state.status) {
     const m = state.status.mode;
@@ -150,22 +87,9 @@ function renderHealth() {
 
 // ---- events ---------------------------------------------------------------------------------------
 
-function logEvent(e) {
-  const li = document.createElement("li");
-  li.dataset.kind = e.event;
-  const detail = { ...e };
-  delete detail.event;
-  delete detail.replayed;
-  li.textContent = `${e.event} ${JSON.stringify(detail).slice(0, 240)}`;
-  const list = $("event-log");
-  list.prepend(li);
-  while (list.children.length > MAX_EVENTS) list.lastChild.remove();
-}
-
 function onEvent(e) {
-  window.consoleReceived.push({ event: e.event, at: Date.now(), seq: e.bench_seq, replayed: !!e.replayed });
-  if (window.consoleReceived.length > 5000) window.consoleReceived.splice(0, 1000);
-  logEvent(e);
+  received(e, e.bench_seq);
+  logEvent(e, MAX_EVENTS);
   switch (e.event) {
     case "plan":
       state.plans.push(e);
@@ -304,12 +228,12 @@ const VIEWS = [
 const lastBodies = {};
 
 async function poll() {
-  if (!state.token || state.polling) return;
+  if (!gateway.token || state.polling) return;
   state.polling = true;
   try {
     await Promise.all(
       VIEWS.map(async ([path, render]) => {
-        const response = await api(path);
+        const response = await request(path);
         if (!response.ok) return;
         const body = await response.json();
         lastBodies[path] = body;
@@ -331,7 +255,7 @@ async function control(action) {
   const out = $("control-result");
   out.textContent = `${action}...`;
   try {
-    const response = await api(`/controls/${action}`, { method: "POST", body: JSON.stringify({ reason: `console: ${action}` }) });
+    const response = await request(`/controls/${action}`, { method: "POST", body: JSON.stringify({ reason: `console: ${action}` }) });
     const body = await response.json();
     if (response.ok) {
       out.textContent = `${action}: ok, mode ${body.mode}${body.cancelled ? `, cancelled ${body.cancelled.length}` : ""}`;
@@ -351,76 +275,28 @@ async function control(action) {
   poll();
 }
 
-// ---- connection -----------------------------------------------------------------------------------
+// ---- start ---------------------------------------------------------------------------------------
 
-function openSocket(path, onMessage) {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${scheme}://${location.host}${path}?access_token=${encodeURIComponent(state.token)}`);
-  ws.onmessage = (msg) => onMessage(JSON.parse(msg.data));
-  ws.onopen = () => {
-    $("connection").textContent = "live";
-    $("connection").className = "conn live";
-    renderHealth();
-  };
-  ws.onclose = (ev) => {
-    state.sockets = state.sockets.filter((s) => s !== ws);
-    $("connection").textContent = "offline";
-    $("connection").className = "conn";
-    if (ev.code === 1008) {
-      showError(`the gateway closed the stream: ${ev.reason || "token refused"}`);
-      return;
-    }
-    if (state.token) setTimeout(() => state.token && state.sockets.push(openSocket(path, onMessage)), 1000);
-  };
-  return ws;
-}
-
-function connect() {
-  for (const ws of state.sockets) ws.close();
-  state.sockets = [];
-  if (!state.token) {
-    showError("paste a gateway token (arbsphere agent token --secret-file ...) to connect");
-    return;
-  }
-  showError("");
-  state.sockets.push(openSocket("/ws/status", renderStatus));
-  state.sockets.push(openSocket("/ws/events", onEvent));
-  poll();
-}
-
-async function loadConfig() {
-  try {
-    const config = await (await fetch("/console/config.json")).json();
-    $("console-title").textContent = config.title;
-    document.title = config.title;
-    const link = $("audit-link");
-    if (config.audit_url) {
-      link.href = config.audit_url;
-      link.textContent = `region console: ${config.audit_url}`;
-    } else {
-      link.removeAttribute("href");
-      link.textContent = "no region console configured (gateway setting audit_url)";
-    }
-  } catch (err) {
-    showError(`config: ${err}`);
+function showAuditLink(config) {
+  const link = $("audit-link");
+  if (config.audit_url) {
+    link.href = config.audit_url;
+    link.textContent = `region console: ${config.audit_url}`;
+  } else {
+    link.removeAttribute("href");
+    link.textContent = "no region console configured (gateway setting audit_url)";
   }
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  state.token = takeToken();
-  $("token-form").addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    const value = $("token-input").value.trim();
-    if (!value) return;
-    sessionStorage.setItem(TOKEN_KEY, value);
-    $("token-input").value = "";
-    state.token = value;
-    connect();
-  });
-  $("token-clear").addEventListener("click", () => {
-    sessionStorage.removeItem(TOKEN_KEY);
-    state.token = null;
-    connect();
+  startConsole({
+    tokenKey: TOKEN_KEY,
+    issuedBy: "arbsphere agent token",
+    onStatus: renderStatus,
+    onEvent,
+    onConnect: poll,
+    onOpen: renderHealth,
+    onConfig: showAuditLink,
   });
   for (const button of document.querySelectorAll("button[data-action]")) {
     button.addEventListener("click", () => control(button.dataset.action));
@@ -431,8 +307,6 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const id of ["win-filter-open", "win-filter-direction"]) {
     $(id).addEventListener("input", () => lastBodies["/windows?limit=200"] && renderWindows(lastBodies["/windows?limit=200"]));
   }
-  loadConfig();
-  connect();
   renderKpis();
   setInterval(poll, POLL_MS);
   setInterval(renderHealth, 1000);

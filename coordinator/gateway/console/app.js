@@ -1,59 +1,17 @@
 // The region console: status and events pushed over websockets, the ledger polled, proofs verified here.
-// The token comes from the URL fragment (#token=...) or the paste box, kept in sessionStorage.
+// The token, calls, streams and event log are common.js's (shared with the agent console).
 "use strict";
 
 const TOKEN_KEY = "arbsphere.region.token";
 const LEDGER_POLL_MS = 2000;
 const MAX_EVENTS = 60;
-const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 
-const state = { token: null, sockets: [], checkpoint: null, vkey: null, polling: false };
-window.consoleReceived = [];
+const state = { checkpoint: null, vkey: null, polling: false };
 
-function takeToken() {
-  const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
-  if (m) {
-    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
-    history.replaceState(null, "", location.pathname + location.search);
-  }
-  return sessionStorage.getItem(TOKEN_KEY);
-}
-
-function fmt(v, digits = 4) {
-  if (v === null || v === undefined || v === "") return "-";
-  const n = Number(v);
-  if (!Number.isFinite(n)) return String(v);
-  return Math.abs(n) >= 1e6 ? n.toExponential(3) : Number(n.toFixed(digits)).toString();
-}
-
-const time = (ms) => (ms ? new Date(ms).toISOString().slice(11, 23) : "-");
 const list = (v) => (Array.isArray(v) && v.length ? v.join(", ") : "-");
 
-function fillTable(id, rows, columns, rowTestId, decorate) {
-  const body = $(id).querySelector("tbody");
-  const frag = document.createDocumentFragment();
-  for (const row of rows) {
-    const tr = document.createElement("tr");
-    if (rowTestId) tr.dataset.testid = rowTestId;
-    for (const col of columns) {
-      const td = document.createElement("td");
-      td.textContent = col(row);
-      tr.appendChild(td);
-    }
-    if (decorate) decorate(tr, row);
-    frag.appendChild(tr);
-  }
-  body.replaceChildren(frag);
-}
-
-function showError(text) {
-  $("error-banner").hidden = !text;
-  $("error-banner").textContent = text || "";
-}
-
 async function api(path) {
-  const response = await fetch(path, { headers: { Authorization: `Bearer ${state.token}` } });
-  if (response.status === 401) throw new Error("the gateway refused the token (missing, invalid or expired)");
+  const response = await request(path);
   if (!response.ok) throw new Error(`${path}: ${response.status} ${(await response.text()).slice(0, 200)}`);
   return response.json();
 }
@@ -126,25 +84,16 @@ function renderConvergence(s) {
 // ---- events ---------------------------------------------------------------------------------------
 
 function onEvent(e) {
-  window.consoleReceived.push({ event: e.event, at: Date.now(), seq: e.sequence, replayed: !!e.replayed });
-  if (window.consoleReceived.length > 5000) window.consoleReceived.splice(0, 1000);
+  received(e, e.sequence);
   if (e.event === "round" && !e.replayed) return; // rounds go to the chart through the status, not the log
-  const li = document.createElement("li");
-  li.dataset.kind = e.event;
-  const detail = { ...e };
-  delete detail.event;
-  delete detail.replayed;
-  li.textContent = `${e.event} ${JSON.stringify(detail).slice(0, 240)}`;
-  const ol = $("event-log");
-  ol.prepend(li);
-  while (ol.children.length > MAX_EVENTS) ol.lastChild.remove();
+  logEvent(e, MAX_EVENTS);
   if (e.event === "session") pollLedger();
 }
 
 // ---- ledger ---------------------------------------------------------------------------------------
 
 async function pollLedger() {
-  if (!state.token || state.polling) return;
+  if (!gateway.token || state.polling) return;
   state.polling = true;
   try {
     const cp = await api("/ledger/checkpoint");
@@ -207,68 +156,19 @@ async function verify(index) {
   }
 }
 
-// ---- connection -----------------------------------------------------------------------------------
+// ---- start ---------------------------------------------------------------------------------------
 
-function openSocket(path, onMessage) {
-  const ws = new WebSocket(`wss://${location.host}${path}?access_token=${encodeURIComponent(state.token)}`);
-  ws.onmessage = (msg) => onMessage(JSON.parse(msg.data));
-  ws.onopen = () => {
-    $("connection").textContent = "live";
-    $("connection").className = "conn live";
-  };
-  ws.onclose = (ev) => {
-    state.sockets = state.sockets.filter((s) => s !== ws);
-    $("connection").textContent = "offline";
-    $("connection").className = "conn";
-    if (ev.code === 1008) {
-      showError(`the gateway closed the stream: ${ev.reason || "token refused"}`);
-      return;
-    }
-    if (state.token) setTimeout(() => state.token && state.sockets.push(openSocket(path, onMessage)), 1000);
-  };
-  return ws;
-}
-
-function connect() {
-  for (const ws of state.sockets) ws.close();
-  state.sockets = [];
-  if (!state.token) {
-    showError("paste a gateway token (arbsphere coordinator token --secret-file ...) to connect");
-    return;
-  }
-  showError("");
-  state.sockets.push(openSocket("/ws/status", renderStatus));
-  state.sockets.push(openSocket("/ws/events", onEvent));
-  pollLedger();
-}
-
-document.addEventListener("DOMContentLoaded", async () => {
-  state.token = takeToken();
-  try {
-    const config = await (await fetch("/console/config.json")).json();
-    $("console-title").textContent = config.title;
-    document.title = config.title;
-  } catch (err) {
-    showError(`config: ${err}`);
-  }
-  $("token-form").addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    const value = $("token-input").value.trim();
-    if (!value) return;
-    sessionStorage.setItem(TOKEN_KEY, value);
-    $("token-input").value = "";
-    state.token = value;
-    connect();
-  });
-  $("token-clear").addEventListener("click", () => {
-    sessionStorage.removeItem(TOKEN_KEY);
-    state.token = null;
-    connect();
+document.addEventListener("DOMContentLoaded", () => {
+  startConsole({
+    tokenKey: TOKEN_KEY,
+    issuedBy: "arbsphere coordinator token",
+    onStatus: renderStatus,
+    onEvent,
+    onConnect: pollLedger,
   });
   $("proof-verify").addEventListener("click", () => {
     const index = parseInt($("proof-index").value, 10);
     if (Number.isInteger(index)) verify(index);
   });
-  connect();
   setInterval(pollLedger, LEDGER_POLL_MS);
 });

@@ -111,7 +111,7 @@ function connect() {
   for (const ws of gateway.sockets) ws.close();
   gateway.sockets = [];
   if (!gateway.token) {
-    showError(`paste a gateway token (${gateway.options.tokenCommand} --secret-file ...) to connect`);
+    showError(`paste a gateway token (${gateway.options.issuedBy} --secret-file ...) to connect`);
     return;
   }
   showError("");
@@ -131,7 +131,7 @@ async function loadConfig(onConfig) {
   }
 }
 
-// options: tokenKey (sessionStorage), tokenCommand (what mints a token), onStatus and onEvent (the two
+// options: tokenKey (sessionStorage), issuedBy (what mints a token), onStatus and onEvent (the two
 // streams' messages), onConnect (after the streams open: the first polls), optional onOpen (a stream is
 // live) and onConfig (/console/config.json).
 function startConsole(options) {
