@@ -58,7 +58,7 @@ from registry.pki.announcements import (
 )
 from registry.pki.certificates import CertificateBundle
 from registry.pki.errors import PeerIdentityError
-from registry.pki.grpc_tls import RotatingServerCredentials, authorize_peer
+from registry.pki.grpc_tls import RotatingServerCredentials, authorize_peer, peer_certificate_record
 from registry.pki.spiffe import SpiffeId, WorkloadRole
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,8 @@ class Connection:
     """The IR version negotiated with this agent at join (told to it in Welcome, used by both sides)."""
     adapter: str = ""
     adapter_version: str = ""
+    certificate: dict[str, str] = field(default_factory=dict)
+    """Facts of the certificate this stream authenticated with (recorded on its JOIN)."""
     outbox: queue.Queue[cpb.CoordinatorMessage | None] = field(default_factory=queue.Queue)
     alive: bool = True
 
@@ -352,6 +354,7 @@ class CoordinatorServicer(cpb_grpc.CoordinatorServicer):
             ir_version=agreed,
             adapter=hello.adapter[:128],
             adapter_version=hello.adapter_version[:64],
+            certificate=peer_certificate_record(context.auth_context()),
         )
         if self.trusted_issuers:
             try:

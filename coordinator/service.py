@@ -240,6 +240,7 @@ class CoordinatorService:
         """Connections last recorded as joined (JOIN/LEAVE entries are written at session boundaries)."""
         self._leave_reasons: dict[str, str] = {}
         self._certificates: CertificateSource | None = None
+        self._audit: LedgerAudit | None = None
         self._leg_outs_seen = 0
         self._strikes: dict[str, int] = {}
         self._quarantine: dict[str, float] = {}
@@ -263,7 +264,9 @@ class CoordinatorService:
         )
         gate: AdapterGate | None = None
         try:
-            audit = LedgerAudit(ledger, load_or_create_entry_signer(entry_key_path(s.log_key_file)))
+            audit = self._audit = LedgerAudit(
+                ledger, load_or_create_entry_signer(entry_key_path(s.log_key_file))
+            )
             recovered = recover(ledger)
             bounds = (s.latency_floor_ms, s.latency_ceiling_ms)
             gate = AdapterGate(s.registry_url, audit) if s.registry_url is not None else None
@@ -541,6 +544,7 @@ class CoordinatorService:
                         "ir_version": str(connection.ir_version),
                         "adapter": connection.adapter,
                         "adapter_version": connection.adapter_version,
+                        "certificate": connection.certificate,
                     },
                 )
         for venue in sorted(set(self._members) - set(current)):
@@ -567,6 +571,14 @@ class CoordinatorService:
         bundle = source.current
         server.credentials.rotate(bundle)
         self.emit({"event": "certificate_rotated", **renewal_record(bundle, source)})
+        audit = self._audit
+        if audit is not None:  # the coordinator's own renewal: the ledger names each certificate it served
+            audit.record(
+                "certificate_issued",
+                bundle.spiffe_id.uri,
+                {"region": self.settings.region, "from": "ca" if source.ca_target else "cert_dir",
+                 **bundle.issuance_record()},
+            )  # fmt: skip
 
 
 def _expected(exc: Exception) -> bool:

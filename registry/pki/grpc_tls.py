@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import cast
 
 import grpc
+from cryptography.hazmat.primitives import hashes
 
 from registry.pki.certificates import CertificateBundle, load_certificate_pem, spiffe_id_from_certificate
 from registry.pki.errors import CertificateError, InvalidSpiffeId, PeerIdentityError
@@ -62,6 +63,24 @@ def peer_spiffe_id(auth_context: AuthContext) -> SpiffeId:
             f"peer_spiffe_id: gRPC core saw {core_view}, the certificate says {identity.uri!r}; refusing"
         )
     return identity
+
+
+def peer_certificate_record(auth_context: AuthContext) -> dict[str, str]:
+    """Ledger facts of the certificate the peer authenticated with (serial, SHA-256 fingerprint, validity;
+    no key material), so a JOIN names the exact certificate, renewed or not; empty without one."""
+    pems = _values(auth_context, "x509_pem_cert")
+    if len(pems) != 1:
+        return {}
+    try:
+        certificate = load_certificate_pem(pems[0], field="x509_pem_cert")
+    except CertificateError:
+        return {}
+    return {
+        "serial_number": f"{certificate.serial_number:x}",
+        "fingerprint_sha256": certificate.fingerprint(hashes.SHA256()).hex(),
+        "not_before": certificate.not_valid_before_utc.isoformat(),
+        "not_after": certificate.not_valid_after_utc.isoformat(),
+    }
 
 
 def authorize_peer(
