@@ -29,13 +29,14 @@ from typing import Any
 
 from agents.agent import leg_limit_price
 from agents.agent_config import AgentConfig
+from agents.hedge import owed
 from agents.opportunities import OpportunityFeed
 from agents.persistence.store import Residual
 from agents.risk.events import Mode
 from agents.runtime import AgentRuntime, BoxedCurve, unboxed
 from registry.gateway.tokens import Scope as Scope  # noqa: PLC0414 (re-exported: shared with the coordinator)
 from sdk.adapters.execution import ExecutionInputError, Side
-from sdk.curves.base import CostCurve
+from sdk.curves.base import CostCurve, settled_cost
 from sdk.reference_solver import demand_interval
 
 Emit = Callable[[dict[str, object]], None]
@@ -303,7 +304,30 @@ class AgentStatus:
                 if row.venue == runtime.venue
             },
             "open_residuals": [_residual(r) for r in runtime.residuals()],
+            "rebalance": self.rebalance_plan(),
         }
+
+    def rebalance_plan(self) -> list[dict[str, object]]:
+        """Per asset the venue owes the region, what flattening it on this venue's own book would cost now:
+        the trade, the quote cash at the current curve (exact fees where the curve has them) and that
+        cost beyond the mid (slippage and fees). The region normally trades it elsewhere (a hedge
+        session); this is the operator's yardstick for an emergency hedge here."""
+        runtime = self.runtime
+        plan = []
+        for asset, quantity in sorted(owed(runtime.residuals()).items()):
+            if quantity == 0:
+                continue
+            curve = runtime.agent.curves.get(asset)
+            mid = runtime.agent.reference_prices.get(asset)
+            cost = settled_cost(unboxed(curve), float(quantity)) if curve is not None else math.inf
+            row: dict[str, object] = {"asset": asset, "trade": format(quantity, "f"), "cost_quote": None,
+                                      "beyond_mid_quote": None}  # fmt: skip
+            if math.isfinite(cost):
+                row["cost_quote"] = round(cost, 8)
+                if mid:
+                    row["beyond_mid_quote"] = round(cost - float(quantity) * mid, 8)
+            plan.append(row)
+        return plan
 
     def risk(self) -> dict[str, object]:
         risk = self.runtime.risk

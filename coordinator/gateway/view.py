@@ -22,7 +22,7 @@ ROUNDS_KEPT = 400
 
 Event = Mapping[str, object]
 
-_ROUND_FIELDS = ("round", "responders", "imbalance_lots", "gap", "profit")
+_ROUND_FIELDS = ("round", "responders", "imbalance_lots", "gap", "profit", "gather_ms", "merge_ms")
 _SESSION_FIELDS = (
     "session",
     "strategy",
@@ -38,6 +38,8 @@ _SESSION_FIELDS = (
     "execution_reports",
     "ledger_size",
     "ledger_root",
+    "ledger_append_ms",
+    "bound",
 )
 _ABANDONED_FIELDS = ("session", "reason", "members", "connected")
 _EVICTED_FIELDS = ("venue", "reason", "sits_out_s")

@@ -128,6 +128,8 @@ def test_region_console_shows_the_region_and_verifies_a_proof_in_the_page(
     expect(page.get_by_test_id("last-commit")).to_contain_text("plan #", timeout=5_000)
     assert int(page.get_by_test_id("region-sessions").inner_text()) >= 1
     expect(page.locator("[data-testid=convergence-chart] path").first).to_be_attached(timeout=10_000)
+    expect(page.locator("[data-testid=latency-chart] path").first).to_be_attached(timeout=10_000)
+    expect(page.locator("[data-testid=bound-chart] path").first).to_be_attached(timeout=10_000)
 
     # The checkpoint's Ed25519 signature and an entry's inclusion proof, both checked by the page itself.
     expect(page.get_by_test_id("checkpoint-signature")).to_have_text("verified", timeout=10_000)
@@ -194,6 +196,8 @@ def test_agent_console_shows_plans_and_its_controls_act_on_the_running_agent(
         expect(page.get_by_test_id("execution-row").first).to_be_attached(timeout=5_000)
         expect(page.get_by_test_id("scatter-point").first).to_be_attached(timeout=5_000)
         expect(page.get_by_test_id("order-row").first).to_be_attached(timeout=5_000)
+        expect(page.locator("[data-testid=kpi-capture] path").first).to_be_attached(timeout=5_000)
+        expect(page.locator("[data-testid=kpi-solve] path").first).to_be_attached(timeout=10_000)
 
         # Pause: the page shows it at once and no new order reaches the venue after a second.
         page.get_by_test_id("control-pause").click()

@@ -12,6 +12,8 @@ const state = {
   plans: [],
   executions: [],
   feeds: {},
+  feedHealth: {},
+  solveMs: [],
   sessions: [],
   polling: false,
 };
@@ -82,6 +84,11 @@ function renderHealth() {
   for (const [asset, f] of Object.entries(state.feeds)) {
     pills.push(pill(`feed ${asset}`, f.paused ? `paused (${f.reason})` : "live", !f.paused, `pill-feed-${asset}`));
   }
+  for (const [feed, h] of Object.entries(state.feedHealth)) {
+    const stale = h.staleness_ms === null || h.staleness_ms === undefined ? "-" : `${Math.round(h.staleness_ms)} ms`;
+    const text = `${stale}, ${Number(h.rate_per_s).toFixed(1)}/s, ${h.reconnects} reconnects`;
+    pills.push(pill(`feed ${feed}`, text, h.staleness_ms !== null && h.staleness_ms < 5000, `pill-feed-health-${feed}`));
+  }
   box.replaceChildren(...pills);
 }
 
@@ -105,6 +112,15 @@ function onEvent(e) {
       break;
     case "would_trade":
       renderWouldTrade(e);
+      break;
+    case "feed_health":
+      Object.assign(state.feedHealth, e.feeds || {});
+      renderHealth();
+      break;
+    case "session_stats":
+      for (const ms of e.solve_ms || []) state.solveMs.push(Number(ms));
+      state.solveMs.splice(0, Math.max(0, state.solveMs.length - 2000));
+      renderKpis();
       break;
     case "trading_paused":
       state.feeds[e.asset || e.venue] = { paused: true, reason: e.reason || "stale" };
@@ -146,6 +162,22 @@ function renderKpis() {
   window.charts.lineChart($("kpi-latency"), [{ name: "latency", points: lat }], "plan #", "ms");
   const profit = state.plans.map((p) => [p.sequence, Number(p.expected_profit)]).filter((p) => Number.isFinite(p[1]));
   window.charts.lineChart($("kpi-profit"), [{ name: "profit", points: profit }], "plan #", "quote");
+  // capture: cumulative realised over cumulative predicted profit, plan by plan
+  let realised = 0;
+  let predicted = 0;
+  const capture = [];
+  for (const x of state.executions) {
+    const r = Number(x.realised_profit);
+    const p = Number(x.predicted_profit);
+    if (!Number.isFinite(r) || !Number.isFinite(p)) continue;
+    realised += r;
+    predicted += p;
+    if (Math.abs(predicted) > 1e-12) capture.push([x.sequence, realised / predicted]);
+  }
+  window.charts.lineChart($("kpi-capture"), [{ name: "capture", points: capture }], "plan #", "realised / predicted");
+  $("kpi-capture").dataset.value = capture.length ? capture[capture.length - 1][1].toFixed(4) : "";
+  const solve = state.solveMs.map((ms, i) => [i, ms]);
+  window.charts.lineChart($("kpi-solve"), [{ name: "local solve", points: solve }], "round #", "ms");
 }
 
 // ---- polled views ---------------------------------------------------------------------------------
@@ -208,6 +240,7 @@ function renderInventory(body) {
     (a) => (positions[a] ? positions[a].realised : "-"),
   ]);
   fillTable("residuals-table", body.open_residuals || [], [(r) => r.asset, (r) => r.side, (r) => r.size, (r) => r.reason, (r) => r.state]);
+  fillTable("rebalance-table", body.rebalance || [], [(r) => r.asset, (r) => r.trade, (r) => fmt(r.cost_quote), (r) => fmt(r.beyond_mid_quote)], "rebalance-row");
 }
 
 function renderRisk(body) {

@@ -79,6 +79,19 @@ function renderConvergence(s) {
   const done = s.sessions.recent.filter((x) => x.status === "committed");
   window.charts.lineChart($("rounds-chart"), [{ name: "rounds", points: done.map((x, i) => [i + 1, Number(x.rounds)]) }], "session", "rounds");
   window.charts.lineChart($("elapsed-chart"), [{ name: "ms", points: done.map((x, i) => [i + 1, Number(x.elapsed_ms)]) }], "session", "ms");
+  // per round of the shown session: the round trip to every member and the coordinator's delta merge
+  const timed = rounds.filter((r) => r.gather_ms !== undefined);
+  window.charts.lineChart(
+    $("latency-chart"),
+    [
+      { name: "gather", points: timed.map((r) => [Number(r.round), Number(r.gather_ms)]) },
+      { name: "delta merge", points: timed.map((r) => [Number(r.round), Number(r.merge_ms)]) },
+    ],
+    "round",
+    "ms",
+  );
+  const bounded = done.filter((x) => Number(x.bound) > 0);
+  window.charts.lineChart($("bound-chart"), [{ name: "profit / bound", points: bounded.map((x, i) => [i + 1, Number(x.profit) / Number(x.bound)]) }], "session", "ratio");
 }
 
 // ---- events ---------------------------------------------------------------------------------------
