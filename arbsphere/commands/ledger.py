@@ -340,6 +340,88 @@ def vkey(
         typer.echo(_load_skey(key_file).verifier().to_vkey())
 
 
+@app.command("rotate-key")
+def rotate_key(
+    key_file: Annotated[
+        Path, typer.Option("--key-file", envvar=KEY_ENV, help="The log's private key (from `keygen`).")
+    ],
+    db: DbOption = str(DEFAULT_DB_PATH),
+    schema: SchemaOption = None,
+    entry: Annotated[
+        bool,
+        typer.Option(
+            "--entry",
+            help="Rotate the coordinator's entry-signing identity (beside the log key), not the log key.",
+        ),
+    ] = False,
+) -> None:
+    """Replace the log's checkpoint key (or, with --entry, the coordinator's entry-signing identity),
+    recording the rotation as an entry of the ledger itself before the new key is used.
+
+    Log key: a CONFIG_CHANGE ``log_key_rotated`` entry naming the previous and the next verifier key, signed
+    by the coordinator's entry identity and covered by a checkpoint under the previous key, so an auditor
+    who pinned the old key learns the new one from the log. Entry identity: ``entry_key_rotated`` naming the
+    previous and next did:key, signed by the previous identity, with the next key's signature over the
+    same statement (it proves possession). Stop the coordinator first: the ledger has one writer. Prints
+    the new verifier key (log) or did:key (entry)."""
+    import json
+    import os
+
+    from cryptography.hazmat.primitives import serialization
+
+    from coordinator.service import entry_key_path, load_or_create_entry_signer
+    from registry.ledger.entry import Ed25519Signer
+    from registry.ledger.ledger import Ledger
+    from registry.ledger.signed_note import NoteSigner
+    from registry.pki.store import write_secret_file
+
+    with _errors():
+        log_key = _load_skey(key_file)
+        entry_path = entry_key_path(key_file)
+        if entry and not entry_path.exists():
+            raise CliError(f"no entry identity at {entry_path}: nothing to rotate (the coordinator makes it)")
+        current = load_or_create_entry_signer(entry_path)
+        with Ledger.open(_url(db), log_key, schema=schema) as ledger:
+            origin = log_key.name
+            if entry:
+                successor = Ed25519Signer.generate()
+                statement = {"event": "entry_key_rotated", "origin": origin, "previous": current.did,
+                             "next": successor.did}  # fmt: skip
+                canonical = json.dumps(statement, sort_keys=True, separators=(",", ":")).encode()
+                body = {**statement, "subject": current.did, "next_proof": successor.sign(canonical).hex()}
+                signer = current
+                shown = successor.did
+            else:
+                next_key = NoteSigner.generate(origin)
+                body = {"event": "log_key_rotated", "origin": origin, "subject": current.did,
+                        "previous_vkey": log_key.verifier().to_vkey(),
+                        "next_vkey": next_key.verifier().to_vkey()}  # fmt: skip
+                signer = current
+                shown = next_key.verifier().to_vkey()
+            data = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+            # The successor is on disk (0600, beside the key it replaces) before anything depends on it: a
+            # crash from here on leaves it there for the operator, never a log no key can extend.
+            target = entry_path if entry else key_file
+            pending = target.with_name(target.name + ".next")
+            if entry:
+                write_secret_file(
+                    pending,
+                    successor.private_key.private_bytes(
+                        serialization.Encoding.Raw,
+                        serialization.PrivateFormat.Raw,
+                        serialization.NoEncryption(),
+                    ),
+                )
+            else:
+                write_secret_file(pending, (next_key.to_skey() + "\n").encode())
+            ledger.append("CONFIG_CHANGE", data, signer)
+            ledger.flush(timeout=30.0)
+            if not entry:
+                ledger.rotate_log_key(next_key)
+        os.replace(pending, target)
+        typer.echo(shown)
+
+
 @app.command()
 def serve(
     *,

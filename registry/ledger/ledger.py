@@ -259,6 +259,20 @@ class Ledger:
             self._closed = True
             self.store.close()
 
+    def rotate_log_key(self, successor: NoteSigner) -> None:
+        """Sign checkpoints with ``successor`` from the next append on: everything appended so far is made
+        durable (under the current key) first, then the stored key is swapped (compare-and-set). Record
+        the rotation on the log before calling this (``arbsphere ledger rotate-key`` does)."""
+        if self._log_key is None:
+            raise LedgerError("ledger is open read-only: give the log key to rotate it")
+        if successor.name != self._log_key.name:
+            raise LedgerError(f"log key: the successor must keep the origin {self._log_key.name!r}")
+        self.flush(timeout=30.0)
+        with self._state_lock:
+            previous = self._log_key.verifier().to_vkey()
+            self.store.replace_meta("log_key", previous, successor.verifier().to_vkey())
+            self._log_key = successor
+
     def _request(self, kind: int | str, payload: bytes, signer: EntrySigner) -> _Append:
         if self._closed:
             raise LedgerError("ledger is closed")

@@ -227,6 +227,18 @@ class LedgerStore:
             )
         return current
 
+    def replace_meta(self, key: str, expected: str, value: str) -> None:
+        """Compare-and-set one metadata value (a log key rotation): refused unless it still holds
+        ``expected``, so two rotations racing cannot both win."""
+        with self._lock, self.engine.begin() as conn:
+            result = conn.execute(
+                sa.update(self.meta)
+                .where(self.meta.c.key == key, self.meta.c.value == expected)
+                .values(value=value)
+            )
+            if result.rowcount != 1:
+                raise StoreError(f"ledger {key}: expected {expected!r} before replacing it; it changed")
+
     # --- writing --------------------------------------------------------------------------------------
 
     def commit_batch(

@@ -236,3 +236,40 @@ def test_keygen_force_leaves_a_private_key_and_vkey_prints_the_verifier(world: d
     assert key_file.stat().st_mode & 0o777 == 0o600
     code, printed, _ = _run("vkey", "--key-file", str(key_file))
     assert code == 0 and printed.strip() == out.strip() != world["vkey"]
+
+
+def test_key_rotations_are_entries_of_the_log_they_rotate(world: dict[str, object]) -> None:
+    """An auditor who pinned the old verifier key learns the new one from the log itself, and the
+    coordinator's entry identity hands over to a successor that proves possession of its key."""
+    from coordinator.service import entry_key_path
+
+    key_file = world["key_file"]
+    assert isinstance(key_file, Path)
+    old_vkey = str(world["vkey"])
+    code, out, err = _run("rotate-key", "--key-file", str(key_file), "--db", str(world["db"]))
+    assert code == 0, err
+    new_vkey = out.strip()
+    assert new_vkey != old_vkey and key_file.stat().st_mode & 0o777 == 0o600
+    code, out, _ = _run("vkey", "--key-file", str(key_file))
+    assert out.strip() == new_vkey
+    with Ledger.open(f"sqlite:///{world['db']}") as ledger:
+        rotation = ledger.get(6)
+        body = json.loads(rotation.payload)
+        assert body["event"] == "log_key_rotated"
+        assert (body["previous_vkey"], body["next_vkey"]) == (old_vkey, new_vkey)
+        # the checkpoint that covers the rotation verifies under the key the auditor pinned
+        note = ledger.checkpoint().note
+    assert open_checkpoint(note, NoteVerifier.parse(old_vkey)).size == 7
+
+    entry_path = entry_key_path(key_file)
+    before = Ed25519Signer.from_seed(entry_path.read_bytes()).did
+    code, out, err = _run("rotate-key", "--key-file", str(key_file), "--db", str(world["db"]), "--entry")
+    assert code == 0, err
+    after = out.strip()
+    assert after != before and entry_path.stat().st_mode & 0o777 == 0o600
+    assert Ed25519Signer.from_seed(entry_path.read_bytes()).did == after
+    with Ledger.open(f"sqlite:///{world['db']}") as ledger:
+        handover = ledger.get(7)
+    body = json.loads(handover.payload)
+    assert (body["event"], body["previous"], body["next"]) == ("entry_key_rotated", before, after)
+    assert handover.actor_did == before  # signed by the identity that hands over
