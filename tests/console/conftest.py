@@ -26,9 +26,11 @@ def _missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the session."""
+    """One headless Chromium per module. Not per session: Playwright's sync API keeps an event loop
+    running on the main thread while it is open, and every later ``asyncio.run`` in the session (the feed
+    and venue tests) would fail with "cannot be called from a running event loop"."""
     if not CHROMIUM.is_file():
         _missing(f"{CHROMIUM} not found (as root: apt-get install -y chromium; `make` does it)")
     try:
