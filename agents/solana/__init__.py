@@ -1,0 +1,17 @@
+"""Solana chain state for pool venues: account layouts, JSON-RPC + ``accountSubscribe``, pool feeds.
+
+- :mod:`agents.solana.accounts` decodes Whirlpool, TickArray, Raydium CPMM and AMM v4 accounts (pure);
+- :mod:`agents.solana.rpc` reads accounts over HTTP JSON-RPC and follows them over the websocket API
+  (requests and responses through ``solders``' RPC types);
+- :mod:`agents.solana.pool_feed` keeps a Whirlpool's or a Raydium CPMM pool's accounts current and rebuilds
+  its cost curve when they change, reporting how stale it is;
+- :mod:`agents.solana.jupiter` turns Jupiter quotes at several sizes into a fallback curve (routes pinned) and
+  switches a venue to it while its pool feed is stale;
+- :mod:`agents.solana.paper` fills on paper at the pool's exact math within a slippage cap, with the network
+  fee (base + priority fee from a percentile of recent fees).
+
+A fake RPC + websocket node playing recorded accounts and a fake Jupiter quote server live in
+``tests/fakevenues/solana.py`` and ``tests/fakevenues/jupiter.py``.
+
+Transactions are not built or sent: live execution waits for a signer design (see issue 15).
+"""
