@@ -31,10 +31,12 @@ from pydantic import (
     model_validator,
 )
 
+from agents.solana.settings import POOL_EXCHANGES, SolanaSettings, check_pool_venue
 from registry.events.logs import register_secret
 
 VENUE_ID = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-SYMBOL = r"^[A-Z0-9]{1,20}-[A-Z0-9]{1,20}$"
+SYMBOL = r"^[A-Z0-9]{1,20}-[A-Z0-9]{1,20}(-PERP)?$"
+"""``BASE-QUOTE``, or ``BASE-QUOTE-PERP`` for a perpetual (cryptofeed's name)."""
 Positive = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
 NonNegative = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
 
@@ -61,6 +63,12 @@ class Instrument(_Strict):
     max_buy: NonNegative | None = None
     max_sell: NonNegative | None = None
     """Caps on one plan's trade of this asset, in asset units (None: only the notional and inventory caps)."""
+    market: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,128}$")] | None = None
+    """Prediction venues: the venue's market id (Kalshi ticker, Polymarket CLOB token id)."""
+    outcome: Literal["yes", "no"] = "yes"
+    """Prediction venues: which outcome of ``market`` the asset is (a Polymarket token is its own YES)."""
+    fee_rate: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] | None = None
+    """Prediction venues: the fee coefficient (None: Kalshi's 0.07 taker rate, Polymarket's 0)."""
 
     @model_validator(mode="after")
     def _asset_is_base(self) -> Instrument:
@@ -92,6 +100,16 @@ class Coordinator(_Strict):
     ca_url: Annotated[str, Field(pattern=r"^(grpcs://)?[^\s:/]+:\d{1,5}$")] | None = None
     """The region's CA service (``arbsphere pki serve``): the agent renews its certificate from it at two
     thirds of its ttl and writes it back to ``cert_dir``; None: ``cert_dir`` is re-read."""
+
+
+class Perp(_Strict):
+    """Perpetual venues: the margin that bounds the cumulative position (``margin * max_leverage / mark``
+    base units, across sessions) and the funding horizon a plan is priced over."""
+
+    margin: Positive
+    """Collateral for each instrument's position, in quote."""
+    max_leverage: Annotated[float, Field(gt=0, le=200, allow_inf_nan=False)] = 1.0
+    horizon_hours: Annotated[float, Field(ge=0, le=24 * 31, allow_inf_nan=False)] = 8.0
 
 
 class Caps(_Strict):
@@ -182,8 +200,8 @@ class AgentConfig(_Strict):
 
     venue: Annotated[str, Field(pattern=VENUE_ID)]
     exchange: str = "simulator"
-    """A module of ``agents.venues`` (``coinbase``, ``gemini``, ``kraken``, ``bitstamp``, ``binance``), or
-    ``simulator`` for the seeded synthetic market."""
+    """A module of ``agents.venues`` (``coinbase``, ``gemini``, ``kraken``, ``bitstamp``, ``binance``; the
+    prediction venues ``kalshi``, ``polymarket``), or ``simulator`` for the seeded synthetic market."""
     source: Literal["live", "simulator"] = "live"
     mode: Literal["paper", "live"] = "paper"
     instruments: tuple[Instrument, ...] = ()
@@ -191,6 +209,10 @@ class AgentConfig(_Strict):
     credentials: Credentials = Credentials()
     coordinator: Coordinator = Coordinator()
     caps: Caps = Caps()
+    perp: Perp | None = None
+    """Required on a perpetual venue (``binance_futures``, ``bybit``, ``hyperliquid``)."""
+    solana: SolanaSettings | None = None
+    """Required on a Solana pool venue (``orca-whirlpool``, ``raydium-cpmm``): ``agents.solana.settings``."""
     risk: Risk = Risk()
     simulator: Simulator = Simulator()
     gateway: Gateway = Gateway()
@@ -199,6 +221,9 @@ class AgentConfig(_Strict):
     sessions: Annotated[int, Field(ge=0)] = 1
     """Sessions to serve, then exit (0: until stopped)."""
     latency_budget_ms: Annotated[int, Field(ge=1, le=600_000)] = 5000
+    resolution_wait_s: Annotated[float, Field(ge=0, le=86_400 * 366, allow_inf_nan=False)] = 0.0
+    """Prediction venues: after the last session, hold the positions until their markets resolve (at most
+    this long) and settle them at 1/0 per outcome (0: exit at once)."""
     state_dir: Path | None = None
     events: Annotated[str, Field(min_length=1)] | None = None
     """Event log: ``nats://host:port[/stream-scope]`` (JetStream), a file path (embedded), or ``none``;
@@ -214,9 +239,11 @@ class AgentConfig(_Strict):
     @classmethod
     def _known_exchange(cls, value: str) -> str:
         from agents.venues import names
+        from agents.venues.prediction import PREDICTION_NAMES
 
-        if value != "simulator" and value not in names():
-            raise ValueError(f"must be 'simulator' or one of {list(names())}, got {value!r}")
+        known = (*names(), *PREDICTION_NAMES, *POOL_EXCHANGES)
+        if value != "simulator" and value not in known:
+            raise ValueError(f"must be 'simulator' or one of {list(known)}, got {value!r}")
         return value
 
     @model_validator(mode="after")
@@ -234,6 +261,30 @@ class AgentConfig(_Strict):
         assets = [i.asset for i in self.instruments]
         if len(set(assets)) != len(assets):
             raise ValueError(f"instruments: each asset at most once, got {assets}")
+        from agents.venues.prediction import PREDICTION_NAMES
+
+        if self.exchange in PREDICTION_NAMES:
+            for n, instrument in enumerate(self.instruments):
+                if instrument.market is None:
+                    raise ValueError(
+                        f"instruments.{n}.market: a {self.exchange} instrument needs its market id"
+                    )
+        if self.exchange in POOL_EXCHANGES:
+            check_pool_venue(self.exchange, self.mode, self.solana, self.instruments)
+            return self
+        from agents.venues import venue_spec
+
+        swap = self.exchange not in PREDICTION_NAMES and venue_spec(self.exchange).swap
+        for n, instrument in enumerate(self.instruments):
+            if swap != instrument.symbol.endswith("-PERP"):
+                kind = (
+                    "a perpetual venue trades BASE-QUOTE-PERP" if swap else "a spot venue trades BASE-QUOTE"
+                )
+                raise ValueError(f"instruments.{n}.symbol: {kind}, got {instrument.symbol!r}")
+        if swap and self.perp is None:
+            raise ValueError(
+                f"perp: {self.exchange} is a perpetual venue: set [perp] margin (and max_leverage)"
+            )
         quotes = {i.symbol.split("-")[1] for i in self.instruments}
         if len(quotes) != 1:
             raise ValueError(f"instruments: one quote asset per venue, got {sorted(quotes)}")

@@ -77,6 +77,7 @@ from agents.execution.plan import ExecPlan, plan_from_model
 from agents.execution.runner import PlanRunner
 from agents.hedge import owed
 from agents.hedge import targets as hedge_targets
+from agents.perps.funding import FundingEvent, FundingPayment, PerpPositions
 from agents.persistence.store import ExecutionStore, PlanRecord, Residual
 from agents.persistence.writer import DurableStoreWriter
 from agents.risk.box import LegShape
@@ -98,6 +99,7 @@ from sdk.curves.base import CostCurve, settled_cost
 from sdk.curves.order_book import OrderBookCurve
 from sdk.curves.perp import PerpetualCurve
 from sdk.curves.piecewise import PiecewiseLinearCurve
+from sdk.curves.prediction import PredictionMarketCurve
 from sdk.reference_solver import demand_interval
 
 log = logging.getLogger(__name__)
@@ -188,7 +190,13 @@ def _dec(value: float) -> Decimal:
 
 
 def book_snapshot(
-    curve: OrderBookCurve, ts_ms: int, *, venue: str, symbol: str, tick: Decimal, lot: Decimal
+    curve: OrderBookCurve | PredictionMarketCurve,
+    ts_ms: int,
+    *,
+    venue: str,
+    symbol: str,
+    tick: Decimal,
+    lot: Decimal,
 ) -> BookSnapshot[Decimal]:
     """The curve's displayed levels on the venue's price and size grids, as exchanges publish them.
 
@@ -291,6 +299,11 @@ class BoxedCurve:
     def demand(self, price: float) -> tuple[float, float]:
         lo, hi = demand_interval(self.inner, price)
         return min(max(lo, self._lower), self._upper), min(max(hi, self._lower), self._upper)
+
+
+UNWIND_URGENCY = 0.05
+"""Reward per unit closed, as a fraction of the mark, while a perpetual position is being unwound: the
+price the venue gives up to be flat (well above fees and spread, so the federation takes the other side)."""
 
 
 def unboxed(curve: CostCurve) -> CostCurve:
@@ -453,6 +466,9 @@ class AgentRuntime:
     venue_balances:
         ``inventory`` is the venue's own balance report (live): after ``recover`` it replaces the store's
         balances, the venue being the truth. Otherwise it only seeds a fresh store.
+    pool_venue:
+        Builds the paper venue of a pool (non-book) curve, with ``CurvePaperVenue``'s signature (default:
+        ``CurvePaperVenue``); a Solana pool venue passes ``agents.solana.venue.pool_venue_factory``.
     """
 
     def __init__(
@@ -471,6 +487,7 @@ class AgentRuntime:
         live: Callable[[Listener], LiveExecution] | None = None,
         client_ids: ClientIdRule | str = "paper",
         venue_balances: bool = False,
+        pool_venue: Callable[..., CurvePaperVenue] | None = None,
     ) -> None:
         if isinstance(latency_ms, bool) or not isinstance(latency_ms, int) or latency_ms < 0:
             raise ExecutionInputError(f"latency_ms must be an integer >= 0, got {latency_ms!r}")
@@ -494,6 +511,14 @@ class AgentRuntime:
             for asset, amount in sorted(starting.items()):
                 self.store.set_inventory(self.venue, asset, amount, now)
         self._balances = {a: q for (v, a), q in self.store.inventory().items() if v == self.venue}
+        self.perps = PerpPositions(self._traded_positions())
+        self.unwinds: dict[str, str] = {}
+        """Perpetual positions being closed (asset -> the exit's reason): ``request_unwind``."""
+        self._urgent: dict[str, tuple[CostCurve, CostCurve]] = {}
+        """Per unwinding asset: (the curve planned with, the market's curve it was derived from)."""
+        """Traded positions per asset (from the store's fills, then every fill) and the funding booked on
+        them: a perpetual's open position enters the next session's curve (``constrain``), so its margin
+        box bounds the cumulative position, not one session's trade."""
         self.writer = DurableStoreWriter(self.store, quiet_ms=store_quiet_ms)
         self.risk = RiskManager(limits if limits is not None else RiskLimits(), self.events)
         self.runner = PlanRunner(
@@ -519,6 +544,8 @@ class AgentRuntime:
         self._books: dict[str, BookSnapshot[Decimal]] = {}
         self._paper: dict[str, PaperVenue] = {}
         self._pools: dict[str, CurvePaperVenue] = {}
+        self._pool_venue = pool_venue or CurvePaperVenue
+        """Builds a pool's paper venue (``CurvePaperVenue``'s signature); a Solana pool fills exactly."""
         self._fills: dict[str, list[FillEvent]] = {}
         self._fill_counts: dict[str, int] = {}
         self._pending: dict[str, _Pending] = {}
@@ -636,12 +663,14 @@ class AgentRuntime:
     def _install(self, asset: str, symbol: str, curve: CostCurve, ts_ms: int) -> BookSnapshot[Decimal]:
         self._curves[asset] = curve
         spec = self.agent.config.instruments[asset]
-        book = book_of(curve)
+        book: OrderBookCurve | PredictionMarketCurve | None = book_of(curve)
+        if book is None and self.live is not None and isinstance(curve, PredictionMarketCurve):
+            book = curve  # a prediction venue trading live: its own book, orders through its connector
         if book is None:
             snapshot = pool_snapshot(curve, ts_ms, venue=self.venue, symbol=symbol)
             pool = self._pools.get(symbol)
             if pool is None:
-                pool = CurvePaperVenue(
+                pool = self._pool_venue(
                     self.venue,
                     curve,
                     self.scheduler,
@@ -659,6 +688,7 @@ class AgentRuntime:
             self._pools.pop(symbol, None)
             self._route(symbol, self.live)
         else:
+            assert isinstance(book, OrderBookCurve)  # a prediction curve on paper took the curve path
             snapshot = book_snapshot(
                 book, ts_ms, venue=self.venue, symbol=symbol, tick=spec.tick_size, lot=spec.lot_size
             )
@@ -737,6 +767,7 @@ class AgentRuntime:
                 for asset, amount in sorted(self._reported_balances.items()):
                     self.store.set_inventory(self.venue, asset, amount, now)
             self._balances = {a: q for (v, a), q in self.store.inventory().items() if v == self.venue}
+            self.perps.positions = self._traded_positions()
             recovered = self._recover_plans(now)
         for outcome in recovered:
             self.outcomes.append(outcome)
@@ -814,7 +845,9 @@ class AgentRuntime:
         with self._lock:
             self._drain_feed()
             now = self.clock.now_ms()
-            curves = {a: unboxed(c) for a, c in self.agent.curves.items()}
+            curves = {
+                a: self._positioned(a, self._plain(a, unboxed(c))) for a, c in self.agent.curves.items()
+            }
             market = self._sync(sorted(curves))
             cash = float(self._balances.get(self.quote, Decimal(0))) / max(len(curves), 1)
             shapes: dict[str, LegShape] = {}
@@ -840,10 +873,100 @@ class AgentRuntime:
             derived = self.risk.box(self.venue, shapes, market, now)
             zero = (Decimal(0), Decimal(0))
             self.boxes = {a: derived.get(a, zero) for a in curves}
+            for asset in [a for a in self.unwinds if a in curves]:
+                curves[asset], self.boxes[asset] = self._unwinding(asset, curves[asset], self.boxes[asset])
             boxes = {a: (float(lo), float(hi)) for a, (lo, hi) in self.boxes.items()}
             self.agent.update_curves({a: BoxedCurve(curves[a], *boxes[a]) for a in curves})
             self.agent.set_hedge_targets(self.hedge_targets())
             return boxes
+
+    def _traded_positions(self) -> dict[str, Decimal]:
+        return {p.asset: p.quantity for p in self.store.positions() if p.venue == self.venue}
+
+    def _positioned(self, asset: str, curve: CostCurve) -> CostCurve:
+        """A perpetual's curve with the position this venue holds in it (margin applies cumulatively)."""
+        if isinstance(curve, PerpetualCurve):
+            return curve.with_position(float(self.perps.position(asset)))
+        return curve
+
+    def request_unwind(self, asset: str, reason: str) -> None:
+        """Close this venue's perpetual position in ``asset`` through the next sessions (an exit: funding
+        converged, profit target, spread widening, stop loss). Its box then allows only trades toward flat,
+        and its cost rewards them by ``UNWIND_URGENCY`` of the mark per unit, so the federation finds the
+        other side; the request ends once the position is flat."""
+        with self._lock:
+            held = self.agent.curves.get(asset)
+            if held is None or not isinstance(unboxed(held), PerpetualCurve):
+                raise ExecutionInputError(f"unwind: {asset!r} is not a perpetual on {self.venue}")
+            self.unwinds[asset] = reason
+            log.info("%s: unwinding %s %s (%s)", self.venue, self.perps.position(asset), asset, reason)
+
+    def _plain(self, asset: str, curve: CostCurve) -> CostCurve:
+        """The market's curve behind an unwind's rewarded one (the reward is never applied twice)."""
+        urgent = self._urgent.pop(asset, None)
+        return urgent[1] if urgent is not None and urgent[0] is curve else curve
+
+    def _unwinding(
+        self, asset: str, curve: CostCurve, box: tuple[Decimal, Decimal]
+    ) -> tuple[CostCurve, tuple[Decimal, Decimal]]:
+        position = self.perps.position(asset)
+        if position == 0 or not isinstance(curve, PerpetualCurve):
+            self.unwinds.pop(asset, None)
+            return curve, box
+        lower, upper = box
+        lot = self.agent.config.instruments[asset].lot_size
+        closing = _lots_toward_zero(-position, lot)
+        box = (max(lower, closing), Decimal(0)) if position > 0 else (Decimal(0), min(upper, closing))
+        sign = 1.0 if position > 0 else -1.0
+        carry_rate = curve.carry / curve.mark_price + sign * UNWIND_URGENCY
+        urgent = PerpetualCurve(
+            curve.book,
+            mark_price=curve.mark_price,
+            funding_rate_per_hour=carry_rate,
+            horizon_hours=1.0,
+            margin=curve.margin,
+            max_leverage=curve.max_leverage,
+            position=curve.position,
+        )
+        self._urgent[asset] = (urgent, curve)
+        return urgent, box
+
+    # -- funding -----------------------------------------------------------------------------------------
+    def settle_funding(self, asset: str, event: FundingEvent) -> FundingPayment | None:
+        """Book one funding event of the venue's stream on the position held in ``asset`` (longs pay a
+        positive rate, shorts receive it) into the quote balance; ``None`` when flat."""
+        with self._lock:
+            booked = FundingEvent(asset, event.time_ms, event.rate, event.mark)
+            payment = self.perps.settle(booked)
+            if payment is not None:
+                self._balances[self.quote] = self._balances.get(self.quote, Decimal(0)) + payment.amount
+                log.info(
+                    "%s: funding %s on %s %s at %s rate %s",
+                    self.venue,
+                    payment.amount,
+                    payment.position,
+                    asset,
+                    payment.mark,
+                    payment.rate,
+                )
+            return payment
+
+    # -- resolution (prediction markets) -------------------------------------------------------------
+    def settle_resolution(self, asset: str, payout: Decimal) -> tuple[Decimal, Decimal]:
+        """Book the resolution of ``asset``'s market: the position held (negative: short) is closed at
+        ``payout`` (1 for the winning outcome, 0 otherwise) into the quote balance; ``(quantity, cash)``."""
+        with self._lock:
+            quantity = self._balances.get(asset, Decimal(0))
+            cash = quantity * payout
+            self._balances[asset] = Decimal(0)
+            self._balances[self.quote] = self._balances.get(self.quote, Decimal(0)) + cash
+            log.info("%s: %s resolved at %s: %s held, %s paid", self.venue, asset, payout, quantity, cash)
+            return quantity, cash
+
+    def balances(self) -> dict[str, Decimal]:
+        """The runtime's balances now (fills and settlements booked so far)."""
+        with self._lock:
+            return dict(self._balances)
 
     # -- hedging -----------------------------------------------------------------------------------------
     def hedge_targets(self) -> dict[str, Decimal]:
@@ -885,6 +1008,12 @@ class AgentRuntime:
             balances = self._balances
             balances[event.asset] = balances.get(event.asset, Decimal(0)) + event.signed_size
             balances[event.quote] = balances.get(event.quote, Decimal(0)) + event.cash_flow
+            perps = self.perps
+            position = perps.fill(
+                event.asset, event.signed_size, time_ms=max(event.ts_ms, perps.last_time_ms)
+            )
+            if position == 0 and self.unwinds.pop(event.asset, None) is not None:
+                log.info("%s: %s unwound (flat)", self.venue, event.asset)
         self.runner.on_event(event)
 
     def _on_replan(self, request: ReplanRequest) -> None:

@@ -36,21 +36,34 @@ from agents.agent import CommittedPlan, EdgeAgent, InstrumentSpec, VenueConfig
 from agents.agent_config import AgentConfig, ConfigError, read_secrets
 from agents.commitments import CommitmentKey
 from agents.controls import AgentControls, AgentStatus
+from agents.execution.client_ids import RULES
 from agents.execution.clock import SystemClock
 from agents.execution.live import CcxtVenue, LiveInstrument, account_balances, make_exchange
 from agents.execution.outbox import Outbox
+from agents.feeds.venues.prediction import PredictionMarket
 from agents.grpc_client import AgentRunner, execution_report
 from agents.market.live import CurveRules, LiveMarket
 from agents.market.simulated import SimulatedMarket
 from agents.market.source import MarketSource, MarketView
 from agents.opportunities import OpportunityFeed
+from agents.perps.streams import PerpTerms
 from agents.plan_state import PlanStateStore
 from agents.privacy.records import PrivacySpendRecord
 from agents.private_release import AgentPrivacy
 from agents.risk.limits import RiskLimits
 from agents.runtime import AgentRuntime, Listener, LiveExecution, PlanOutcome
+from agents.solana.settings import POOL_EXCHANGES
 from agents.venues import venue_spec
-from agents.venues.spec import VenueSpec, ccxt_symbol
+from agents.venues.prediction import (
+    PREDICTION_NAMES,
+    PredictionVenueSpec,
+    hold_to_resolution,
+    instrument_rules,
+    paper_inventory,
+    prediction_market,
+    prediction_spec,
+)
+from agents.venues.spec import VenueSpec
 from energibridge.v1 import ir_pb2
 from registry.events.logs import bind
 from registry.pki.agent_records import canonical_json
@@ -148,13 +161,22 @@ def _step(value: Any, precision_mode: Any) -> Decimal | None:
     return Decimal(1).scaleb(-int(number))
 
 
+def perp_terms(config: AgentConfig) -> PerpTerms | None:
+    """A perpetual venue's margin and funding horizon (``[perp]``), ``None`` on a spot venue."""
+    if config.perp is None:
+        return None
+    p = config.perp
+    return PerpTerms(float(p.margin), p.max_leverage, p.horizon_hours)
+
+
 def venue_rules(config: AgentConfig, exchange: Any) -> list[VenueRules]:
     """Each instrument's lot, tick, minimum notional and taker fee: the config's value where it sets one,
     otherwise the venue's CCXT market metadata (an error names the key when neither has it)."""
     markets: Mapping[str, Any] = exchange.load_markets()
+    spec = venue_spec(config.exchange)  # spot ``BTC/USD`` or swap ``BTC/USDT:USDT`` symbols
     rules = []
     for i, inst in enumerate(config.instruments):
-        market = markets.get(ccxt_symbol(inst.symbol))
+        market = markets.get(spec.market_symbol(inst.symbol))
         if market is None and None in (inst.lot_size, inst.tick_size, inst.taker_fee_bps):
             raise ConfigError(
                 f"instruments.{i}.symbol: {inst.symbol} is not listed by {config.exchange}; "
@@ -204,7 +226,15 @@ class AgentService:
 
         self.emit: Emit = locked
         self.environ = dict(environ) if environ is not None else None
-        self.spec: VenueSpec | None = None if config.exchange == "simulator" else venue_spec(config.exchange)
+        self.prediction: PredictionVenueSpec | None = (
+            prediction_spec(config.exchange) if config.exchange in PREDICTION_NAMES else None
+        )
+        self.pool_venue = config.exchange in POOL_EXCHANGES  # a Solana pool: agents.solana.venue
+        self.spec: VenueSpec | None = (
+            None
+            if config.exchange == "simulator" or self.prediction or self.pool_venue
+            else venue_spec(config.exchange)
+        )
         self.market: MarketSource
         self.runtime: AgentRuntime | None = None
         self.runner: AgentRunner | None = None
@@ -242,7 +272,7 @@ class AgentService:
         default (a long session must not make its unchanging books look stale)."""
         caps, risk = self.config.caps, self.config.risk
         stale = RiskLimits().stale_after_ms
-        if self.spec is not None:
+        if self.spec is not None or self.prediction is not None:
             stale = max(1, round(risk.stale_after_s * 1000))
         return RiskLimits(
             daily_notional_cap=Decimal(repr(caps.daily_notional)),
@@ -319,6 +349,7 @@ class AgentService:
             rest_base=rest,
             stale_after_s=config.risk.stale_after_s,
             on_status=self.emit,
+            perp=perp_terms(config),
         )
         self.market = market
         market.start()
@@ -348,7 +379,7 @@ class AgentService:
                 clock=SystemClock(),
                 listener=listener,
                 instruments={
-                    r.symbol: LiveInstrument(ccxt_symbol(r.symbol), r.asset, r.lot_size, r.tick_size)
+                    r.symbol: LiveInstrument(spec.market_symbol(r.symbol), r.asset, r.lot_size, r.tick_size)
                     for r in rules
                 },
                 orders=spec.orders(),
@@ -365,6 +396,73 @@ class AgentService:
             client_ids=spec.client_ids if live else "paper",
             venue_balances=live,  # live: the venue's balances are the truth after recovery
         )
+        market.on_funding = runtime.settle_funding  # each settlement the venue's stream reveals
+        return agent, runtime
+
+    def _build_prediction(self, state_dir: Path) -> tuple[EdgeAgent, AgentRuntime]:
+        """A prediction venue (``agents.venues.prediction``): its books as ``PredictionMarketCurve``s with
+        the venue's exact fees, paper execution on them (live orders: ``agents.venues.kalshi.KalshiRest``)."""
+        spec, config = self.prediction, self.config
+        assert spec is not None
+        live = config.mode == "live"
+        if live and not spec.live_orders:
+            raise ConfigError(f"mode: {spec.name} trades on paper only (see agents/venues/{spec.name}.py)")
+        creds = config.credentials
+        signed = creds.file is not None or creds.api_key_env is not None
+        secrets = read_secrets(creds, self.environ) if signed else None
+        market = prediction_market(
+            config,
+            spec,
+            secrets=(secrets.api_key.get_secret_value(), secrets.secret.get_secret_value())
+            if secrets
+            else None,
+            on_status=self.emit,
+        )
+        self.market = market
+        market.start()
+        view = market.wait_ready(READY_TIMEOUT_S)
+        if view.paused:
+            raise RuntimeError(
+                f"{config.venue}: books not ready after {READY_TIMEOUT_S:g} s: {dict(view.paused)}"
+            )
+        instruments = {a: InstrumentSpec(*r) for a, r in instrument_rules(config, spec).items()}
+        agent = EdgeAgent(
+            VenueConfig(config.venue, instruments, latency_budget_ms=config.latency_budget_ms),
+            dict(view.curves),
+        )
+        agent.reference_prices.update(view.mids)
+        inventory, live_venue = dict(paper_inventory(config)), None
+        if live:
+            if secrets is None:
+                raise ConfigError("credentials: live mode needs api_key_env and secret_env, or file")
+            from agents.venues.kalshi import live_account
+
+            inventory, live_venue = live_account(
+                config,
+                secrets.api_key.get_secret_value(),
+                secrets.secret.get_secret_value(),
+                state_dir / OUTBOX_FILE,
+            )
+        runtime = AgentRuntime(
+            agent,
+            state_dir,
+            inventory=inventory,
+            quote=config.quote_asset,
+            limits=self._limits(),
+            on_outcome=self._on_outcome,
+            live=live_venue,
+            client_ids=RULES[spec.name] if live else "paper",
+        )
+        return agent, runtime
+
+    def _build_pool(self, state_dir: Path) -> tuple[EdgeAgent, AgentRuntime]:
+        """A Solana pool venue: chain-state curve (Jupiter fallback), paper fills at the pool's exact math."""
+        from agents.solana.venue import build_pool_agent
+
+        market, agent, runtime = build_pool_agent(
+            self.config, state_dir, emit=self.emit, on_outcome=self._on_outcome, limits=self._limits()
+        )
+        self.market = market
         return agent, runtime
 
     def _privacy(self) -> AgentPrivacy | None:
@@ -391,6 +489,10 @@ class AgentService:
     def adapter_identity(self) -> tuple[str, str]:
         """(name, version) of the adapter this agent runs, as ``registry describe`` registers it: named at
         join so that a coordinator with a registry can check it."""
+        if self.prediction is not None:  # no manifest is registered for prediction venues yet
+            return f"arbsphere-venue-{self.prediction.name}", "0.1.0"
+        if self.pool_venue:  # nor for Solana pools
+            return f"arbsphere-venue-{self.config.exchange}", "0.1.0"
         if self.spec is None:
             from agents.feeds.adapters import SimulatedFeedAdapter
 
@@ -433,7 +535,11 @@ class AgentService:
         self._plan_ns: dict[int, int] = {}
         state_dir = self._state_dir()
         try:
-            if self.spec is None:
+            if self.prediction is not None:
+                agent, runtime = self._build_prediction(state_dir)
+            elif self.pool_venue:
+                agent, runtime = self._build_pool(state_dir)
+            elif self.spec is None:
                 agent, runtime = self._build_simulated(state_dir)
             else:
                 agent, runtime = self._build_venue(state_dir)
@@ -544,6 +650,10 @@ class AgentService:
             runtime.start()
             try:
                 stats = self.runner.run(max_sessions=config.sessions or None)
+                if isinstance(self.market, PredictionMarket) and config.resolution_wait_s > 0:
+                    hold_to_resolution(self.market, runtime, venue=config.venue, quote=config.quote_asset,
+                                       start=paper_inventory(config), wait_s=config.resolution_wait_s,
+                                       emit=self.emit)  # fmt: skip
             finally:
                 runtime.close()
             inventory = runtime.inventory()

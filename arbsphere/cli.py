@@ -23,8 +23,28 @@ app.command("report")(report.report)
 
 
 @app.command()
-def demo() -> None:
+def demo(
+    case: str = typer.Option(
+        "region",
+        "--case",
+        help="region: the federated region as real processes (make demo); "
+        "perp: a funding-arbitrage pair on two simulated perp venues, entry to exit; "
+        "prediction: a Kalshi + Polymarket complete set from recorded data, match to resolution.",
+    ),
+) -> None:
     """Run the embedded demo."""
+    if case == "perp":
+        from arbsphere.perp_demo import run_perp_demo
+
+        raise typer.Exit(run_perp_demo())
+    if case == "prediction":
+        from arbsphere.prediction_demo import run_prediction_demo
+
+        raise typer.Exit(run_prediction_demo())
+    if case != "region":
+        raise typer.BadParameter(
+            f"expected 'region', 'perp' or 'prediction', got {case!r}", param_hint="--case"
+        )
     from arbsphere.demo import run_demo
 
     raise typer.Exit(run_demo())

@@ -23,8 +23,10 @@ from agents.feeds.live import HttpRest, LiveFeed, load_live_symbols
 from agents.feeds.session import RestSource
 from agents.feeds.venues.cryptofeed_bridge import CryptofeedSession
 from agents.market.source import FeedHealth, MarketView, TickObserver
+from agents.perps.funding import FundingEvent
+from agents.perps.streams import FundingClock, PerpTerms, perp_curve
 from agents.venues.spec import VenueSpec
-from sdk.adapters.events import BookSnapshot, BookUpdate, FeedError, FeedEvent, Resync
+from sdk.adapters.events import BookSnapshot, BookUpdate, FeedError, FeedEvent, Funding, Resync
 from sdk.curves.base import CostCurve
 from sdk.curves.order_book import OrderBookCurve
 
@@ -62,6 +64,7 @@ class LiveMarket:
         on_status: StatusSink | None = None,
         clock: Callable[[], float] = time.time,
         rest: RestSource | None = None,
+        perp: PerpTerms | None = None,
     ) -> None:
         if not issubclass(spec.feed_session, CryptofeedSession):
             raise TypeError(f"{spec.name}: {spec.feed_session.__name__} has no live connection")
@@ -89,6 +92,13 @@ class LiveMarket:
         self._observer: TickObserver | None = None
         self._asset_of = {r.symbol: r.asset for r in rules}
         self._health_mark: tuple[int, float] = (0, 0.0)
+        self.perp = perp
+        """Perpetual venues: each asset's curve is a ``PerpetualCurve`` carrying the venue's funding."""
+        self.funding: dict[str, Funding] = {}
+        """The last funding and mark observation per symbol (the feed thread writes, ``_view`` reads)."""
+        self.funding_clock = FundingClock()
+        self.on_funding: Callable[[str, FundingEvent], object] | None = None
+        """Told ``(asset, event)`` at each funding settlement the stream reveals (the runtime books it)."""
 
     # -- lifecycle --------------------------------------------------------------------------------------
     def start(self, timeout_s: float = 30.0) -> None:
@@ -156,8 +166,21 @@ class LiveMarket:
                 del self.errors[:-50]
             elif type(event) is Resync:
                 self.resyncs += 1
+            elif type(event) is Funding:
+                self._on_funding(event)
         if self._observer is not None:
             self._observe(events, self._observer)
+
+    def _on_funding(self, event: Funding) -> None:
+        self.funding[event.symbol] = event
+        asset = self._asset_of.get(event.symbol)
+        for settled in self.funding_clock.observe(event):
+            if asset is not None and self.on_funding is not None:
+                try:
+                    self.on_funding(asset, settled)
+                except Exception as exc:  # the feed must outlive a failing booking; it is reported
+                    self.errors.append(f"funding booking failed for {event.symbol}: {exc}"[:300])
+                    del self.errors[:-50]
 
     # -- the risk gates' hook (separate from planning: called on the feed thread, on every update) --------
     def set_observer(self, observer: TickObserver | None) -> None:
@@ -216,8 +239,11 @@ class LiveMarket:
                 continue
             if age > self.stale_after_s:
                 paused[asset] = f"{rule.symbol} feed silent for {age:.1f} s (limit {self.stale_after_s:g} s)"
-            curves[asset] = curve
             mid = book.mid()
+            if self.perp is not None and mid is not None:
+                curves[asset] = perp_curve(curve, self.funding.get(rule.symbol), mid, self.perp)
+            else:
+                curves[asset] = curve
             if mid is not None:
                 mids[asset] = mid
         return MarketView(curves=curves, mids=mids, paused=paused)

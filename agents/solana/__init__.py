@@ -9,6 +9,11 @@
   switches a venue to it while its pool feed is stale;
 - :mod:`agents.solana.paper` fills on paper at the pool's exact math within a slippage cap, with the network
   fee (base + priority fee from a percentile of recent fees).
+- :mod:`agents.solana.settings` is the ``[solana]`` table of a pool venue's config (pydantic, keys named);
+- :mod:`agents.solana.market` is a pool venue's market source (``PoolMarket``): the feed's curve while fresh,
+  the Jupiter curve (or a pause) while stale, ``quote_source`` events on each switch;
+- :mod:`agents.solana.venue` is its paper execution adapter (``PoolPaperVenue``) and the agent's composition
+  (``build_pool_agent``, which ``agents.service`` calls for ``orca-whirlpool`` and ``raydium-cpmm``).
 
 A fake RPC + websocket node playing recorded accounts and a fake Jupiter quote server live in
 ``tests/fakevenues/solana.py`` and ``tests/fakevenues/jupiter.py``.

@@ -19,10 +19,11 @@ from solders.account_decoder import UiAccountEncoding
 from solders.commitment_config import CommitmentLevel
 from solders.pubkey import Pubkey
 from solders.rpc.config import RpcAccountInfoConfig
-from solders.rpc.requests import AccountSubscribe, GetMultipleAccounts
+from solders.rpc.requests import AccountSubscribe, GetMultipleAccounts, GetRecentPrioritizationFees
 from solders.rpc.responses import (
     AccountNotification,
     GetMultipleAccountsResp,
+    GetRecentPrioritizationFeesResp,
     SubscriptionError,
     SubscriptionResult,
     parse_websocket_message,
@@ -104,6 +105,19 @@ class SolanaRpc:
                 else:
                     out.append(AccountUpdate(key, slot, bytes(account.data), account.owner))
         return out
+
+    async def recent_prioritization_fees(self, pubkeys: Sequence[Pubkey] = ()) -> list[int]:
+        """``getRecentPrioritizationFees``: the fees (micro-lamports per compute unit) of recent slots, for
+        transactions locking ``pubkeys`` writable."""
+        request = GetRecentPrioritizationFees(list(pubkeys) or None, id=self._id())
+        text = await asyncio.to_thread(self._post, request.to_json())
+        try:
+            parsed = GetRecentPrioritizationFeesResp.from_json(text)
+        except ValueError as err:
+            raise SolanaRpcError(f"getRecentPrioritizationFees answer is not valid: {text[:200]!r}") from err
+        if not isinstance(parsed, GetRecentPrioritizationFeesResp):
+            raise SolanaRpcError(f"getRecentPrioritizationFees failed: {parsed}")
+        return [fee.prioritization_fee for fee in parsed.value]
 
     async def subscribe_accounts(self, pubkeys: Sequence[Pubkey]) -> AsyncGenerator[AccountUpdate, None]:
         """Every change of ``pubkeys`` as it is notified (``accountSubscribe`` per account, one socket).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from agents.venues.spec import VenueOrders, VenueSpec, ccxt_symbol
 
-_NAMES = ("binance", "bitstamp", "coinbase", "gemini", "kraken")
+_NAMES = ("binance", "binance_futures", "bitstamp", "bybit", "coinbase", "gemini", "hyperliquid", "kraken")
 
 
 def venue_spec(name: str) -> VenueSpec:

@@ -114,3 +114,18 @@ class VenueSpec:
     """Extra ccxt constructor options for this venue."""
     credentials: tuple[str, ...] = ("apiKey", "secret")
     """ccxt credential fields this venue needs (``password`` for passphrase venues)."""
+    swap: bool = False
+    """Perpetual swaps: instruments are ``BASE-QUOTE-PERP`` and ccxt's symbols ``BASE/SETTLE:SETTLE``."""
+    settle_aliases: Mapping[str, str] = field(default_factory=dict, hash=False)
+    """Quote -> settlement currency where they differ (Hyperliquid: ``USD`` perps settle in ``USDC``)."""
+
+    def market_symbol(self, instrument: str) -> str:
+        """ccxt's unified symbol of ``instrument``: spot ``BTC/USD``, or the swap ``BTC/USDT:USDT``."""
+        if not self.swap:
+            return ccxt_symbol(instrument)
+        base, sep, rest = instrument.partition("-")
+        quote = rest.removesuffix("-PERP")
+        if not sep or not base or not quote or "-" in quote or quote == rest:
+            raise ValueError(f"instrument must be BASE-QUOTE-PERP (e.g. 'BTC-USDT-PERP'), got {instrument!r}")
+        settle = self.settle_aliases.get(quote, quote)
+        return f"{base}/{settle}:{settle}"

@@ -44,6 +44,7 @@ KIND_NAMES = (
     "CONFIG_CHANGE",
     "LEG_OUT",
     "CONTROL",
+    "MARKET_MATCH",
 )
 
 app = typer.Typer(help="Query and verify the governance ledger.", no_args_is_help=True)

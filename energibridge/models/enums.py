@@ -37,6 +37,7 @@ class AuditKind(IntEnum):
     CONFIG_CHANGE = 10
     LEG_OUT = 11
     CONTROL = 12
+    MARKET_MATCH = 13
 
 
 class RoundStatus(IntEnum):

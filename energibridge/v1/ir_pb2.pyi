@@ -102,6 +102,8 @@ class _AuditKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AuditKind.V
     AUDIT_KIND_LEG_OUT: _AuditKind.ValueType  # 11
     AUDIT_KIND_CONTROL: _AuditKind.ValueType  # 12
     """an operator's control action on an agent (IR 1.2)"""
+    AUDIT_KIND_MARKET_MATCH: _AuditKind.ValueType  # 13
+    """a prediction-market match, approval or rejection with its evidence"""
 
 class AuditKind(_AuditKind, metaclass=_AuditKindEnumTypeWrapper): ...
 
@@ -119,6 +121,8 @@ AUDIT_KIND_CONFIG_CHANGE: AuditKind.ValueType  # 10
 AUDIT_KIND_LEG_OUT: AuditKind.ValueType  # 11
 AUDIT_KIND_CONTROL: AuditKind.ValueType  # 12
 """an operator's control action on an agent (IR 1.2)"""
+AUDIT_KIND_MARKET_MATCH: AuditKind.ValueType  # 13
+"""a prediction-market match, approval or rejection with its evidence"""
 Global___AuditKind: _TypeAlias = AuditKind  # noqa: Y015
 
 class _RoundStatus:

@@ -42,7 +42,18 @@ class PerpetualCurve:
         Current position in base units (signed).
     """
 
-    __slots__ = ("_lower", "_upper", "book", "carry", "funding_rate_per_hour", "horizon_hours", "mark_price")
+    __slots__ = (
+        "_lower",
+        "_upper",
+        "book",
+        "carry",
+        "funding_rate_per_hour",
+        "horizon_hours",
+        "margin",
+        "mark_price",
+        "max_leverage",
+        "position",
+    )
 
     def __init__(
         self,
@@ -71,8 +82,29 @@ class PerpetualCurve:
         self.funding_rate_per_hour = rate
         self.horizon_hours = horizon
         self.carry = rate * horizon * mark
+        self.margin = margin
+        self.max_leverage = leverage
+        self.position = pos
         self._lower = max(book.lower, min(0.0, -limit - pos))
         self._upper = min(book.upper, max(0.0, limit - pos))
+
+    def with_position(self, position: float) -> PerpetualCurve:
+        """The same market with ``position`` already held: the margin box then bounds the cumulative
+        position ``position + x``, so a later session may hold, grow (up to the cap) or reduce it."""
+        return PerpetualCurve(
+            self.book,
+            mark_price=self.mark_price,
+            funding_rate_per_hour=self.funding_rate_per_hour,
+            horizon_hours=self.horizon_hours,
+            margin=self.margin,
+            max_leverage=self.max_leverage,
+            position=position,
+        )
+
+    @property
+    def position_limit(self) -> float:
+        """Largest absolute position the margin allows, in base units (``inf`` without a margin)."""
+        return self.margin * self.max_leverage / self.mark_price
 
     @property
     def lower(self) -> float:

@@ -31,7 +31,7 @@ from agents.feeds.sequence import SPOT_CHAIN, USDM_FUTURES_CHAIN, ChainRule, Upd
 from agents.feeds.session import SnapshotUnavailable
 from agents.feeds.venues.cryptofeed_bridge import CryptofeedSession
 from agents.feeds.venues.guard import MessageRefused, check_message, decimal_hook, integer, levels
-from sdk.adapters.events import FeedErrorKind, Level
+from sdk.adapters.events import FeedErrorKind, Funding, Level
 
 SNAPSHOT_DEPTH = 1000
 """Levels asked of the REST depth endpoint (cryptofeed's default for an unlimited book)."""
@@ -78,6 +78,8 @@ class _BinanceFeed(Binance):  # type: ignore[misc]
             await self._candle(data, timestamp)
         elif kind == self.ticker_event and channel == "bookTicker":
             await self._ticker(data, timestamp)
+        elif kind == "markPriceUpdate" and isinstance(self.arb_session, BinanceFuturesSession):
+            self.arb_session.on_mark_price(data, pair)
         else:
             raise MessageRefused(f"{stream[:60]}: event {str(kind)[:40]!r} is not one this session reads")
 
@@ -200,3 +202,44 @@ class BinanceFuturesSession(BinanceSession):
     venue: ClassVar[str] = "binance_futures"
     feed_class: ClassVar[Any] = _BinanceFuturesFeed
     chain_rule: ClassVar[ChainRule] = USDM_FUTURES_CHAIN
+    funding_interval_s: ClassVar[float] = 8 * 3600.0
+    """The stream does not carry the interval; 8 h is the default (``GET /fapi/v1/fundingInfo`` lists the
+    symbols with another one)."""
+
+    def on_mark_price(self, msg: dict[str, Any], pair: str) -> None:
+        """``<pair>@markPrice@1s``: ``p`` mark, ``i`` index, ``r`` the rate settled at ``T`` (ms), ``E``."""
+        if msg.get("s") != pair:
+            raise MessageRefused(
+                f"markPriceUpdate: s {str(msg.get('s'))[:40]!r} is not the stream's {pair!r}"
+            )
+        symbol = self.feed.exchange_symbol_to_std_symbol(pair)
+        mark = _price(msg.get("p"), "p")
+        rate = _price(msg.get("r"), "r", signed=True)
+        next_ms = integer(msg.get("T"), "T", high=MAX_TIMESTAMP_MS)
+        exchange_ts = integer(msg.get("E"), "E", high=MAX_TIMESTAMP_MS) / 1000.0
+        self.maintainer.events.append(
+            Funding(
+                self.venue,
+                symbol,
+                rate,
+                self._now,
+                mark_price=mark,
+                next_funding_ts=next_ms / 1000.0 if next_ms else None,
+                interval_s=self.funding_interval_s,
+                exchange_ts=exchange_ts,
+            )
+        )
+
+
+def _price(value: object, field: str, *, signed: bool = False) -> float:
+    """A decimal-string field (read as ``Decimal`` by the decoder) as a finite float, ``> 0`` unless
+    ``signed``."""
+    try:
+        number = float(str(value))
+    except ValueError:
+        raise MessageRefused(f"{field}: expected a decimal string, got {str(value)[:40]!r}") from None
+    if number - number != 0.0 or (not signed and number <= 0.0):
+        raise MessageRefused(
+            f"{field}: expected a finite{'' if signed else ' positive'} number, got {value!r}"
+        )
+    return number
