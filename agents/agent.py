@@ -74,6 +74,9 @@ class VenueConfig:
     """asset -> instrument the venue trades it with."""
     latency_budget_ms: int = 250
     leg_deadline_ms: int = 2_000
+    min_edge_bps: float = 0.0
+    """LocalArbProblem's target mispricing: the venue does not trade an asset whose consensus price is
+    within this many bps of its own mid (price-space answers; 0: any edge)."""
 
 
 @dataclass(frozen=True)
@@ -186,7 +189,9 @@ class EdgeAgent:
         for asset, mark in marks.items():
             curves[asset] = HedgeTarget(float(self._session_targets[asset]), mark)
         self._session_curves = curves
-        problem = CurveProblem(assets, curves)
+        problem = CurveProblem(
+            assets, curves, min_edge_bps=self.config.min_edge_bps, exempt=self._session_targets
+        )
         warm = np.array([_clip(self._warm.get(a, 0.0), curves[a]) if a in curves else 0.0 for a in assets])
         release = None
         if self.privacy is not None:
@@ -227,7 +232,12 @@ class EdgeAgent:
         """
         started = time.perf_counter_ns()
         try:
-            return self._participant().step(broadcast)
+            session = self._participant()
+            vector = session.step(broadcast)
+            # Every answer also carries its own lot rounding (the rounding phase's contribution for the
+            # plan it answers), so a round that ends the session needs no separate rounding exchange.
+            rounded = self._round(session.x)
+            return session.layout.with_rounded(vector, rounded[:-1], float(rounded[-1]))
         finally:
             self.solve_ns.append(time.perf_counter_ns() - started)
 
@@ -256,7 +266,11 @@ class EdgeAgent:
         # An agent whose budget refused a release is counted at its last accepted answer: round that
         # (a post-processing of its releases, so it costs nothing and reveals nothing more).
         refused = session.release is not None and session.release.refusal is not None
-        plan = session.counted_plan() if refused else session.x
+        return self._round(session.counted_plan() if refused else session.x)
+
+    def _round(self, plan: FloatArray) -> FloatArray:
+        """Round ``plan`` toward zero onto the lot grid (it becomes the plan residuals adjust and commit
+        turns into legs); returns ``[rounded (n), cost]``."""
         rounded: dict[str, Decimal] = {}
         for i, asset in enumerate(self._session_assets):
             if asset in self._session_targets:
@@ -273,7 +287,7 @@ class EdgeAgent:
 
     def consider(self, assignment: Assignment) -> tuple[bool, float]:
         """Accept a residual assignment if it stays within private bounds; returns (accepted, cost change)."""
-        if assignment.asset not in self._adjusted:
+        if assignment.asset not in self._adjusted or self._declined(assignment.asset):
             return False, 0.0
         curve = self._session_curves[assignment.asset]
         before = self._adjusted[assignment.asset]
@@ -285,6 +299,15 @@ class EdgeAgent:
             return False, 0.0
         self._adjusted[assignment.asset] = after
         return True, delta_cost
+
+    def _declined(self, asset: str) -> bool:
+        """Its target mispricing ruled ``asset`` out at the session's last consensus price: it takes no
+        residual in it either (the venue does not trade below its edge)."""
+        session = self._participant()
+        problem = session.problem
+        if self.config.min_edge_bps <= 0 or session.prices is None or not isinstance(problem, CurveProblem):
+            return False
+        return problem.declines(asset, float(session.prices[self._session_assets.index(asset)]))
 
     def abandon_asset(self, asset: str) -> None:
         """No balanced plan exists for ``asset`` this session: trade none of it."""

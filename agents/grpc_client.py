@@ -119,6 +119,8 @@ def execution_report(outcome: PlanOutcome) -> cpb.ExecutionReport:
     )
 
 
+ACK_HANDOVER_S = 0.05
+"""How long a commit waits for its acknowledgement to be taken by gRPC before the plan executes."""
 MAX_HANDSHAKE_FAILURES = 5
 """Consecutive TLS handshake failures after which the agent stops and says why."""
 RENEWAL_POLL_S = 1.0
@@ -218,6 +220,10 @@ class AgentRunner:
         self._send_lock = threading.Lock()
         self._outbox: queue.Queue[cpb.AgentMessage | None] | None = None
         self._unsent: list[cpb.AgentMessage] = []
+        self.round_deadline_ms = 0
+        """The deadline (unix ms) of the round being answered, from its TimeRounds."""
+        self._awaited: cpb.AgentMessage | None = None
+        self._handed_over = threading.Event()
 
     def send_report(self, report: cpb.ExecutionReport) -> None:
         """Queue an execution report for the coordinator (thread-safe). Sent on the live stream, or right
@@ -450,6 +456,9 @@ class AgentRunner:
                 if message is None:
                     return
                 yield message
+                if message is self._awaited:
+                    # gRPC asks for the next message once it has taken this one: it is on its way.
+                    self._handed_over.set()
 
         with secure_channel(
             self.target, bundle, server_name=self.server_name, options=CLIENT_OPTIONS
@@ -680,6 +689,9 @@ class AgentRunner:
     def _on_round(self, open_: cpb.RoundOpen) -> cpb.AgentMessage:
         if open_.signals.session_id != self._session:
             raise ValueError(f"round for session {open_.signals.session_id!r}, current is {self._session!r}")
+        # TimeRounds: the round's deadline (unix ms, 0 from a coordinator that does not send one); an
+        # answer past it is still sent (it may be accepted as a straggler) but the agent says so.
+        self.round_deadline_ms = int(open_.round.deadline_unix_ms)
         if open_.phase == cpb.ROUND_PHASE_ROUNDING:
             rounded = self.agent.round_plan()
             vector = np.zeros(Layout(len(self._assets)).size)
@@ -690,6 +702,10 @@ class AgentRunner:
         else:
             raise ValueError(f"RoundOpen.phase: unknown phase {open_.phase}")
         self._last_vector = vector
+        if self.round_deadline_ms and time.time() * 1000 > self.round_deadline_ms:
+            log.warning(
+                "%s: round %s answered after its deadline", self.agent.venue_id, open_.signals.round_id
+            )
         return self._masked(open_.secagg_round_id, list(open_.mask_set), vector, open_.signals.round_id)
 
     def _on_remask(self, remask: cpb.Remask) -> cpb.AgentMessage:
@@ -716,7 +732,7 @@ class AgentRunner:
             )
         )
 
-    def _on_commit(self, commit: cpb.PlanCommit) -> cpb.AgentMessage:
+    def _on_commit(self, commit: cpb.PlanCommit) -> cpb.AgentMessage | None:
         if commit.sequence <= self.last_sequence:
             # Already seen (a coordinator restarted and resent, or reused a sequence): never commit a plan
             # twice, never accept an older one.
@@ -744,11 +760,6 @@ class AgentRunner:
                 )
             )
         self.stats.plans.append(plan)
-        if self.on_plan is not None:
-            try:
-                self.on_plan(plan)
-            except Exception:  # execution trouble must not keep the commit from being acknowledged
-                log.exception("%s: on_plan failed for plan %s", self.agent.venue_id, plan.delta.sequence)
         signature = self.identity.sign(
             ack_message(
                 commit.session_id,
@@ -758,7 +769,7 @@ class AgentRunner:
                 plan.plan_commitment,
             )
         )
-        return cpb.AgentMessage(
+        ack = cpb.AgentMessage(
             ack=cpb.PlanAck(
                 session_id=commit.session_id,
                 venue_id=self.agent.venue_id,
@@ -768,3 +779,22 @@ class AgentRunner:
                 signature=signature,
             )
         )
+        if self.on_plan is None:
+            return ack
+        # The plan is durable (saved above), so the acknowledgement leaves first and execution follows:
+        # the coordinator's commit then waits one round trip, not for the orders (measured: 30-60 ms).
+        with self._send_lock:
+            outbox = self._outbox
+        if outbox is not None:
+            # Wait (briefly) until gRPC has taken it: execution is CPU-bound Python and would otherwise
+            # hold the interpreter while the acknowledgement waits in the queue.
+            self._awaited = ack
+            self._handed_over.clear()
+            outbox.put(ack)
+            self._handed_over.wait(ACK_HANDOVER_S)
+            self._awaited = None
+        try:
+            self.on_plan(plan)
+        except Exception:  # execution trouble must not keep the commit from being acknowledged
+            log.exception("%s: on_plan failed for plan %s", self.agent.venue_id, plan.delta.sequence)
+        return ack if outbox is None else None

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from energibridge.protocol.contribution import DIAGNOSTIC_CLAMP, FloatArray, Layout
+from energibridge.protocol.contribution import DIAGNOSTIC_CLAMP, PROBES, SLOPE_STEP, FloatArray, Layout
 from energibridge.protocol.messages import Mode, RoundBroadcast
 
 if TYPE_CHECKING:
@@ -112,8 +112,31 @@ class Participant:
             low, high, weight = broadcast.mix
             self.prices = low + weight * (high - low)
         return self.layout.pack(
-            x_new - self.counted_x, dx * dx, cost - self.counted_cost, gap - self.counted_gap
+            x_new - self.counted_x,
+            dx * dx,
+            cost - self.counted_cost,
+            gap - self.counted_gap,
+            probe=self._probe(broadcast),
         )
+
+    def _probe(self, broadcast: RoundBroadcast) -> tuple[FloatArray, FloatArray] | None:
+        """Demand at the probe prices and the price-scaled slope ``dE/d ln p`` at the round's prices (a
+        central difference over +-``SLOPE_STEP``, the depth within it for a book). Exact answers
+        only: a private release reveals nothing beyond its answer, so it leaves the block empty."""
+        probe = broadcast.probe
+        if probe is None or self.release is not None or broadcast.mode is not Mode.PRICE:
+            return None
+        shape = (PROBES, len(self.x))
+        if probe.shape != shape or not np.all(np.isfinite(probe)):
+            raise ParticipantError(f"{self.venue_id}: broadcast.probe must be {shape} finite prices")
+        at_probe = np.array([self.problem.demand(row) for row in probe])
+        prices = broadcast.prices
+        up = self.problem.demand(prices * (1.0 + SLOPE_STEP))
+        down = self.problem.demand(prices * (1.0 - SLOPE_STEP))
+        slope = (up - down) / (2.0 * SLOPE_STEP)
+        if not (np.all(np.isfinite(at_probe)) and np.all(np.isfinite(slope))):
+            raise ParticipantError(f"{self.venue_id}: demand at the probe prices is not finite")
+        return at_probe, slope
 
     def _local_step(self, broadcast: RoundBroadcast) -> FloatArray:
         """The exact answer: proximal step (ADMM), crossover of best responses, or best response."""

@@ -44,12 +44,14 @@ class InProcessLink:
         """Everything the coordinator side received (for privacy tests)."""
         self._aggregator: Aggregator | None = None
         self._length = 0
+        self._n_assets = 0
         self.committed: dict[str, object] = {}
 
     def start(
         self, session_id: str, assets: Sequence[str], members: Sequence[str], *, cold: bool = False
     ) -> Mapping[str, Mapping[str, float]]:
         self._length = Layout(len(assets)).size
+        self._n_assets = len(assets)
         if cold:
             for venue in members:
                 self.agents[venue].forget_warm_start()
@@ -107,7 +109,7 @@ class InProcessLink:
             padded[: len(rounded)] = rounded
             vectors[venue] = padded
         gathered = self._sum(vectors, members)
-        n = (self._length - 2) // 2
+        n = self._n_assets
         return Gathered(
             total=np.append(gathered.total[:n], gathered.total[n]), responders=gathered.responders
         )
@@ -116,6 +118,9 @@ class InProcessLink:
         if assignment.venue_id in self.unresponsive:
             return False, 0.0
         return self.agents[assignment.venue_id].consider(assignment)
+
+    def propose_many(self, assignments: Sequence[Assignment]) -> list[tuple[bool, float]]:
+        return [self.propose(assignment) for assignment in assignments]
 
     def abandon(self, venue_id: str, asset: str) -> None:
         self.agents[venue_id].abandon_asset(asset)

@@ -22,11 +22,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.bench_federation import SEED, grpc_region
+from bench.bench_federation import KINDS, SEED, grpc_region
 from bench.common import percentile, print_table, write_results
 from coordinator.grpc_server import GrpcLink, venues_of
 from coordinator.session import SessionDriver
-from sdk.scenarios import DEFAULT_KINDS, generate_scenario
+from sdk.scenarios import generate_scenario
 
 N = 5
 LINKS = ((0.0, 0.0), (1.0, 0.0), (10.0, 0.0), (50.0, 0.0), (1.0, 0.01), (10.0, 0.01), (50.0, 0.01))
@@ -70,7 +70,7 @@ class Relay:
 
 
 def run_link(rtt_ms: float, loss: float) -> dict[str, list[float]]:
-    venues = sorted(generate_scenario(N, SEED, kinds=DEFAULT_KINDS).venues)
+    venues = sorted(generate_scenario(N, SEED, kinds=KINDS).venues)
     relay = Relay(venues, rtt_ms, loss)
     out: dict[str, list[float]] = {"cold_rounds": [], "cold_ms": [], "warm_rounds": [], "warm_ms": []}
     with tempfile.TemporaryDirectory() as scratch:

@@ -642,7 +642,9 @@ class GrpcLink:
         return proof
 
     def _aggregate(
-        self, open_message: Callable[[int, Sequence[str]], cpb.CoordinatorMessage], round_id: int
+        self,
+        open_message: Callable[[int, Sequence[str], tuple[int, int]], cpb.CoordinatorMessage],
+        round_id: int,
     ) -> Gathered:
         aggregator = self._aggregator
         if aggregator is None:
@@ -651,9 +653,13 @@ class GrpcLink:
         while True:
             deadline = time.monotonic() + self.round_timeout_s
             current = aggregator.open_round(deadline=deadline)
+            opened_ms = int(time.time() * 1000)
+            timing = (opened_ms, opened_ms + int(self.round_timeout_s * 1000))
+            if first:
+                opening = open_message(current.round_id, current.mask_set, timing)
             for venue in current.mask_set:
                 if first:
-                    self.hub.send(venue, open_message(current.round_id, current.mask_set))
+                    self.hub.send(venue, opening)
                 else:
                     self.hub.send(
                         venue,
@@ -710,20 +716,29 @@ class GrpcLink:
             )
 
     def gather(self, broadcast: RoundBroadcast, members: Sequence[str]) -> Gathered:
-        def open_message(secagg_round: int, mask_set: Sequence[str]) -> cpb.CoordinatorMessage:
+        def open_message(
+            secagg_round: int, mask_set: Sequence[str], timing: tuple[int, int]
+        ) -> cpb.CoordinatorMessage:
             return cpb.CoordinatorMessage(
                 round_open=wire.round_open(
-                    broadcast, self._assets, secagg_round_id=secagg_round, mask_set=mask_set
+                    broadcast, self._assets, secagg_round_id=secagg_round, mask_set=mask_set, timing=timing
                 )
             )
 
         return self._aggregate(open_message, broadcast.round_id)
 
     def gather_rounding(self, session_id: str, members: Sequence[str]) -> Gathered:
-        def open_message(secagg_round: int, mask_set: Sequence[str]) -> cpb.CoordinatorMessage:
+        def open_message(
+            secagg_round: int, mask_set: Sequence[str], timing: tuple[int, int]
+        ) -> cpb.CoordinatorMessage:
             return cpb.CoordinatorMessage(
                 round_open=wire.rounding_open(
-                    session_id, 0, self._assets, secagg_round_id=secagg_round, mask_set=mask_set
+                    session_id,
+                    0,
+                    self._assets,
+                    secagg_round_id=secagg_round,
+                    mask_set=mask_set,
+                    timing=timing,
                 )
             )
 
@@ -734,28 +749,52 @@ class GrpcLink:
         )
 
     def propose(self, assignment: Assignment) -> tuple[bool, float]:
-        sent = self.hub.send(
-            assignment.venue_id,
-            cpb.CoordinatorMessage(
+        return self.propose_many([assignment])[0]
+
+    def propose_many(self, assignments: Sequence[Assignment]) -> list[tuple[bool, float]]:
+        """Send every proposal at once and collect the replies (one round trip for the wave)."""
+        wanted: set[tuple[str, str]] = set()
+        for assignment in assignments:
+            key = (assignment.venue_id, assignment.asset)
+            if key in wanted:
+                raise ValueError(f"propose_many: two proposals for {key} in one wave")
+            proposal = cpb.CoordinatorMessage(
                 adjust=cpb.Adjust(
                     session_id=self._session, asset=assignment.asset, amount=format(assignment.amount, "f")
                 )
-            ),
-        )
-        if not sent:
-            return False, 0.0
-        reply = self._collect("adjust_reply", [assignment.venue_id], self.reply_timeout_s)
-        message = reply.get(assignment.venue_id)
-        if message is None or message.adjust_reply.asset != assignment.asset:
-            return False, 0.0
-        if not message.adjust_reply.accepted:
+            )
+            if self.hub.send(assignment.venue_id, proposal):
+                wanted.add(key)
+        replies: dict[tuple[str, str], cpb.AdjustReply] = {}
+        deadline = time.monotonic() + self.reply_timeout_s
+        while wanted - set(replies):
+            if not {v for v, _ in wanted - set(replies)} & set(self.hub.connected()):
+                break
+            item = self._next(deadline)
+            if item is None:
+                break
+            venue, message = item
+            if message.WhichOneof("body") != "adjust_reply":
+                self._unexpected(venue, message)
+                continue
+            key = (venue, message.adjust_reply.asset)
+            if key in wanted and key not in replies:
+                replies[key] = message.adjust_reply
+            else:
+                self.hub.error(
+                    venue, "UNEXPECTED", "no adjustment of that asset was proposed", "adjust_reply"
+                )
+        return [self._adjusted(replies.get((a.venue_id, a.asset)), a.venue_id) for a in assignments]
+
+    def _adjusted(self, reply: cpb.AdjustReply | None, venue: str) -> tuple[bool, float]:
+        if reply is None or not reply.accepted:
             return False, 0.0
         try:
             cost = wire.bounded_float(
-                message.adjust_reply.cost_delta, "AdjustReply.cost_delta", -wire.COST_BOUND, wire.COST_BOUND
+                reply.cost_delta, "AdjustReply.cost_delta", -wire.COST_BOUND, wire.COST_BOUND
             )
         except EnergiBridgeError as exc:
-            self.hub.error(assignment.venue_id, "REFUSED", str(exc), "adjust_reply")
+            self.hub.error(venue, "REFUSED", str(exc), "adjust_reply")
             return False, 0.0
         return True, cost
 

@@ -17,7 +17,7 @@ from typing import Protocol
 from coordinator.engine.admm import ExchangeAdmm
 from coordinator.engine.config import AdmmConfig
 from coordinator.engine.price_space import PriceSpace
-from coordinator.engine.rounding import BalanceError, assign_residual, exact_sum, lot_quantum
+from coordinator.engine.rounding import BalanceError, ResidualPlacement, exact_sum, lot_quantum
 from coordinator.engine.strategy import AssetScale, SessionError, Strategy, WarmStart
 from energibridge.protocol.contribution import FloatArray
 from energibridge.protocol.messages import RoundBroadcast, RoundSummary
@@ -61,6 +61,10 @@ class AgentLink(Protocol):
     def gather_rounding(self, session_id: str, members: Sequence[str]) -> Gathered: ...
 
     def propose(self, assignment: Assignment) -> tuple[bool, float]: ...
+
+    def propose_many(self, assignments: Sequence[Assignment]) -> list[tuple[bool, float]]:
+        """Put several proposals (at most one per venue and asset) in one exchange; answers in order."""
+        ...
 
     def abandon(self, venue_id: str, asset: str) -> None: ...
 
@@ -157,7 +161,10 @@ class SessionDriver:
                 raise SessionError(f"no venue reported a reference price for {asset}")
             coarse = float(max(lots))
             scales[asset] = AssetScale(
-                ref_price=statistics.median(mids), lot_size=coarse, size_scale=1e3 * coarse
+                ref_price=statistics.median(mids),
+                lot_size=coarse,
+                size_scale=1e3 * coarse,
+                mid_range=(min(mids), max(mids)),
             )
         return scales
 
@@ -225,7 +232,7 @@ class SessionDriver:
                 self.link.finish(sid, [venue], "dropped: missed too many deadlines")
         members = list(strategy.active)
         last = strategy.history[-1]
-        profit, abandoned = self._round_and_balance(sid, assets, members)
+        profit, abandoned = self._round_and_balance(sid, assets, members, strategy.rounded_sums())
         hedging = tuple(v for v in hedging if v in members)
         # A hedge session commits any balanced plan, at a cost if need be: flat beats a naked position.
         committed = profit > 0.0 or (bool(hedging) and math.isfinite(profit))
@@ -298,32 +305,46 @@ class SessionDriver:
         )
 
     def _round_and_balance(
-        self, sid: str, assets: Sequence[str], members: Sequence[str]
+        self,
+        sid: str,
+        assets: Sequence[str],
+        members: Sequence[str],
+        carried: tuple[FloatArray, float] | None = None,
     ) -> tuple[float, list[str]]:
-        gathered = self.link.gather_rounding(sid, members)
-        sums, cost = gathered.total[:-1], float(gathered.total[-1])
+        """Lot rounding and residual placement. ``carried``: the rounded sums the last round already
+        brought (every member answered it); otherwise a rounding phase asks for them."""
+        if carried is not None:
+            sums, cost = carried
+        else:
+            gathered = self.link.gather_rounding(sid, members)
+            sums, cost = gathered.total[:-1], float(gathered.total[-1])
         abandoned: list[str] = []
+        placements: dict[str, ResidualPlacement] = {}
         for i, asset in enumerate(assets):
             lots = {v: self.venues[v].lot_sizes[asset] for v in members if asset in self.venues[v].lot_sizes}
             if not lots:
                 continue  # only dropped members traded it: nobody left holds a plan in it
             residual = -exact_sum(float(sums[i]), lot_quantum(lots.values()))
-            if residual == 0:
-                continue
-            placed: list[tuple[Assignment, float]] = []
-
-            def accept(assignment: Assignment, placed: list[tuple[Assignment, float]] = placed) -> bool:
-                ok, delta_cost = self.link.propose(assignment)
+            if residual != 0:
+                placements[asset] = ResidualPlacement(asset, residual, lots)
+        # Waves: the next proposal of every asset still open goes out together (one exchange per wave,
+        # not per proposal); each asset sees exactly the proposals ``assign_residual`` would make.
+        costs: dict[str, float] = dict.fromkeys(placements, 0.0)
+        while True:
+            wave = [p for p in (pl.proposal() for pl in placements.values()) if p is not None]
+            if not wave:
+                break
+            for proposal, (ok, delta_cost) in zip(wave, self.link.propose_many(wave), strict=True):
+                placements[proposal.asset].answer(ok)
                 if ok:
-                    placed.append((assignment, delta_cost))
-                return ok
-
+                    costs[proposal.asset] += delta_cost
+        for asset, placement in placements.items():
             try:
-                assign_residual(asset, residual, lots, accept)
-                cost += sum(c for _, c in placed)
+                placement.result()
+                cost += costs[asset]
             except BalanceError:
                 abandoned.append(asset)
-                for venue in lots:
+                for venue in placement.lots:
                     self.link.abandon(venue, asset)
                 self._record("asset_abandoned", sid, {"session": sid, "asset": asset})
         if abandoned:

@@ -12,7 +12,7 @@ break its private bounds; the residual then moves on to the next candidate. Deci
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from decimal import ROUND_DOWN, Decimal
 
 from energibridge.protocol.rounding import Assignment
@@ -20,6 +20,60 @@ from energibridge.protocol.rounding import Assignment
 
 class BalanceError(RuntimeError):
     """No venue could absorb the rounding residual of an asset."""
+
+
+class ResidualPlacement:
+    """``assign_residual`` as a state machine, one proposal at a time, so that a session can put the
+    proposals of every asset into one message exchange (a *wave*) instead of one round trip each.
+
+    The proposals and their order are exactly ``assign_residual``'s: venues by coarsest lot first, then
+    id; each proposal the whole lots of what remains; a refusal moves on to the next venue. A venue's
+    answer for one asset never depends on another asset (its bounds are per asset), so answering the
+    proposals of a wave together decides the same as answering them one by one.
+    """
+
+    def __init__(self, asset: str, residual: Decimal, lots: Mapping[str, Decimal]) -> None:
+        self.asset = asset
+        self.residual = residual
+        self.lots = dict(lots)
+        self._order: list[tuple[str, Decimal]] = sorted(lots.items(), key=lambda item: (-item[1], item[0]))
+        self._index = 0
+        self.remaining = residual
+        self.accepted: list[Assignment] = []
+        self._pending: Assignment | None = None
+
+    def proposal(self) -> Assignment | None:
+        """The next proposal to put to a venue (the same one until it is answered); None when done."""
+        if self._pending is not None:
+            return self._pending
+        while self.remaining != 0 and self._index < len(self._order):
+            venue_id, lot = self._order[self._index]
+            self._index += 1
+            whole = (self.remaining / lot).to_integral_value(rounding=ROUND_DOWN) * lot
+            if whole != 0:
+                self._pending = Assignment(venue_id=venue_id, asset=self.asset, amount=whole)
+                return self._pending
+        return None
+
+    def answer(self, accepted: bool) -> None:
+        """The venue's answer to the pending proposal."""
+        if self._pending is None:
+            raise RuntimeError(f"{self.asset}: no proposal is pending")
+        if accepted:
+            self.accepted.append(self._pending)
+            self.remaining -= self._pending.amount
+        self._pending = None
+
+    def result(self) -> list[Assignment]:
+        """The accepted assignments (summing to the residual exactly), or ``BalanceError``."""
+        if self._pending is not None or self.proposal() is not None:
+            raise RuntimeError(f"{self.asset}: placement is not finished")
+        if self.remaining != 0:
+            raise BalanceError(
+                f"{self.asset}: residual {self.remaining} of {self.residual} could not be placed on venues "
+                f"with lots { {v: str(lot) for v, lot in self.lots.items()} }"
+            )
+        return list(self.accepted)
 
 
 def assign_residual(
@@ -33,25 +87,10 @@ def assign_residual(
     ``lots`` maps each venue trading ``asset`` to its lot size; ``accept`` asks the venue (privately) whether
     it can take an assignment. Returns the accepted assignments, whose amounts sum to ``residual`` exactly.
     """
-    order: Sequence[tuple[str, Decimal]] = sorted(lots.items(), key=lambda item: (-item[1], item[0]))
-    remaining = residual
-    accepted: list[Assignment] = []
-    for venue_id, lot in order:
-        if remaining == 0:
-            break
-        whole = (remaining / lot).to_integral_value(rounding=ROUND_DOWN) * lot
-        if whole == 0:
-            continue
-        proposal = Assignment(venue_id=venue_id, asset=asset, amount=whole)
-        if accept(proposal):
-            accepted.append(proposal)
-            remaining -= whole
-    if remaining != 0:
-        raise BalanceError(
-            f"{asset}: residual {remaining} of {residual} could not be placed on venues with lots "
-            f"{ {v: str(lot) for v, lot in lots.items()} }"
-        )
-    return accepted
+    placement = ResidualPlacement(asset, residual, lots)
+    while (proposal := placement.proposal()) is not None:
+        placement.answer(accept(proposal))
+    return placement.result()
 
 
 def lot_quantum(lots: Iterable[Decimal]) -> Decimal:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from coordinator.engine.config import AdmmConfig
-from energibridge.protocol.contribution import FloatArray, Layout
+from energibridge.protocol.contribution import SLOPE_STEP, Extras, FloatArray, Layout
 from energibridge.protocol.messages import Mode, RoundBroadcast, RoundSummary
 
 
@@ -43,6 +43,8 @@ class AssetScale:
     ref_price: float
     lot_size: float
     size_scale: float
+    mid_range: tuple[float, float] | None = None
+    """Lowest and highest public mid the venues report (a likely bracket of the clearing price)."""
 
 
 class Strategy(ABC):
@@ -88,7 +90,7 @@ class Strategy(ABC):
         else:
             self.rho = self.rho_initial.copy()
             self.u = -self.ref_price / self.rho
-        self.totals = np.zeros(self.layout.size, dtype=np.float64)
+        self.totals = np.zeros(self.layout.running_size, dtype=np.float64)
         self.round_id = 0
         self.previous_mean: FloatArray | None = None
         self.missed: dict[str, int] = dict.fromkeys(self.active, 0)
@@ -98,6 +100,13 @@ class Strategy(ABC):
         self.rho_updates = 0
         self.history: list[RoundSummary] = []
         self.converged = False
+        self.extras: Extras | None = None
+        """The last round's absolute sums (rounded plan, probe demand, slope), when every member's vector
+        is in the sum; None otherwise."""
+        self.rounded_ready = False
+        self.probe_ready = False
+        self.liquidity = 0.0
+        """Quote value of the region's net demand change across +-10 bps (SharedSignals' liquidity)."""
         assert self.u.shape == (n,) and self.rho.shape == (n,)
 
     # ---- hooks -----------------------------------------------------------------------------------
@@ -108,6 +117,10 @@ class Strategy(ABC):
 
     def _mix(self) -> tuple[FloatArray, FloatArray, FloatArray] | None:
         """Price-space crossover request for the next round, if any."""
+        return None
+
+    def _probe(self) -> FloatArray | None:
+        """Price-space probe prices for the next round, if any."""
         return None
 
     # ---- the concrete loop pieces ----------------------------------------------------------------
@@ -121,6 +134,10 @@ class Strategy(ABC):
         if self.converged:
             raise SessionError(f"session {self.session_id} already converged")
         self.round_id += 1
+        last = self.history[-1] if self.history else None
+        if self.probe_ready and self.extras is not None:
+            # The region's depth around its price, from the aggregated slopes (kept until the next ones).
+            self.liquidity = float(np.sum(np.abs(self.extras.slope) * 2.0 * SLOPE_STEP * self.ref_price))
         broadcast = RoundBroadcast(
             session_id=self.session_id,
             round_id=self.round_id,
@@ -134,6 +151,10 @@ class Strategy(ABC):
             rebase=self.rebase_pending,
             accepted_previous=self.accepted,
             mix=self._mix(),
+            probe=self._probe(),
+            primal_residual=0.0 if last is None else last.primal_residual,
+            dual_residual=0.0 if last is None else last.dual_residual,
+            liquidity_quote=self.liquidity,
         )
         if self.rebase_pending:
             self.totals[:] = 0.0
@@ -169,6 +190,11 @@ class Strategy(ABC):
         converged = (
             max_lots <= self.config.imbalance_tol_lots and gap <= tolerance and not self.rebase_pending
         )
+        everyone = responded == set(self.active)
+        extras = self.layout.extras(summed)
+        self.rounded_ready = everyone and abs(extras.rounded_count - n_active) < 0.25
+        self.probe_ready = everyone and abs(extras.probe_count - n_active) < 0.25
+        self.extras = extras if self.rounded_ready or self.probe_ready else None
         dropped = self._track_stragglers(responded)
         self.accepted = frozenset(responded)
         summary = RoundSummary(
@@ -215,6 +241,13 @@ class Strategy(ABC):
             raise SessionError(f"session {self.session_id}: fewer than 2 participants left ({self.active})")
         self.rebase_pending = True
         self.previous_mean = None
+
+    def rounded_sums(self) -> tuple[FloatArray, float] | None:
+        """The rounding phase's sums (rounded plans per asset, their cost) as the last round carried them,
+        when every member answered it; None: ask for them in a rounding phase."""
+        if not self.rounded_ready or self.extras is None or self.rebase_pending:
+            return None
+        return self.extras.rounded.copy(), self.extras.rounded_cost
 
     def warm_state(self) -> WarmStart:
         """State to warm-start the region's next session from."""

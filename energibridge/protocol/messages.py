@@ -40,6 +40,16 @@ class RoundBroadcast:
     """Venues whose previous contribution entered the totals (the others keep their old values)."""
     mix: tuple[FloatArray, FloatArray, FloatArray] | None = None
     """Price-space crossover: answer ``x(low) + weight * (x(high) - x(low))`` per asset."""
+    primal_residual: float = 0.0
+    """The previous round's residuals and aggregated liquidity proxy (SharedSignals; 0 in round 1)."""
+    dual_residual: float = 0.0
+    liquidity_quote: float = 0.0
+    """Quote value of the summed net demand change across +-10 bps of the consensus prices (from the
+    aggregated slopes): how deep the region is around its price, no venue's depth in it."""
+    probe: FloatArray | None = None
+    """Price-space: ``PROBES`` more prices per asset, shape ``(PROBES, n)``, at which agents also report
+    their demand (absolute, in the contribution's probe block), with the slope of their demand at
+    ``prices``: several points of net demand per round instead of one."""
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from energibridge.errors import IrValidationError
-from energibridge.protocol.contribution import FloatArray
+from energibridge.protocol.contribution import PROBES, FloatArray
 from energibridge.protocol.messages import Mode, RoundBroadcast
 from energibridge.protocol.venue import VenueInfo
 from energibridge.v1 import coordinator_pb2 as cpb
@@ -28,7 +28,7 @@ from energibridge.v1 import ir_pb2
 from energibridge.version import CURRENT, IrVersion, negotiate
 
 MAX_ASSETS = 1024
-MAX_WORDS = 2 * MAX_ASSETS + 2
+MAX_WORDS = (PROBES + 4) * MAX_ASSETS + 5
 MAX_NAME_CHARS = 64
 """Asset names and session ids an agent sends back: printable ASCII, at most this long."""
 MAX_SEQUENCE = 1 << 53
@@ -224,13 +224,36 @@ def venue_info(hello: cpb.Hello) -> tuple[VenueInfo, IrVersion]:
     return info, agreed
 
 
+def time_rounds(
+    session_id: str,
+    round_id: int,
+    participants: Sequence[str],
+    *,
+    opened_unix_ms: int,
+    deadline_unix_ms: int,
+    status: int = ir_pb2.ROUND_STATUS_OPEN,
+) -> ir_pb2.TimeRounds:
+    """The round's TimeRounds: who is in it and until when (an agent knows its deadline)."""
+    return ir_pb2.TimeRounds(
+        ir_version=_version(),
+        session_id=session_id,
+        round_id=round_id,
+        opened_unix_ms=opened_unix_ms,
+        deadline_unix_ms=deadline_unix_ms,
+        participants=list(participants),
+        status=status,  # type: ignore[arg-type]  # an enum value (int) of RoundStatus
+    )
+
+
 def round_open(
     broadcast: RoundBroadcast,
     assets: Sequence[str],
     *,
     secagg_round_id: int,
     mask_set: Sequence[str],
+    timing: tuple[int, int] = (0, 0),
 ) -> cpb.RoundOpen:
+    """``timing``: (opened, deadline) in unix ms for the round's TimeRounds."""
     version = _version()
     mean = broadcast.previous_mean
     return cpb.RoundOpen(
@@ -241,7 +264,17 @@ def round_open(
             assets=list(assets),
             consensus_prices=broadcast.prices.tolist(),
             imbalance=[] if mean is None else mean.tolist(),
+            primal_residual=broadcast.primal_residual,
+            dual_residual=broadcast.dual_residual,
+            aggregated_liquidity_quote=broadcast.liquidity_quote,
             participants=len(mask_set),
+        ),
+        round=time_rounds(
+            broadcast.session_id,
+            broadcast.round_id,
+            mask_set,
+            opened_unix_ms=timing[0],
+            deadline_unix_ms=timing[1],
         ),
         duals=ir_pb2.DualVariables(
             ir_version=version,
@@ -264,11 +297,18 @@ def round_open(
         mix_low=[] if broadcast.mix is None else broadcast.mix[0].tolist(),
         mix_high=[] if broadcast.mix is None else broadcast.mix[1].tolist(),
         mix_weight=[] if broadcast.mix is None else broadcast.mix[2].tolist(),
+        probe_prices=[] if broadcast.probe is None else broadcast.probe.reshape(-1).tolist(),
     )
 
 
 def rounding_open(
-    session_id: str, round_id: int, assets: Sequence[str], *, secagg_round_id: int, mask_set: Sequence[str]
+    session_id: str,
+    round_id: int,
+    assets: Sequence[str],
+    *,
+    secagg_round_id: int,
+    mask_set: Sequence[str],
+    timing: tuple[int, int] = (0, 0),
 ) -> cpb.RoundOpen:
     """The rounding-phase request (no optimisation payload beyond the session's identity)."""
     version = _version()
@@ -278,6 +318,10 @@ def rounding_open(
             session_id=session_id,
             round_id=round_id,
             assets=list(assets),
+            participants=len(mask_set),
+        ),
+        round=time_rounds(
+            session_id, round_id, mask_set, opened_unix_ms=timing[0], deadline_unix_ms=timing[1]
         ),
         mask_set=list(mask_set),
         phase=cpb.ROUND_PHASE_ROUNDING,
@@ -316,6 +360,9 @@ def broadcast_from(message: cpb.RoundOpen, assets: Sequence[str]) -> RoundBroadc
             _finite_vector(message.mix_high, "RoundOpen.mix_high", n),
             weight,
         )
+    probe = None
+    if message.probe_prices:
+        probe = _finite_vector(message.probe_prices, "RoundOpen.probe_prices", PROBES * n).reshape(PROBES, n)
     return RoundBroadcast(
         session_id=signals.session_id,
         round_id=signals.round_id,
@@ -333,6 +380,7 @@ def broadcast_from(message: cpb.RoundOpen, assets: Sequence[str]) -> RoundBroadc
         rebase=message.rebase,
         accepted_previous=frozenset(message.accepted_previous),
         mix=mix,
+        probe=probe,
     )
 
 

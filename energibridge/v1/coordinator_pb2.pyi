@@ -339,6 +339,7 @@ class RoundOpen(_message.Message):
     MIX_LOW_FIELD_NUMBER: _builtins.int
     MIX_HIGH_FIELD_NUMBER: _builtins.int
     MIX_WEIGHT_FIELD_NUMBER: _builtins.int
+    PROBE_PRICES_FIELD_NUMBER: _builtins.int
     fixed_point_bits: _builtins.int
     mode: Global___RoundMode.ValueType
     phase: Global___RoundPhase.ValueType
@@ -371,6 +372,12 @@ class RoundOpen(_message.Message):
     def mix_high(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
     @_builtins.property
     def mix_weight(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    @_builtins.property
+    def probe_prices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """Price-space probe: agents also report their demand at these prices, aligned with the assets,
+        and the slope of their demand at the consensus prices, in the contribution's absolute block.
+        """
+
     def __init__(
         self,
         *,
@@ -390,10 +397,11 @@ class RoundOpen(_message.Message):
         mix_low: _abc.Iterable[_builtins.float] | None = ...,
         mix_high: _abc.Iterable[_builtins.float] | None = ...,
         mix_weight: _abc.Iterable[_builtins.float] | None = ...,
+        probe_prices: _abc.Iterable[_builtins.float] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["duals", b"duals", "round", b"round", "signals", b"signals"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_previous", b"accepted_previous", "best_response_eps", b"best_response_eps", "duals", b"duals", "fixed_point_bits", b"fixed_point_bits", "has_previous_mean", b"has_previous_mean", "mask_set", b"mask_set", "mix_high", b"mix_high", "mix_low", b"mix_low", "mix_weight", b"mix_weight", "mode", b"mode", "over_relaxation", b"over_relaxation", "phase", b"phase", "rebase", b"rebase", "round", b"round", "secagg_round_id", b"secagg_round_id", "signals", b"signals"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_previous", b"accepted_previous", "best_response_eps", b"best_response_eps", "duals", b"duals", "fixed_point_bits", b"fixed_point_bits", "has_previous_mean", b"has_previous_mean", "mask_set", b"mask_set", "mix_high", b"mix_high", "mix_low", b"mix_low", "mix_weight", b"mix_weight", "mode", b"mode", "over_relaxation", b"over_relaxation", "phase", b"phase", "probe_prices", b"probe_prices", "rebase", b"rebase", "round", b"round", "secagg_round_id", b"secagg_round_id", "signals", b"signals"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -6,7 +6,8 @@ agent and once with the reference step patched in; every contribution vector, th
 trades, the state hashes and the profit must agree bit for bit. (The one deliberate change since then,
 clamping an agent's absolute gap term at ``DIAGNOSTIC_CLAMP`` as ``energibridge.protocol.contribution``
 documents, only acts on gaps above 1e6 quote units, which these sessions never reach: the transcripts
-being equal shows it.)
+being equal shows it. The contribution's absolute block, the rounded plan and the price-space probe,
+was added to the round protocol later, for privacy on and off alike; the reference fills it the same way.)
 """
 
 from __future__ import annotations
@@ -64,7 +65,11 @@ class ReferenceParticipant(Participant):
         self._pending = (x_new, cost, gap)
         self.last_round = broadcast.round_id
         return self.layout.pack(
-            x_new - self.counted_x, dx * dx, cost - self.counted_cost, gap - self.counted_gap
+            x_new - self.counted_x,
+            dx * dx,
+            cost - self.counted_cost,
+            gap - self.counted_gap,
+            probe=self._probe(broadcast),  # the price-space probe block, added to the protocol since
         )
 
 
