@@ -43,7 +43,7 @@ from energibridge.secagg import KeyAgreementError, SecAggError
 from energibridge.v1 import coordinator_pb2 as cpb
 from energibridge.v1 import coordinator_pb2_grpc as cpb_grpc
 from energibridge.v1 import ir_pb2
-from energibridge.version import CURRENT, IrVersion
+from energibridge.version import CURRENT, SESSION_LAYOUT_SINCE, IrVersion
 from registry.contracts.admission import AdmissionVerdict
 from registry.identity import IdentityError, check_join
 from registry.identity.did_key import did_key_from_public_key, public_key_from_did_key
@@ -341,6 +341,12 @@ class CoordinatorServicer(cpb_grpc.CoordinatorServicer):
             info, agreed = wire.venue_info(first.hello)
         except EnergiBridgeError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        if agreed < SESSION_LAYOUT_SINCE:
+            context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"Hello.ir_version: {agreed} predates the IR {SESSION_LAYOUT_SINCE} session contribution "
+                "(rounded plan, probe demands and slopes in every answer); upgrade the agent",
+            )
         if info.venue_id != identity.name:
             context.abort(
                 grpc.StatusCode.PERMISSION_DENIED,

@@ -47,8 +47,13 @@ class IrVersion(IrModel):
         return (self.major, self.minor, self.patch) < (other.major, other.minor, other.patch)
 
 
-CURRENT = IrVersion(major=1, minor=2, patch=0)
+CURRENT = IrVersion(major=1, minor=3, patch=0)
 """The IR version this code base speaks."""
+
+SESSION_LAYOUT_SINCE = IrVersion(major=1, minor=3, patch=0)
+"""The first version of today's session contribution (IR 1.3 added each answer's rounded plan, probe
+demands and demand slope to the masked vector). The layout is not additive like a proto field: an older
+peer's vector cannot be summed with a newer one's, so a coordinator refuses peers below it at join."""
 
 SUPPORTED_MAJOR = CURRENT.major
 

@@ -133,7 +133,7 @@ def test_canonical_bytes_golden() -> None:
     """Pins the canonical format: changing it breaks every stored signature, so it must be deliberate."""
     expected = (
         b'{"@type":"arbsphere.energibridge.v1.PlanDelta","expected_profit_quote":"0.42",'
-        b'"ir_version":{"@type":"arbsphere.energibridge.v1.IrVersion","major":1,"minor":2,"patch":0},'
+        b'"ir_version":{"@type":"arbsphere.energibridge.v1.IrVersion","major":1,"minor":3,"patch":0},'
         b'"legs":[{"@type":"arbsphere.energibridge.v1.PlanLeg","asset":"SOL","deadline_unix_ms":1700000000000,'
         b'"idempotency_key":"s1/1/coinbase/0","instrument":"SOL-USD","limit_price":"101.25","side":"BUY",'
         b'"size":"1.5"}],"previous_sequence":0,"previous_state_hash":"","sequence":1,"session_id":"s1",'

@@ -1,5 +1,5 @@
-"""The IR version negotiated at join is told to the agent (Welcome), kept on the connection, and used: a
-stream that negotiated IR 1.1 may not send IR 1.2 records; an unregistered adapter is refused in-process."""
+"""The IR version negotiated at join is told to the agent (Welcome) and kept on the connection; a peer
+older than the session layout (IR 1.3) is refused at join; an unregistered adapter is refused in-process."""
 
 from __future__ import annotations
 
@@ -62,18 +62,31 @@ def first_replies(
     return [replies.get_nowait() for _ in range(replies.qsize())]
 
 
-@pytest.mark.parametrize("minor", [1, CURRENT.minor])
-def test_the_negotiated_version_is_told_and_used(ca: DevCertificateAuthority, minor: int) -> None:
+def test_the_negotiated_version_is_told_and_used(ca: DevCertificateAuthority) -> None:
+    running = serve(ca.issue_coordinator(), region=REGION)
+    try:
+        replies = first_replies(ca, running.port, [hello(CURRENT.minor)], 1)
+        welcome = replies[0].welcome
+        assert (welcome.ir_version.major, welcome.ir_version.minor) == (1, CURRENT.minor)
+        assert welcome.region == REGION
+    finally:
+        running.stop(0)
+
+
+@pytest.mark.parametrize("minor", [1, 2])
+def test_a_peer_before_the_session_layout_is_refused_at_join(ca: DevCertificateAuthority, minor: int) -> None:
+    """IR 1.3 changed the masked contribution (not an additive field): an older agent would be summed with
+    vectors it cannot match, so it is refused at join with the reason, not admitted into a broken session."""
     running = serve(ca.issue_coordinator(), region=REGION)
     try:
         record = cpb.AgentMessage(record=cpb.AgentRecord(venue_id="alice", kind=ir_pb2.AUDIT_KIND_CONTROL))
-        replies = first_replies(ca, running.port, [hello(minor), record], 2 if minor < 2 else 1)
-        welcome = replies[0].welcome
-        assert (welcome.ir_version.major, welcome.ir_version.minor) == (1, minor)
-        assert welcome.region == REGION
-        if minor < 2:
-            assert "AgentRecord needs IR 1.2.0; this stream negotiated 1.1.0" in replies[1].error.message
-            assert running.hub.records.empty()
+        with pytest.raises(grpc.RpcError) as info:
+            first_replies(ca, running.port, [hello(minor), record], 1)
+        assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert f"Hello.ir_version: 1.{minor}.0 predates the IR 1.3.0 session contribution" in (
+            info.value.details() or ""
+        )
+        assert running.hub.records.empty() and not running.hub.connected()
     finally:
         running.stop(0)
 
