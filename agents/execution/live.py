@@ -28,6 +28,7 @@ import ccxt
 
 from agents.execution.clock import Clock
 from agents.execution.outbox import Outbox, OutboxRecord, OutboxState
+from agents.execution.paper import execution_manifest
 from agents.venues.spec import VenueOrders, VenueSpec
 from sdk.adapters.events import BookSnapshot
 from sdk.adapters.execution import (
@@ -49,7 +50,7 @@ from sdk.adapters.execution import (
     refusal,
 )
 from sdk.adapters.interfaces import ExecutionListener
-from sdk.adapters.manifest import DEFAULT_IR_RANGE, AdapterKind, AdapterManifest, Capability, VenueKind
+from sdk.adapters.manifest import AdapterManifest, VenueKind
 
 
 def orders_for(exchange_id: str) -> VenueOrders:
@@ -169,22 +170,8 @@ class CcxtVenue:
     """One venue through a ccxt exchange object, as the SDK's ``ExecutionAdapter``; events go to
     ``listener``. ``instruments`` is keyed by the normalized ``BASE-QUOTE`` symbol."""
 
-    manifest: ClassVar[AdapterManifest] = AdapterManifest(
-        name="arbsphere-ccxt-execution",
-        version="0.2.0",
-        kind=AdapterKind.EXECUTION,
-        venue_kind=VenueKind.ORDER_BOOK,
-        capabilities=frozenset(
-            {
-                Capability.IOC_LIMIT,
-                Capability.CANCEL,
-                Capability.CLIENT_ORDER_IDS,
-                Capability.BALANCES,
-                Capability.ORDER_EVENTS,
-            }
-        ),
-        ir_range=DEFAULT_IR_RANGE,
-        library=f"ccxt=={ccxt.__version__}",
+    manifest: ClassVar[AdapterManifest] = execution_manifest(
+        "arbsphere-ccxt-execution", "0.2.0", VenueKind.ORDER_BOOK, library=f"ccxt=={ccxt.__version__}"
     )
     orders_class: ClassVar[type[VenueOrders] | None] = None
     """The venue module's order semantics (``execution_adapter_class`` sets it); ``None``: looked up by the

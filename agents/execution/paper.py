@@ -25,7 +25,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import ClassVar
+from typing import ClassVar, TypedDict
 
 from agents.execution.book import Level, consume, marketable, walk
 from agents.execution.clock import Scheduler
@@ -55,7 +55,7 @@ from sdk.curves.base import CostCurve
 
 Listener = ExecutionListener
 POOL_PRICE_QUANTUM = Decimal("1e-8")
-_CAPABILITIES = frozenset(
+EXECUTION_CAPABILITIES = frozenset(
     {
         Capability.IOC_LIMIT,
         Capability.CANCEL,
@@ -64,6 +64,22 @@ _CAPABILITIES = frozenset(
         Capability.ORDER_EVENTS,
     }
 )
+"""What every execution adapter here declares (paper, pool paper and the live ccxt venue)."""
+
+
+def execution_manifest(
+    name: str, version: str, venue_kind: VenueKind, library: str | None = None
+) -> AdapterManifest:
+    """The manifest of one of our IOC-limit execution adapters (``EXECUTION_CAPABILITIES``)."""
+    return AdapterManifest(
+        name=name,
+        version=version,
+        kind=AdapterKind.EXECUTION,
+        venue_kind=venue_kind,
+        capabilities=EXECUTION_CAPABILITIES,
+        ir_range=DEFAULT_IR_RANGE,
+        library=library,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +139,22 @@ class _PaperAccount:
         self._listener(latest)
         return True
 
+    def _status(
+        self, order: OrderRequest, status: OrderStatus, filled: Decimal, now: int, reason: str = ""
+    ) -> None:
+        self._report(
+            OrderEvent(
+                client_order_id=order.client_order_id,
+                venue=order.venue,
+                instrument=order.instrument,
+                status=status,
+                filled=filled,
+                remaining=Decimal(0) if status.terminal else order.size - filled,
+                ts_ms=now,
+                reason=reason,
+            )
+        )
+
     def _report(self, event: ExecutionEvent) -> None:
         if isinstance(event, OrderEvent):
             self._latest[event.client_order_id] = event
@@ -136,13 +168,8 @@ class PaperVenue(_PaperAccount):
     """One simulated order-book venue; feed it books and trades, submit and cancel orders, receive events.
     ``balances`` are the starting balances its fills move (``balances()``)."""
 
-    manifest: ClassVar[AdapterManifest] = AdapterManifest(
-        name="arbsphere-paper-book",
-        version="1.0.0",
-        kind=AdapterKind.EXECUTION,
-        venue_kind=VenueKind.ORDER_BOOK,
-        capabilities=_CAPABILITIES,
-        ir_range=DEFAULT_IR_RANGE,
+    manifest: ClassVar[AdapterManifest] = execution_manifest(
+        "arbsphere-paper-book", "1.0.0", VenueKind.ORDER_BOOK
     )
 
     def __init__(
@@ -300,18 +327,15 @@ class PaperVenue(_PaperAccount):
     def _emit_status(
         self, order: OrderRequest, status: OrderStatus, filled: Decimal, reason: str = ""
     ) -> None:
-        self._report(
-            OrderEvent(
-                client_order_id=order.client_order_id,
-                venue=order.venue,
-                instrument=order.instrument,
-                status=status,
-                filled=filled,
-                remaining=order.size - filled if not status.terminal else Decimal(0),
-                ts_ms=self._now(),
-                reason=reason,
-            )
-        )
+        self._status(order, status, filled, self._now(), reason)
+
+
+class CurveOptions(TypedDict, total=False):
+    """``CurvePaperVenue``'s optional settings (what a subclass passes through)."""
+
+    latency_ms: int
+    price_quantum: Decimal
+    balances: Mapping[str, Decimal] | None
 
 
 class CurvePaperVenue(_PaperAccount):
@@ -319,14 +343,7 @@ class CurvePaperVenue(_PaperAccount):
     average price (rounded against us to ``price_quantum``, which keeps the Decimal accounting exact), or
     nothing when that is beyond the cap. Nothing rests: every order is final on arrival."""
 
-    manifest: ClassVar[AdapterManifest] = AdapterManifest(
-        name="arbsphere-paper-curve",
-        version="1.0.0",
-        kind=AdapterKind.EXECUTION,
-        venue_kind=VenueKind.CPMM,
-        capabilities=_CAPABILITIES,
-        ir_range=DEFAULT_IR_RANGE,
-    )
+    manifest: ClassVar[AdapterManifest] = execution_manifest("arbsphere-paper-curve", "1.0.0", VenueKind.CPMM)
 
     def __init__(
         self,
@@ -362,14 +379,13 @@ class CurvePaperVenue(_PaperAccount):
             self._status(order, OrderStatus.EXPIRED, Decimal(0), now, "arrived after its deadline")
             return
         self._status(order, OrderStatus.ACCEPTED, Decimal(0), now)
-        quantity = float(order.side.sign * order.size)
-        cost = self.curve.cost(quantity)
-        average = abs(cost) / float(order.size)
-        if not math.isfinite(cost) or average <= 0 or (cost < 0) != (quantity < 0):
-            self._status(order, OrderStatus.CANCELLED, Decimal(0), now, "beyond the pool's feasible box")
+        priced = self._price(order)
+        if isinstance(priced, str):
+            self._status(order, OrderStatus.CANCELLED, Decimal(0), now, priced)
             return
+        average, fee = priced
         rounding = ROUND_CEILING if order.side is Side.BUY else ROUND_FLOOR
-        price = (exact(average) / self.quantum).to_integral_value(rounding) * self.quantum
+        price = (average / self.quantum).to_integral_value(rounding) * self.quantum
         if price <= 0 or not marketable(order.side, price, order.limit_price):
             self._status(
                 order, OrderStatus.CANCELLED, Decimal(0), now, f"average price {price} beyond the cap"
@@ -381,25 +397,19 @@ class CurvePaperVenue(_PaperAccount):
                 fill_id=f"{order.client_order_id}-1",
                 price=price,
                 size=order.size,
-                fee=Decimal(0),
+                fee=fee,
                 liquidity=Liquidity.TAKER,
                 ts_ms=now,
             )
         )
         self._status(order, OrderStatus.FILLED, order.size, now)
 
-    def _status(
-        self, order: OrderRequest, status: OrderStatus, filled: Decimal, now: int, reason: str = ""
-    ) -> None:
-        self._report(
-            OrderEvent(
-                client_order_id=order.client_order_id,
-                venue=order.venue,
-                instrument=order.instrument,
-                status=status,
-                filled=filled,
-                remaining=Decimal(0) if status.terminal else order.size - filled,
-                ts_ms=now,
-                reason=reason,
-            )
-        )
+    def _price(self, order: OrderRequest) -> tuple[Decimal, Decimal] | str:
+        """The whole order's average price (before rounding to ``price_quantum``) and its fee in quote, or
+        why it cannot fill (it is then cancelled with that reason). Here: the curve's average, no fee."""
+        quantity = float(order.side.sign * order.size)
+        cost = self.curve.cost(quantity)
+        average = abs(cost) / float(order.size)
+        if not math.isfinite(cost) or average <= 0 or (cost < 0) != (quantity < 0):
+            return "beyond the pool's feasible box"
+        return exact(average), Decimal(0)

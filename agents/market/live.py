@@ -12,7 +12,6 @@ and resumes as soon as messages flow again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -22,6 +21,7 @@ from agents.feeds.curve_cache import CurveCache, order_book_curves
 from agents.feeds.live import HttpRest, LiveFeed, load_live_symbols
 from agents.feeds.session import RestSource
 from agents.feeds.venues.cryptofeed_bridge import CryptofeedSession
+from agents.market.background import BackgroundLoop, wait_ready
 from agents.market.source import FeedHealth, MarketView, TickObserver
 from agents.perps.funding import FundingEvent
 from agents.perps.streams import FundingClock, PerpTerms, perp_curve
@@ -83,9 +83,7 @@ class LiveMarket:
         self.caches: dict[str, CurveCache[OrderBookCurve]] = {}
         self.errors: list[str] = []
         self.resyncs = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread: threading.Thread | None = None
+        self._background = BackgroundLoop(f"feed-{spec.name}")
         self._started = threading.Event()
         self._failure: BaseException | None = None
         self._paused: dict[str, str] = {}
@@ -103,30 +101,21 @@ class LiveMarket:
     # -- lifecycle --------------------------------------------------------------------------------------
     def start(self, timeout_s: float = 30.0) -> None:
         """Connect (instrument list over REST, then the websocket) in a background thread."""
-        if self._thread is not None:
+        if self._background.started:
             return
-        self._thread = threading.Thread(target=self._run, name=f"feed-{self.spec.name}", daemon=True)
-        self._thread.start()
-        if not self._started.wait(timeout_s):
+        deadline = time.monotonic() + timeout_s
+        if not self._background.start(self._main, timeout_s) or not self._started.wait(
+            max(0.0, deadline - time.monotonic())
+        ):
             raise TimeoutError(f"{self.spec.name}: the feed did not start within {timeout_s} s")
         if self._failure is not None:
             raise RuntimeError(
                 f"{self.spec.name}: the feed could not start: {self._failure}"
             ) from self._failure
 
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._main())
-        finally:
-            loop.close()
-
-    async def _main(self) -> None:
+    async def _main(self, stop: asyncio.Event) -> None:
         http = HttpRest(self.rest_base)
         rest: RestSource = self.rest if self.rest is not None else http
-        self._stop = asyncio.Event()
         try:
             session_class = self.spec.feed_session
             assert issubclass(session_class, CryptofeedSession)
@@ -152,7 +141,7 @@ class LiveMarket:
             return
         self._started.set()
         try:
-            await self.feed.run(self._stop)
+            await self.feed.run(stop)
         finally:
             await http.close()
 
@@ -207,20 +196,13 @@ class LiveMarket:
 
     def close(self) -> None:
         """Stop the feed (its receive loop closes the socket when the stop is set) and join the thread."""
-        loop, stop = self._loop, self._stop
-        if loop is not None and stop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop already finished
-                loop.call_soon_threadsafe(stop.set)
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
+        self._background.close()
 
     # -- what the planner reads ---------------------------------------------------------------------------
     def refresh(self, index: int = 0) -> MarketView:
-        loop = self._loop
-        if loop is None or self.feed is None:
+        if self._background.loop is None or self.feed is None:
             raise RuntimeError(f"{self.spec.name}: the live market is not started")
-        view: MarketView = asyncio.run_coroutine_threadsafe(self._view(), loop).result(timeout=10)
+        view = self._background.call(self._view())
         self._report(view.paused)
         return view
 
@@ -277,9 +259,4 @@ class LiveMarket:
 
     def wait_ready(self, timeout_s: float) -> MarketView:
         """Block until every asset has a fresh curve (or the timeout); the last view either way."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            view = self.refresh()
-            if not view.paused or time.monotonic() >= deadline:
-                return view
-            time.sleep(0.05)
+        return wait_ready(self.refresh, timeout_s)

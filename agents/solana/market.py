@@ -23,7 +23,6 @@ priority fee at ``priority_fee_percentile`` of ``getRecentPrioritizationFees``, 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import threading
@@ -35,6 +34,7 @@ from decimal import ROUND_CEILING, Decimal
 
 from solders.pubkey import Pubkey
 
+from agents.market.background import BackgroundLoop, wait_ready
 from agents.market.source import FeedHealth, MarketView, TickObserver
 from agents.solana.jupiter import (
     JupiterClient,
@@ -143,9 +143,7 @@ class PoolMarket:
         self._snapshots: OrderedDict[int, Snapshot] = OrderedDict()
         self._lock = threading.Lock()
         self._observer: TickObserver | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread: threading.Thread | None = None
+        self._background = BackgroundLoop(f"pool-{venue}")
         self._priority_fees: list[int] = []
         self._fees_at = -math.inf
         self._health_mark: tuple[int, float] = (0, 0.0)
@@ -155,14 +153,9 @@ class PoolMarket:
     # -- lifecycle --------------------------------------------------------------------------------------
     def start(self, timeout_s: float = 30.0) -> None:
         """Read the pool, subscribe to its accounts (on a background loop) and wait for its first curve."""
-        if self._thread is not None:
+        if self._background.started:
             return
-        ready = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, args=(ready,), name=f"pool-{self.venue}", daemon=True
-        )
-        self._thread.start()
-        if not ready.wait(timeout_s):
+        if not self._background.start(self._main, timeout_s):
             raise TimeoutError(f"{self.venue}: the pool loop did not start within {timeout_s} s")
         deadline = time.monotonic() + timeout_s
         while self.snapshot() is None:
@@ -172,35 +165,17 @@ class PoolMarket:
             time.sleep(0.02)
         self._refresh_fees(force=True)
 
-    def _run(self, ready: threading.Event) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        self._loop = loop
-        self._stop = asyncio.Event()
-        loop.call_soon(ready.set)
-        try:
-            loop.run_until_complete(self._main())
-        finally:
-            loop.close()
-
-    async def _main(self) -> None:
-        assert self._stop is not None
+    async def _main(self, stop: asyncio.Event) -> None:
         handler = _ErrorTail(self.errors)
         pool_log = logging.getLogger("agents.solana.pool_feed")
         pool_log.addHandler(handler)
         try:
-            await self.feed.run(self._stop)
+            await self.feed.run(stop)
         finally:
             pool_log.removeHandler(handler)
 
     def close(self) -> None:
-        loop, stop = self._loop, self._stop
-        if loop is not None and stop is not None:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(stop.set)
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
+        self._background.close()
 
     # -- the feed's updates -----------------------------------------------------------------------------
     def _rebuilt(self, snap: Snapshot) -> None:
@@ -346,12 +321,7 @@ class PoolMarket:
         self._paused_reason = reason
 
     def wait_ready(self, timeout_s: float) -> MarketView:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            view = self.refresh()
-            if not view.paused or time.monotonic() >= deadline:
-                return view
-            time.sleep(0.05)
+        return wait_ready(self.refresh, timeout_s)
 
     def health(self) -> dict[str, FeedHealth]:
         now = self.clock()
@@ -366,13 +336,12 @@ class PoolMarket:
     # -- paper fills ------------------------------------------------------------------------------------
     def _refresh_fees(self, *, force: bool = False) -> None:
         now = time.monotonic()
-        loop = self._loop
-        if loop is None or (not force and now - self._fees_at < PRIORITY_FEES_EVERY_S):
+        if self._background.loop is None or (not force and now - self._fees_at < PRIORITY_FEES_EVERY_S):
             return
         self._fees_at = now
         try:
-            future = asyncio.run_coroutine_threadsafe(self.rpc.recent_prioritization_fees([self.pool]), loop)
-            self._priority_fees = future.result(timeout=self.rpc.timeout_s)
+            fees = self.rpc.recent_prioritization_fees([self.pool])
+            self._priority_fees = self._background.call(fees, self.rpc.timeout_s)
         except (OSError, SolanaRpcError, TimeoutError) as exc:
             self.errors.append(f"getRecentPrioritizationFees: {exc}"[:300])
             del self.errors[:-50]

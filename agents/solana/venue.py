@@ -14,23 +14,22 @@ until a signer design exists (:data:`agents.solana.settings.LIVE_REFUSED`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Unpack
 
 from agents.agent import EdgeAgent, InstrumentSpec, VenueConfig
 from agents.agent_config import AgentConfig, ConfigError
-from agents.execution.book import marketable
 from agents.execution.clock import Scheduler
-from agents.execution.paper import POOL_PRICE_QUANTUM, CurvePaperVenue, Listener
+from agents.execution.paper import CurveOptions, CurvePaperVenue, Listener, execution_manifest
 from agents.risk.limits import RiskLimits
 from agents.runtime import AgentRuntime, PlanOutcome
 from agents.solana.market import PoolMarket
 from agents.solana.paper import PaperFillRefused
 from agents.solana.settings import LIVE_REFUSED, POOL_EXCHANGES
-from sdk.adapters.execution import FillEvent, Liquidity, OrderRequest, OrderStatus, Side
-from sdk.adapters.manifest import DEFAULT_IR_RANGE, AdapterKind, AdapterManifest, Capability, VenueKind
+from sdk.adapters.execution import OrderRequest
+from sdk.adapters.manifest import AdapterManifest, VenueKind
 from sdk.curves.base import CostCurve
 
 READY_TIMEOUT_S = 30.0
@@ -39,21 +38,8 @@ READY_TIMEOUT_S = 30.0
 class PoolPaperVenue(CurvePaperVenue):
     """Paper fills on a Solana pool at its exact math within the slippage cap, network fee as the fee."""
 
-    manifest: ClassVar[AdapterManifest] = AdapterManifest(
-        name="arbsphere-paper-solana-pool",
-        version="0.1.0",
-        kind=AdapterKind.EXECUTION,
-        venue_kind=VenueKind.CLMM,
-        capabilities=frozenset(
-            {
-                Capability.IOC_LIMIT,
-                Capability.CANCEL,
-                Capability.CLIENT_ORDER_IDS,
-                Capability.BALANCES,
-                Capability.ORDER_EVENTS,
-            }
-        ),
-        ir_range=DEFAULT_IR_RANGE,
+    manifest: ClassVar[AdapterManifest] = execution_manifest(
+        "arbsphere-paper-solana-pool", "0.1.0", VenueKind.CLMM
     )
 
     def __init__(
@@ -64,54 +50,17 @@ class PoolPaperVenue(CurvePaperVenue):
         listener: Listener,
         *,
         market: PoolMarket,
-        latency_ms: int = 0,
-        price_quantum: Decimal = POOL_PRICE_QUANTUM,
-        balances: Mapping[str, Decimal] | None = None,
+        **options: Unpack[CurveOptions],
     ) -> None:
-        super().__init__(
-            venue,
-            curve,
-            scheduler,
-            listener,
-            latency_ms=latency_ms,
-            price_quantum=price_quantum,
-            balances=balances,
-        )
+        super().__init__(venue, curve, scheduler, listener, **options)
         self.market = market
 
-    def _arrive(self, order: OrderRequest) -> None:
-        now = self._scheduler.clock.now_ms()
-        if self._repeat(order.client_order_id):
-            return
-        if now > order.deadline_ms:
-            self._status(order, OrderStatus.EXPIRED, Decimal(0), now, "arrived after its deadline")
-            return
-        self._status(order, OrderStatus.ACCEPTED, Decimal(0), now)
+    def _price(self, order: OrderRequest) -> tuple[Decimal, Decimal] | str:
         try:
             fill = self.market.paper_fill(self.curve, order.side.sign * order.size)
         except PaperFillRefused as exc:
-            self._status(order, OrderStatus.CANCELLED, Decimal(0), now, str(exc)[:300])
-            return
-        rounding = ROUND_CEILING if order.side is Side.BUY else ROUND_FLOOR
-        average = fill.quote / order.size
-        price = (average / self.quantum).to_integral_value(rounding) * self.quantum
-        if price <= 0 or not marketable(order.side, price, order.limit_price):
-            self._status(
-                order, OrderStatus.CANCELLED, Decimal(0), now, f"average price {price} beyond the cap"
-            )
-            return
-        self._report(
-            FillEvent.of_order(
-                order,
-                fill_id=f"{order.client_order_id}-1",
-                price=price,
-                size=order.size,
-                fee=fill.network_fee_quote,
-                liquidity=Liquidity.TAKER,
-                ts_ms=now,
-            )
-        )
-        self._status(order, OrderStatus.FILLED, order.size, now)
+            return str(exc)[:300]
+        return fill.quote / order.size, fill.network_fee_quote
 
 
 def pool_venue_factory(market: PoolMarket) -> Callable[..., CurvePaperVenue]:

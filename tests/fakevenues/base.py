@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -128,7 +128,68 @@ class Publisher:
     state: dict[str, Any] = field(default_factory=dict)
 
 
-class FakeVenue:
+class AppServer:
+    """An aiohttp app served on 127.0.0.1 by an event loop on its own thread (``fake-<name>``): ``start``
+    returns once the port is bound, ``stop`` (or leaving the ``with`` block) shuts it down on that loop."""
+
+    name = "server"
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    def build_app(self) -> web.Application:
+        raise NotImplementedError
+
+    def start(self, port: int = 0) -> Self:
+        """Serve in a background thread; returns when the port is bound."""
+        ready = threading.Event()
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self.loop = loop
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(self._serve(port))
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self._shutdown())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name=f"fake-{self.name}", daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError(f"fake {self.name} did not start")
+        return self
+
+    async def _serve(self, port: int) -> None:
+        self._runner = web.AppRunner(self.build_app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def _shutdown(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def stop(self) -> None:
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class FakeVenue(AppServer):
     """The shared core; a venue module subclasses it and adds its routes and message encodings."""
 
     name = "fake"
@@ -160,11 +221,8 @@ class FakeVenue:
         self.sequence = itertools.count(1)
         self.ids = itertools.count(1)
         self.lock = threading.RLock()
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._ticker: asyncio.Task[None] | None = None
-        self.port = 0
         self.ws_connects = 0
         self.lost_acks = threading.Event()
         """Set when an order's acknowledgement was lost (the order itself was processed)."""
@@ -450,34 +508,8 @@ class FakeVenue:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
-    def start(self, port: int = 0) -> FakeVenue:
-        """Serve in a background thread; returns when the port is bound."""
-        ready = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self.loop = loop
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(self._serve(port))
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._shutdown())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name=f"fake-{self.name}", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError(f"fake {self.name} did not start")
-        return self
-
     async def _serve(self, port: int) -> None:
-        self._runner = web.AppRunner(self.build_app(), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        await super()._serve(port)
         if self.tick_s:
             self._ticker = asyncio.ensure_future(self._tick_loop())
 
@@ -505,20 +537,7 @@ class FakeVenue:
             self._ticker.cancel()
         for publisher in list(self.publishers):
             await publisher.socket.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    def stop(self) -> None:
-        if self.loop is not None:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def __enter__(self) -> FakeVenue:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        await super()._shutdown()
 
     def _call(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` on the server loop (from any thread)."""

@@ -7,16 +7,19 @@ Quotes take the Swap API v1 shape (amounts as decimal strings, one ``routePlan``
 from __future__ import annotations
 
 import asyncio
-import threading
 from typing import Any
 
 from aiohttp import web
 
 from sdk.curves.whirlpool import WhirlpoolCurve
+from tests.fakevenues.base import AppServer
 
 
-class FakeJupiter:
+class FakeJupiter(AppServer):
+    name = "jupiter"
+
     def __init__(self, curve: WhirlpoolCurve, *, pool_key: str, base_mint: str, quote_mint: str) -> None:
+        super().__init__()
         if curve.decimals_a or curve.decimals_b:
             raise ValueError("the fake quotes raw units: build the curve with decimals 0")
         self.curve = curve
@@ -25,10 +28,6 @@ class FakeJupiter:
         self.quote_mint = quote_mint
         self.delay_s = 0.0
         self.requests = 0
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
 
     def answer(self, query: dict[str, str]) -> dict[str, Any] | None:
         amount = int(query["amount"])
@@ -91,45 +90,7 @@ class FakeJupiter:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/swap/v1/quote"
 
-    def start(self) -> FakeJupiter:
-        ready = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self.loop = loop
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(self._serve())
-            ready.set()
-            loop.run_forever()
-            if self._runner is not None:
-                loop.run_until_complete(self._runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="fake-jupiter", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake jupiter did not start")
-        return self
-
-    async def _serve(self) -> None:
+    def build_app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/swap/v1/quote", self._quote)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]  # aiohttp types it as AbstractServer
-
-    def stop(self) -> None:
-        if self.loop is not None:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def __enter__(self) -> FakeJupiter:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return app

@@ -22,6 +22,8 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from solders.pubkey import Pubkey
 
+from tests.fakevenues.base import AppServer
+
 
 @dataclass
 class FakeAccount:
@@ -41,10 +43,13 @@ def _ui(account: FakeAccount) -> dict[str, Any]:
     }
 
 
-class FakeSolanaNode:
+class FakeSolanaNode(AppServer):
     """The accounts of a few pools, served as a Solana RPC node would."""
 
+    name = "solana"
+
     def __init__(self, accounts: Mapping[Pubkey, FakeAccount], *, slot: int = 1000) -> None:
+        super().__init__()
         self.accounts: dict[Pubkey, FakeAccount] = dict(accounts)
         self.slot = slot
         self.priority_fees: list[int] = [0, 1000, 5000, 10000, 20000]
@@ -55,10 +60,6 @@ class FakeSolanaNode:
         self._next_sub = 1
         self._sockets: set[web.WebSocketResponse] = set()
         self._tasks: set[asyncio.Future[None]] = set()
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
 
     # ------------------------------------------------------------------ control (from any thread)
 
@@ -189,54 +190,16 @@ class FakeSolanaNode:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
-    def start(self) -> FakeSolanaNode:
-        ready = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self.loop = loop
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(self._serve())
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._shutdown())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="fake-solana", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake solana node did not start")
-        return self
-
-    async def _serve(self) -> None:
+    def build_app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/", self._http)
         app.router.add_get("/", self._ws)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]  # aiohttp types it as AbstractServer
+        return app
 
     async def _shutdown(self) -> None:
         for socket in list(self._sockets):
             await socket.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    def stop(self) -> None:
-        if self.loop is not None:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def __enter__(self) -> FakeSolanaNode:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        await super()._shutdown()
 
     def _call(self, fn: Any) -> None:
         loop = self.loop

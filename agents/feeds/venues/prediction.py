@@ -25,7 +25,6 @@ import contextlib
 import json
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from typing import Any, ClassVar, Literal
 
 import websockets
 
+from agents.market.background import BackgroundLoop, wait_ready
 from agents.market.source import FeedHealth, MarketView, TickObserver
 from agents.retry import Backoff
 from sdk.curves.base import CostCurve, CurveInputError
@@ -227,11 +227,8 @@ class PredictionMarket:
         for r in rules:
             self._asset_of.setdefault(r.market, []).append(r.asset)
         self._observer: TickObserver | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
+        self._background = BackgroundLoop(f"feed-{venue}")
         self._socket: Any = None
-        self._thread: threading.Thread | None = None
-        self._started = threading.Event()
         self._paused: dict[str, str] = {}
         self._health_mark: tuple[int, float] = (0, 0.0)
 
@@ -241,25 +238,10 @@ class PredictionMarket:
 
     # -- lifecycle --------------------------------------------------------------------------------------
     def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._run, name=f"feed-{self.venue}", daemon=True)
-        self._thread.start()
-        if not self._started.wait(10):
+        if not self._background.start(self._main, 10):
             raise TimeoutError(f"{self.venue}: the feed loop did not start")
 
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._main())
-        finally:
-            loop.close()
-
-    async def _main(self) -> None:
-        self._stop = stop = asyncio.Event()
-        self._started.set()
+    async def _main(self, stop: asyncio.Event) -> None:
         rng = random.SystemRandom()
         attempt = 0
         while not stop.is_set():
@@ -323,14 +305,13 @@ class PredictionMarket:
 
     def payouts(self) -> dict[str, Decimal]:
         """asset -> what one share pays (1 or 0) for every asset whose market the venue announced resolved."""
-        loop = self._loop
-        if loop is None:
+        if self._background.loop is None:
             return {}
 
         async def read() -> dict[str, str]:
             return dict(self.session.resolved)
 
-        resolved = asyncio.run_coroutine_threadsafe(read(), loop).result(timeout=10)
+        resolved = self._background.call(read())
         return {
             asset: Decimal(1) if resolved[rule.market] == rule.outcome else Decimal(0)
             for asset, rule in self.rules.items()
@@ -339,29 +320,22 @@ class PredictionMarket:
 
     def drop(self) -> None:
         """Close the current connection (tests and operators); the feed reconnects by itself."""
-        loop, socket = self._loop, self._socket
+        loop, socket = self._background.loop, self._socket
         if loop is not None and socket is not None:
             asyncio.run_coroutine_threadsafe(socket.close(), loop)
 
     def close(self) -> None:
-        loop, stop = self._loop, self._stop
-        if loop is not None and stop is not None:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(stop.set)
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
+        self._background.close()
 
     # -- what the planner reads -------------------------------------------------------------------------
     def refresh(self, index: int = 0) -> MarketView:
-        loop = self._loop
-        if loop is None:
+        if self._background.loop is None:
             raise RuntimeError(f"{self.venue}: the prediction market is not started")
 
         async def view() -> MarketView:
             return self._view()
 
-        result: MarketView = asyncio.run_coroutine_threadsafe(view(), loop).result(timeout=10)
+        result = self._background.call(view())
         self._report(result.paused)
         return result
 
@@ -384,12 +358,7 @@ class PredictionMarket:
         return MarketView(curves=curves, mids=mids, paused=paused)
 
     def wait_ready(self, timeout_s: float) -> MarketView:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            view = self.refresh()
-            if not view.paused or time.monotonic() >= deadline:
-                return view
-            time.sleep(0.05)
+        return wait_ready(self.refresh, timeout_s)
 
     def health(self) -> dict[str, FeedHealth]:
         now = self.clock()
