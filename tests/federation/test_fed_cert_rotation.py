@@ -1,7 +1,7 @@
 """A minute of sessions with 20 s certificates on every process (real processes, mTLS, the CA service).
 
 The same code as ``python -m bench.soak_cert_rotation --minutes 5 --ttl 60`` (the issue's acceptance run),
-shorter (``ARBSPHERE_ROTATION_S`` seconds, default 60) with shorter certificates, so every process renews
+shorter (``ARBSPHERE_ROTATION_S`` seconds, default 45) with shorter certificates, so every process renews
 several times: no session may be dropped and no agent may reconnect except to switch to a renewed
 certificate.
 """
@@ -17,7 +17,7 @@ import pytest
 from bench.soak_cert_rotation import RotationConfig, soak
 from registry.ledger import Ledger, kind_name
 
-DURATION_S = float(os.environ.get("ARBSPHERE_ROTATION_S", "60"))
+DURATION_S = float(os.environ.get("ARBSPHERE_ROTATION_S", "45"))
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(int(DURATION_S) + 180)]
 
