@@ -26,7 +26,7 @@ demo: $(STAMP)
 	$(VENV)/bin/arbsphere demo
 
 test: $(STAMP) lint typecheck
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
