@@ -22,7 +22,7 @@ from __future__ import annotations
 import enum
 import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
@@ -295,6 +295,7 @@ class AgentStatus:
 
     def inventory(self) -> dict[str, object]:
         runtime = self.runtime
+        residuals = runtime.residuals()  # flushes the store writer: once per view
         return {
             "venue": runtime.venue,
             "balances": {a: format(q, "f") for a, q in sorted(runtime.inventory().items())},
@@ -303,18 +304,18 @@ class AgentStatus:
                 for row in runtime.store.positions()
                 if row.venue == runtime.venue
             },
-            "open_residuals": [_residual(r) for r in runtime.residuals()],
-            "rebalance": self.rebalance_plan(),
+            "open_residuals": [_residual(r) for r in residuals],
+            "rebalance": self.rebalance_plan(residuals),
         }
 
-    def rebalance_plan(self) -> list[dict[str, object]]:
+    def rebalance_plan(self, residuals: Iterable[Residual]) -> list[dict[str, object]]:
         """Per asset the venue owes the region, what flattening it on this venue's own book would cost now:
         the trade, the quote cash at the current curve (exact fees where the curve has them) and that
         cost beyond the mid (slippage and fees). The region normally trades it elsewhere (a hedge
         session); this is the operator's yardstick for an emergency hedge here."""
         runtime = self.runtime
         plan = []
-        for asset, quantity in sorted(owed(runtime.residuals()).items()):
+        for asset, quantity in sorted(owed(residuals).items()):
             if quantity == 0:
                 continue
             curve = runtime.agent.curves.get(asset)

@@ -141,6 +141,10 @@ class Hub:
             now=datetime.now(UTC),
             where=where,
         )
+        self.check_joined(venue, identity_key, where=where)
+
+    def check_joined(self, venue: str, identity_key: bytes, *, where: str) -> None:
+        """Once ``venue`` joined with a did:key, ``identity_key`` must be that key."""
         joined = self.connected().get(venue)
         if joined is not None and joined.agent_did:
             signer = did_key_from_public_key(bytes(identity_key))
@@ -642,9 +646,7 @@ class GrpcLink:
                 session_id, [proof], ca_pem=ca_pem, region=region, now=now, cache=self.hub.identities
             )
             # and it is the identity this member joined with, not merely one the region CA bound to it
-            self.hub.verify_member(
-                venue, proof.identity_key, proof.certificate, proof.binding, where="SessionKey"
-            )
+            self.hub.check_joined(venue, proof.identity_key, where="SessionKey")
         return proof
 
     def _aggregate(

@@ -18,7 +18,6 @@ import logging
 import re
 import sys
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import IO
@@ -115,4 +114,3 @@ def configure(service: str, *, level: int = logging.WARNING, stream: IO[str] | N
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    logging.Formatter.converter = time.gmtime
